@@ -1,0 +1,60 @@
+# The commands people run; CI calls the same targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+# Python 3.13 is the Lambda runtime: take it from pyenv when it is there, else from PATH.
+PYTHON313 ?= $(shell PYENV_VERSION=3.13.0 pyenv which python3.13 2>/dev/null || command -v python3.13)
+STAMP := $(VENV)/.installed
+# The venv's bin first, so that sam build finds python3.13 there; no SAM telemetry leaves the machine.
+export PATH := $(abspath $(BIN)):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export PYTHONDONTWRITEBYTECODE := 1
+export PYTHONPATH := $(abspath layers/adapters):$(abspath functions):$(abspath local)
+
+.PHONY: help venv run test lint typecheck validate build pytest invoke clean
+
+help:
+	@echo "make run     the whole system on localhost (moto, partner sandboxes, HTTP gateway, queue pump)"
+	@echo "make test    every check: ruff, mypy, sam validate --lint, sam build, pytest with coverage"
+	@echo "make build   sam build (python3.13, arm64) and the built layer's size"
+	@echo "make invoke FUNCTION=LeadIntakeFunction EVENT=events/lead_intake/post_valid.json"
+
+$(STAMP): requirements-dev.txt layers/adapters/requirements.txt
+	@test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13.0)"; exit 1; }
+	@test -x $(BIN)/python3.13 || $(PYTHON313) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m hub_local run
+
+invoke: $(STAMP)
+	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<file>"; exit 2; }
+	$(BIN)/python -m hub_local invoke $(FUNCTION) $(EVENT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy functions layers/adapters local
+
+validate: $(STAMP)
+	$(BIN)/sam validate --lint
+
+build: $(STAMP)
+	$(BIN)/sam build
+	@$(BIN)/python -m hub_local layer-size .aws-sam/build/AdaptersLayer
+
+pytest: $(STAMP)
+	$(BIN)/pytest --cov --cov-report=term
+
+test: lint typecheck validate build pytest
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage
