@@ -1,0 +1,1 @@
+"""Loopback HTTP stand-ins for the partner APIs, used by the tests and by the local runner."""
