@@ -1,0 +1,243 @@
+"""Command line of the local runner: `run` the stack, `invoke` one function, measure a `layer-size`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import traceback
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final, TextIO
+
+import yaml
+
+from hub_local.stack import HandlerImportError, LocalStack
+from hub_local.template import TemplateError, load_template
+
+LAYER_LIMIT_UNZIPPED: Final = 250 * 1024 * 1024
+EXIT_USAGE: Final = 2
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its inputs: reported in one line, exit status 2."""
+
+
+def human_size(size: int) -> str:
+    """Binary units with one decimal, as `du -h` and the Lambda console show sizes."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def layer_sizes(directory: Path) -> tuple[int, int]:
+    """(unzipped, zipped) bytes of a directory, zipped with deflate the way a deployment package is."""
+    files = sorted(path for path in directory.rglob("*") if path.is_file())
+    unzipped = sum(path.stat().st_size for path in files)
+    with tempfile.TemporaryFile() as sink:
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, path.relative_to(directory).as_posix())
+        zipped = sink.tell()
+    return unzipped, zipped
+
+
+def _parameter_overrides(values: Sequence[str]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in values:
+        # `sam deploy --parameter-overrides` takes "K=V K2=V2" as one argument too.
+        for pair in item.split():
+            name, separator, value = pair.partition("=")
+            if not separator or not name:
+                raise UsageError(f"parameter override {pair!r} is not NAME=VALUE")
+            overrides[name] = value
+    return overrides
+
+
+def _env_vars(path: str | None) -> dict[str, dict[str, str]]:
+    if path is None:
+        return {}
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read --env-vars {path}: {error}") from None
+    if not isinstance(document, dict) or not all(isinstance(value, dict) for value in document.values()):
+        raise UsageError(f'--env-vars {path}: expected {{"FunctionId" or "Parameters": {{"VAR": "value"}}}}')
+    return {name: {key: str(value) for key, value in values.items()} for name, values in document.items()}
+
+
+def _read_event(path: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read event file {path}: {error.strerror or error}") from None
+    try:
+        event = json.loads(text)
+    except ValueError as error:
+        raise UsageError(f"event file {path} is not valid JSON: {error}") from None
+    if not isinstance(event, dict):
+        raise UsageError(f"event file {path} must hold a JSON object, not {type(event).__name__}")
+    return event
+
+
+def _check_template(arguments: argparse.Namespace) -> dict[str, str]:
+    overrides = _parameter_overrides(arguments.parameter_overrides)
+    try:
+        template = load_template(arguments.template, parameter_overrides=overrides)
+    except FileNotFoundError:
+        raise UsageError(f"template {arguments.template} not found") from None
+    except (TemplateError, yaml.YAMLError) as error:
+        raise UsageError(f"template {arguments.template}: {error}".replace("\n", " ")) from None
+    if getattr(arguments, "function", None) and arguments.function not in template.functions:
+        known = ", ".join(sorted(template.functions)) or "none"
+        raise UsageError(f"no function {arguments.function!r} in {arguments.template} (functions: {known})")
+    return overrides
+
+
+def _invoke(arguments: argparse.Namespace) -> int:
+    overrides = _check_template(arguments)
+    env_overrides = _env_vars(arguments.env_vars)
+    event = _read_event(arguments.event_file)
+    stdout = sys.stdout
+    # Like `sam local invoke`: stdout carries the result only, everything the function prints goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        stack = LocalStack(
+            arguments.template,
+            gateway_port=None,
+            pump_queues=False,
+            parameter_overrides=overrides,
+            env_overrides=env_overrides,
+        )
+        with stack:
+            try:
+                result = stack.invoke(arguments.function, event)
+            except HandlerImportError as error:
+                print(f"hub_local invoke: {error}", file=sys.stderr)
+                return 1
+            except Exception as error:  # reported as the Lambda runtime reports it
+                traceback.print_exc(file=sys.stderr)
+                error_document = {
+                    "errorMessage": str(error),
+                    "errorType": type(error).__name__,
+                    "stackTrace": traceback.format_tb(error.__traceback__),
+                }
+                print(json.dumps(error_document), file=stdout)
+                return 1
+    print(json.dumps(result), file=stdout)
+    return 0
+
+
+def _print_banner(stack: LocalStack, out: TextIO) -> None:
+    lines = [f"hub_local: serving {stack.template_path} (stage {stack.template.stage})"]
+    lines.append(f"  gateway  {stack.gateway_url}")
+    lines.extend(f"    {route['method']:<7} {route['url']}  -> {route['function']}" for route in stack.routes)
+    lines.append(f"    GET     {stack.gateway_url}/_local/routes  (this list, as JSON)")
+    for name, url in stack.partner_urls.items():
+        origin = "sandbox" if name in stack.sandboxes else "override"
+        lines.append(f"  partner  {name:<10} {url}  ({origin})")
+    lines.append(f"  moto     {stack.moto_url}  (AWS_ENDPOINT_URL of every function)")
+    lines.extend(
+        f"  queue    {pump.queue.logical_id} -> {pump.function} "
+        f"(batch {pump.source.batch_size}, retry after {pump.retry_seconds} s)"
+        for pump in stack.pumps
+    )
+    lines.append("Ctrl-C to stop.")
+    print("\n".join(lines), file=out, flush=True)
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    overrides = _check_template(arguments)
+    stack = LocalStack(
+        arguments.template,
+        gateway_port=arguments.port,
+        parameter_overrides=overrides,
+        env_overrides=_env_vars(arguments.env_vars),
+        sqs_retry_seconds=arguments.retry_seconds,
+    )
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {number: signal.signal(number, request_stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            stack.start()
+        except OSError as error:
+            print(f"hub_local run: cannot start: {error}", file=sys.stderr)
+            return 1
+        _print_banner(stack, sys.stdout)
+        stopping.wait()
+        print("hub_local: stopping", file=sys.stderr)
+        return 0
+    finally:
+        stack.stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _layer_size(arguments: argparse.Namespace) -> int:
+    directory = Path(arguments.directory)
+    if not directory.is_dir():
+        raise UsageError(f"layer directory {directory} does not exist")
+    unzipped, zipped = layer_sizes(directory)
+    name = arguments.name or directory.resolve().name
+    print(
+        f"layer {name}: {human_size(unzipped)} ({unzipped} bytes) unzipped, "
+        f"{human_size(zipped)} ({zipped} bytes) zipped (limit {human_size(LAYER_LIMIT_UNZIPPED)} unzipped)"
+    )
+    if unzipped > LAYER_LIMIT_UNZIPPED:
+        print(f"layer {name} is over Lambda's unzipped limit", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hub_local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def stack_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--template", "-t", default="template.yaml", help="SAM template (template.yaml)")
+        command.add_argument(
+            "--parameter-overrides", nargs="+", default=[], metavar="NAME=VALUE", help="template parameters"
+        )
+        command.add_argument("--env-vars", metavar="FILE", help='JSON {"FunctionId"|"Parameters": {VAR: value}}')
+
+    run = commands.add_parser("run", help="serve the template on 127.0.0.1 until Ctrl-C")
+    stack_options(run)
+    # A string default goes through type=int too, so a bad $PORT is a usage error, not a traceback.
+    run.add_argument("--port", type=int, default=os.environ.get("PORT", "3000"), help="gateway port ($PORT, 3000)")
+    run.add_argument("--retry-seconds", type=float, default=2.0, help="when a failed SQS message comes back")
+    run.set_defaults(handler=_run)
+
+    invoke = commands.add_parser("invoke", help="invoke one function with an event file, like sam local invoke -e")
+    stack_options(invoke)
+    invoke.add_argument("function", help="logical id of the function")
+    invoke.add_argument("event_file", help="JSON event file ('-' reads stdin)")
+    invoke.set_defaults(handler=_invoke)
+
+    layer = commands.add_parser("layer-size", help="unzipped and zipped size of a built layer directory")
+    layer.add_argument("directory")
+    layer.add_argument("--name", help="name to print (default: the directory's name)")
+    layer.set_defaults(handler=_layer_size)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        status: int = arguments.handler(arguments)
+    except UsageError as error:
+        print(f"hub_local {arguments.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return status

@@ -1,0 +1,434 @@
+"""HTTP gateway on 127.0.0.1 that behaves like API Gateway HTTP APIs: routes, payload 2.0 events, CORS."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Final
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from hub_local.template import ACCOUNT_ID, LOCAL_API_ID, CorsConfig, HttpRoute
+
+Invoke = Callable[[str, dict[str, Any]], Any]
+Headers = list[tuple[str, str]]
+
+ROUTES_PATH: Final = "/_local/routes"
+NOT_FOUND: Final = b'{"message":"Not Found"}'
+INTERNAL_ERROR: Final = b'{"message":"Internal Server Error"}'
+_MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_TEXT_TYPES: Final = (
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+    "application/xhtml+xml",
+    "application/graphql",
+)
+_HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+
+
+# ---------------------------------------------------------------------------------------------- route matching
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """The route a request matched and the values of its path variables (URL-decoded)."""
+
+    route: HttpRoute
+    path_parameters: dict[str, str]
+
+
+def _match_path(pattern: str, path: str) -> dict[str, str] | None:
+    pattern_segments = pattern.split("/")[1:]
+    path_segments = path.split("/")[1:]
+    parameters: dict[str, str] = {}
+    for index, segment in enumerate(pattern_segments):
+        if segment.startswith("{") and segment.endswith("+}"):
+            rest = "/".join(path_segments[index:])
+            if not rest:
+                return None
+            parameters[segment[1:-2]] = unquote(rest)
+            return parameters
+        if index >= len(path_segments):
+            return None
+        value = path_segments[index]
+        if segment.startswith("{") and segment.endswith("}"):
+            if not value:
+                return None
+            parameters[segment[1:-1]] = unquote(value)
+        elif unquote(value) != segment:
+            return None
+    return parameters if len(path_segments) == len(pattern_segments) else None
+
+
+def _specificity(route: HttpRoute) -> tuple[int, int, int, int]:
+    """Sort key, most specific first: API Gateway prefers literal segments, then variables, then greedy ones."""
+    if route.path is None:
+        return (3, 0, 0, 0)
+    segments = route.path.split("/")[1:]
+    literals = sum(1 for segment in segments if not segment.startswith("{"))
+    greedy = 1 if segments and segments[-1].endswith("+}") else 0
+    return (greedy, -literals, -len(segments), 1 if route.method == "ANY" else 0)
+
+
+def match_route(routes: Iterable[HttpRoute], method: str, path: str) -> RouteMatch | None:
+    """The most specific route for `method path`, as API Gateway picks it; None when nothing matches."""
+    candidates: list[RouteMatch] = []
+    for route in routes:
+        if route.method not in ("ANY", method):
+            continue
+        parameters: dict[str, str] | None = {} if route.path is None else _match_path(route.path, path)
+        if parameters is not None:
+            candidates.append(RouteMatch(route, parameters))
+    return min(candidates, key=lambda match: _specificity(match.route), default=None)
+
+
+# ----------------------------------------------------------------------------------------- payload format 2.0
+
+
+def is_text_content_type(content_type: str | None) -> bool:
+    """Whether API Gateway passes a body of this type as text rather than base64."""
+    if not content_type:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type.startswith("text/") or media_type in _TEXT_TYPES or media_type.endswith(("+json", "+xml"))
+
+
+def _request_time(epoch_seconds: float) -> str:
+    moment = time.gmtime(epoch_seconds)
+    return time.strftime(f"%d/{_MONTHS[moment.tm_mon - 1]}/%Y:%H:%M:%S +0000", moment)
+
+
+def new_request_id() -> str:
+    """An id shaped like API Gateway's (base64 of 10 random bytes)."""
+    return base64.b64encode(secrets.token_bytes(10)).decode()
+
+
+def build_event(
+    *,
+    method: str,
+    target: str,
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+    match: RouteMatch,
+    source_ip: str = "127.0.0.1",
+    protocol: str = "HTTP/1.1",
+    request_id: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The API Gateway HTTP API payload format 2.0 event for one request."""
+    now = time.time() if now is None else now
+    split = urlsplit(target)
+    lowered: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        key = name.lower()
+        if key == "cookie":
+            # Format 2.0 moves cookies out of the headers into their own list.
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            continue
+        lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
+    host = lowered.get("host", "127.0.0.1")
+    domain = host.split(":", 1)[0]
+    lowered.setdefault("x-forwarded-for", source_ip)
+    lowered.setdefault("x-forwarded-proto", "http")
+    lowered.setdefault("x-forwarded-port", host.split(":", 1)[1] if ":" in host else "80")
+    lowered.setdefault("x-amzn-trace-id", f"Root=1-{int(now):08x}-{secrets.token_hex(12)}")
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(split.query, keep_blank_values=True):
+        query[key] = f"{query[key]},{value}" if key in query else value
+
+    route_key = match.route.route_key
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": split.path,
+        "rawQueryString": split.query,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    event["headers"] = lowered
+    if query:
+        event["queryStringParameters"] = query
+    event["requestContext"] = {
+        "accountId": ACCOUNT_ID,
+        "apiId": LOCAL_API_ID,
+        "domainName": domain,
+        "domainPrefix": domain.split(".", 1)[0],
+        "http": {
+            "method": method,
+            "path": split.path,
+            "protocol": protocol,
+            "sourceIp": source_ip,
+            "userAgent": lowered.get("user-agent", ""),
+        },
+        "requestId": request_id or new_request_id(),
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": _request_time(now),
+        "timeEpoch": int(now * 1000),
+    }
+    if match.path_parameters:
+        event["pathParameters"] = match.path_parameters
+    if body:
+        if is_text_content_type(lowered.get("content-type")):
+            event["body"] = body.decode("utf-8", errors="replace")
+            event["isBase64Encoded"] = False
+        else:
+            event["body"] = base64.b64encode(body).decode()
+            event["isBase64Encoded"] = True
+    else:
+        event["isBase64Encoded"] = False
+    return event
+
+
+@dataclass
+class HttpResponse:
+    """What the gateway writes back."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+def json_response(status: int, body: bytes) -> HttpResponse:
+    """A JSON response of the gateway itself (not of a function)."""
+    return HttpResponse(status, [("Content-Type", "application/json")], body)
+
+
+def to_http_response(result: Any) -> HttpResponse:
+    """Turn a handler's result into an HTTP response the way HTTP APIs read payload 2.0 responses."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # No statusCode: API Gateway assumes 200 and sends the result itself as JSON.
+        return json_response(200, json.dumps(result).encode())
+    try:
+        status = int(result["statusCode"])
+    except (TypeError, ValueError):
+        return json_response(500, INTERNAL_ERROR)
+    headers: Headers = [
+        (str(name), str(value))
+        for name, value in (result.get("headers") or {}).items()
+        if str(name).lower() not in _HOP_BY_HOP
+    ]
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.extend((str(name), str(value)) for value in values)
+    headers.extend(("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or [])
+    body = result.get("body")
+    if body is None:
+        payload = b""
+    elif result.get("isBase64Encoded"):
+        payload = base64.b64decode(body)
+    else:
+        payload = (body if isinstance(body, str) else json.dumps(body)).encode()
+    return HttpResponse(status, headers, payload)
+
+
+# ------------------------------------------------------------------------------------------------------ CORS
+
+
+class CorsPolicy:
+    """An HttpApi's CorsConfiguration, applied as API Gateway applies it."""
+
+    def __init__(self, config: CorsConfig, extra_origins: Iterable[str] = ()) -> None:
+        self.config = config
+        self.origins = {_normal_origin(origin) for origin in (*config.allow_origins, *extra_origins)}
+
+    def allow_origin(self, origin: str | None) -> str | None:
+        """The Access-Control-Allow-Origin value for `origin`, or None when it is not allowed."""
+        if not origin:
+            return None
+        if "*" in self.origins and not self.config.allow_credentials:
+            return "*"
+        if "*" in self.origins or _normal_origin(origin) in self.origins:
+            return origin
+        return None
+
+    def preflight(self, origin: str | None, method: str, request_headers: str) -> Headers:
+        """Headers of the gateway's answer to a preflight; empty when the origin or method is not allowed."""
+        allowed_origin = self.allow_origin(origin)
+        methods = self.config.allow_methods
+        if allowed_origin is None or ("*" not in methods and method.upper() not in methods):
+            return []
+        headers: Headers = [("Access-Control-Allow-Origin", allowed_origin)]
+        headers.append(("Access-Control-Allow-Methods", method.upper() if "*" in methods else ",".join(methods)))
+        allow_headers = self.config.allow_headers
+        if "*" in allow_headers and request_headers:
+            headers.append(("Access-Control-Allow-Headers", request_headers))
+        elif allow_headers and "*" not in allow_headers:
+            headers.append(("Access-Control-Allow-Headers", ",".join(allow_headers)))
+        if self.config.max_age is not None:
+            headers.append(("Access-Control-Max-Age", str(self.config.max_age)))
+        if self.config.allow_credentials:
+            headers.append(("Access-Control-Allow-Credentials", "true"))
+        if allowed_origin != "*":
+            headers.append(("Vary", "Origin"))
+        return headers
+
+    def decorate(self, response: HttpResponse, origin: str | None) -> None:
+        """Put the CORS headers on an actual response (API Gateway replaces any the function set)."""
+        response.headers = [
+            (name, value) for name, value in response.headers if not name.lower().startswith("access-control-")
+        ]
+        allowed_origin = self.allow_origin(origin)
+        if allowed_origin is None:
+            return
+        response.headers.append(("Access-Control-Allow-Origin", allowed_origin))
+        if self.config.allow_credentials:
+            response.headers.append(("Access-Control-Allow-Credentials", "true"))
+        if self.config.expose_headers:
+            response.headers.append(("Access-Control-Expose-Headers", ",".join(self.config.expose_headers)))
+        if allowed_origin != "*":
+            response.headers.append(("Vary", "Origin"))
+
+
+def _normal_origin(origin: str) -> str:
+    return origin.strip().rstrip("/").lower()
+
+
+# ---------------------------------------------------------------------------------------------------- server
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    gateway: Gateway
+
+
+class Gateway:
+    """Serves the HttpApi routes of every function on 127.0.0.1:`port` (0 picks a free port)."""
+
+    def __init__(
+        self,
+        routes: Sequence[HttpRoute],
+        invoke: Invoke,
+        *,
+        cors: Mapping[str, CorsConfig | None] | None = None,
+        port: int = 0,
+    ) -> None:
+        self.routes = list(routes)
+        self.invoke = invoke
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.gateway = self
+        self.port: int = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        # The gateway's own origin is allowed too, so a page it serves can call it from a browser.
+        own_origins = (self.url, f"http://localhost:{self.port}")
+        self.cors: dict[str, CorsPolicy] = {
+            api: CorsPolicy(config, own_origins) for api, config in (cors or {}).items() if config is not None
+        }
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Gateway:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="hub-local-gateway", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def route_list(self) -> list[dict[str, str]]:
+        """The routes served, for GET /_local/routes and the CLI banner."""
+        return [
+            {
+                "routeKey": route.route_key,
+                "method": route.method,
+                "path": route.path or "/{proxy+}",
+                "function": route.function,
+                "api": route.api_id,
+                "url": self.url + (route.path or "/"),
+            }
+            for route in sorted(self.routes, key=_specificity)
+        ]
+
+    def policy_for(self, path: str, match: RouteMatch | None) -> CorsPolicy | None:
+        """The CORS policy of the API a request belongs to (preflights match a path on any method)."""
+        if match is None:
+            match = next((found for route in self.routes if (found := match_route([route], route.method, path))), None)
+        if match is not None:
+            return self.cors.get(match.route.api_id)
+        return next(iter(self.cors.values()), None)
+
+    def handle(
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes, source_ip: str
+    ) -> HttpResponse:
+        """Answer one request: preflight, route listing, or a function invocation."""
+        path = urlsplit(target).path
+        header_map = {name.lower(): value for name, value in headers}
+        origin = header_map.get("origin")
+        if method == "OPTIONS" and "access-control-request-method" in header_map:
+            policy = self.policy_for(path, None)
+            if policy is not None:
+                cors_headers = policy.preflight(
+                    origin,
+                    header_map["access-control-request-method"],
+                    header_map.get("access-control-request-headers", ""),
+                )
+                return HttpResponse(204, cors_headers, b"")
+        if method == "GET" and path == ROUTES_PATH:
+            return json_response(200, json.dumps(self.route_list(), indent=2).encode())
+        match = match_route(self.routes, method, path)
+        if match is None:
+            response = json_response(404, NOT_FOUND)
+        else:
+            event = build_event(
+                method=method, target=target, headers=headers, body=body, match=match, source_ip=source_ip
+            )
+            try:
+                response = to_http_response(self.invoke(match.route.function, event))
+            except Exception:  # any handler failure is API Gateway's 500
+                print(f"gateway: {match.route.function} failed on {method} {path}", file=sys.stderr)
+                traceback.print_exc(file=sys.stderr)
+                response = json_response(500, INTERNAL_ERROR)
+        policy = self.policy_for(path, match)
+        if policy is not None:
+            policy.decorate(response, origin)
+        return response
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = "hub-local"
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            while size := int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline().strip():
+                pass  # trailers
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _serve(self) -> None:
+        response = self.server.gateway.handle(
+            self.command, self.path, list(self.headers.items()), self._read_body(), self.client_address[0]
+        )
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("apigw-requestid", new_request_id())
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        sys.stderr.write(f"gateway: {self.command} {self.path} -> {code}\n")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve

@@ -1,0 +1,76 @@
+"""Registry of partner sandboxes: which partner, which base-URL variable, which SSM secrets the stack seeds."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Secret suffixes are relative to this path; `{stage}` is the template's Stage parameter.
+SECRET_PATH: str = "/partner-hub/{stage}/"
+
+
+class Sandbox(Protocol):
+    """What the stack needs of a partner sandbox: an HTTP server on 127.0.0.1 it can start and stop."""
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+# Given the partner's secret values keyed by SSM suffix, builds a sandbox that expects those very values.
+SandboxFactory = Callable[[Mapping[str, str]], Sandbox]
+
+
+@dataclass(frozen=True)
+class PartnerSpec:
+    """One partner: `environ[base_url_env]` points the functions at a real/other server instead of a sandbox.
+
+    `name` keys `LocalStack.sandboxes` and `LocalStack.partner_urls`; `secrets` maps an SSM parameter suffix
+    (relative to SECRET_PATH) to (env var overriding it, default value).
+    """
+
+    name: str
+    base_url_env: str
+    sandbox_factory: SandboxFactory
+    secrets: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    def secret_values(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """Each secret's value: from `environ` when set there, else its default."""
+        return {suffix: environ.get(env, "") or default for suffix, (env, default) in self.secrets.items()}
+
+
+def secret_parameter_name(stage: str, suffix: str) -> str:
+    """The SSM parameter name of a partner secret."""
+    return SECRET_PATH.format(stage=stage) + suffix
+
+
+def _lazy_sandbox(module: str, class_name: str, **secret_arguments: str) -> SandboxFactory:
+    """A factory that imports the sandbox only when the stack starts it.
+
+    Importing by name keeps this registry importable (and type-checkable) while a sandbox is being written, and
+    keeps `hub_local invoke` with a base-URL override free of sandboxes it never starts.
+    """
+
+    def factory(secrets: Mapping[str, str]) -> Sandbox:
+        sandbox_class: Any = getattr(importlib.import_module(module), class_name)
+        sandbox: Sandbox = sandbox_class(**{argument: secrets[suffix] for argument, suffix in secret_arguments.items()})
+        return sandbox
+
+    return factory
+
+
+def default_partners() -> list[PartnerSpec]:
+    """Every partner the hub talks to; a new partner is one more entry here."""
+    return [
+        PartnerSpec(
+            name="miimosa",
+            base_url_env="MIIMOSA_BASE_URL",
+            sandbox_factory=_lazy_sandbox("sandboxes.miimosa", "MiimosaSandbox", api_key="miimosa/api-key"),
+            secrets={"miimosa/api-key": ("MIIMOSA_API_KEY", "local-miimosa-key")},
+        ),
+    ]

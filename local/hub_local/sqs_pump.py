@@ -1,0 +1,189 @@
+"""SQS event source mapping: polls a queue, invokes the function with Lambda's SQS event, deletes or retries."""
+
+from __future__ import annotations
+
+import base64
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from hub_local.template import REGION, QueueSpec, SqsSource
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueOutputTypeDef, MessageTypeDef
+
+Invoke = Callable[[str, dict[str, Any]], Any]
+
+# The attributes Lambda copies into each record, in Lambda's order; the optional ones only when SQS sent them.
+_RECORD_ATTRIBUTES: Final = (
+    "ApproximateReceiveCount",
+    "AWSTraceHeader",
+    "SentTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
+    "SenderId",
+    "MessageDeduplicationId",
+    "ApproximateFirstReceiveTimestamp",
+    "DeadLetterQueueSourceArn",
+)
+_SQS_BATCH_LIMIT: Final = 10
+
+
+def _lambda_message_attribute(value: MessageAttributeValueOutputTypeDef) -> dict[str, Any]:
+    attribute: dict[str, Any] = {}
+    if "StringValue" in value:
+        attribute["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    attribute["stringListValues"] = list(value.get("StringListValues", []))
+    attribute["binaryListValues"] = [base64.b64encode(item).decode() for item in value.get("BinaryListValues", [])]
+    attribute["dataType"] = value["DataType"]
+    return attribute
+
+
+def build_sqs_event(messages: Sequence[MessageTypeDef], queue_arn: str, region: str = REGION) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping sends for one batch of received messages."""
+    records = []
+    for message in messages:
+        received = message.get("Attributes", {})
+        record: dict[str, Any] = {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message.get("Body", ""),
+            "attributes": {name: received[name] for name in _RECORD_ATTRIBUTES if name in received},
+            "messageAttributes": {
+                name: _lambda_message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message.get("MD5OfBody", ""),
+        }
+        if "MD5OfMessageAttributes" in message:
+            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+        record |= {"eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": region}
+        records.append(record)
+    return {"Records": records}
+
+
+def failed_message_ids(response: Any, message_ids: Collection[str], *, report_batch_item_failures: bool) -> set[str]:
+    """Which messages of a batch the function's (successful) response marks as failed, by Lambda's rules.
+
+    Lambda treats a null/empty response or a null/empty `batchItemFailures` as complete success, and anything
+    it cannot read (not an object, an item without a known `itemIdentifier`) as complete failure.
+    """
+    if not report_batch_item_failures or response is None:
+        return set()
+    everything = set(message_ids)
+    if not isinstance(response, Mapping):
+        return everything
+    failures = response.get("batchItemFailures")
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return everything
+    failed: set[str] = set()
+    for item in failures:
+        identifier = item.get("itemIdentifier") if isinstance(item, Mapping) else None
+        if not isinstance(identifier, str) or identifier not in everything:
+            return everything
+        failed.add(identifier)
+    return failed
+
+
+class SqsPump:
+    """One SQS event source of one function: a polling thread, or synchronous cycles driven by `drain`."""
+
+    def __init__(
+        self,
+        *,
+        function: str,
+        source: SqsSource,
+        queue: QueueSpec,
+        client: SQSClient,
+        invoke: Invoke,
+        retry_seconds: float,
+    ) -> None:
+        self.function = function
+        self.source = source
+        self.queue = queue
+        self.client = client
+        self.invoke = invoke
+        # ChangeMessageVisibility takes whole seconds.
+        self.retry_seconds = max(0, int(-(-retry_seconds // 1)))
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.function}.{self.source.event_name}"
+
+    def cycle(self, wait_seconds: int = 1) -> int:
+        """Receive one batch, invoke the function with it, settle each message; returns how many were received."""
+        received = self.client.receive_message(
+            QueueUrl=self.queue.url,
+            MaxNumberOfMessages=min(self.source.batch_size, _SQS_BATCH_LIMIT),
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = received.get("Messages", [])
+        if not messages:
+            return 0
+        message_ids = [message["MessageId"] for message in messages]
+        try:
+            response = self.invoke(self.function, build_sqs_event(messages, self.queue.arn))
+        except Exception:  # a failing invocation fails the whole batch, as in Lambda
+            print(f"sqs pump {self.name}: invocation failed, the whole batch is retried", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            failed = set(message_ids)
+        else:
+            failed = failed_message_ids(
+                response, message_ids, report_batch_item_failures=self.source.reports_batch_item_failures
+            )
+        done = [message for message in messages if message["MessageId"] not in failed]
+        if done:
+            self.client.delete_message_batch(
+                QueueUrl=self.queue.url,
+                Entries=[{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(done)],
+            )
+        retried = [message for message in messages if message["MessageId"] in failed]
+        if retried:
+            print(
+                f"sqs pump {self.name}: {len(retried)} of {len(messages)} message(s) failed, "
+                f"visible again in {self.retry_seconds} s",
+                file=sys.stderr,
+            )
+            # Locally a failed message comes back sooner than the template's VisibilityTimeout would allow.
+            self.client.change_message_visibility_batch(
+                QueueUrl=self.queue.url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_seconds}
+                    for index, m in enumerate(retried)
+                ],
+            )
+        return len(messages)
+
+    def start(self) -> SqsPump:
+        self._thread = threading.Thread(target=self._run, name=f"sqs-pump-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the thread to stop after its current poll (at most one long poll)."""
+        self._stopping.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.cycle(wait_seconds=1)
+            except Exception:  # the pump outlives a transient moto error
+                if self._stopping.is_set():
+                    break
+                print(f"sqs pump {self.name}: polling failed", file=sys.stderr)
+                traceback.print_exc(file=sys.stderr)
+                self._stopping.wait(1.0)

@@ -1,0 +1,551 @@
+"""LocalStack: moto, the template's resources, partner sandboxes, gateway and queue pumps in one process."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import decimal
+import importlib
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
+
+import boto3
+import botocore.session
+from botocore.exceptions import ClientError
+
+from hub_local.gateway import Gateway
+from hub_local.partners import PartnerSpec, Sandbox, default_partners, secret_parameter_name
+from hub_local.sqs_pump import SqsPump
+from hub_local.template import (
+    ACCOUNT_ID,
+    DEFAULT_STACK_NAME,
+    REGION,
+    FunctionSpec,
+    LocalTemplate,
+    QueueSpec,
+    TableSpec,
+    load_template,
+)
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
+
+Handler = Callable[[Any, Any], Any]
+
+DUMMY_CREDENTIAL: Final = "testing"
+# Functions share this process, so only one may run at a time: each one runs inside its own os.environ.
+_INVOKE_LOCK: Final = threading.RLock()
+_HANDLERS: dict[str, Handler] = {}
+# Variables of the host that must not leak into a function (they could point boto3 at a real account).
+_HOST_PREFIXES_DROPPED: Final = ("AWS_", "_X_AMZN_", "_HANDLER", "LAMBDA_")
+
+
+class UnknownResourceError(KeyError):
+    """A logical id the template does not declare (or not of the kind asked for)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class HandlerImportError(ImportError):
+    """A function's Handler cannot be imported."""
+
+
+class LambdaContext:
+    """The context object the Python Lambda runtime passes to a handler."""
+
+    def __init__(self, function: FunctionSpec) -> None:
+        self.function_name = function.logical_id
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function.logical_id}"
+        self.memory_limit_in_mb = function.memory_size
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function.logical_id}"
+        self.log_stream_name = f"{datetime.datetime.now(datetime.UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        self.identity: Any = None
+        self.client_context: Any = None
+        self.tenant_id: str | None = None
+        self._deadline = time.monotonic() + function.timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _json_default(value: Any) -> Any:
+    # DynamoDB hands out Decimals; the Lambda runtime marshals them as JSON numbers too.
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _as_lambda_json(value: Any) -> Any:
+    """What crosses the Lambda boundary is JSON: events and results go through it as in the real runtime."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def load_handler(handler: str) -> Handler:
+    """Import `pkg.module.func` once per process (a Lambda container imports it once too)."""
+    if handler not in _HANDLERS:
+        module_name, _, attribute = handler.rpartition(".")
+        try:
+            function = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError, ValueError) as error:
+            raise HandlerImportError(f"cannot import handler {handler!r}: {error}") from error
+        _HANDLERS[handler] = function
+    return _HANDLERS[handler]
+
+
+def _queues_in_creation_order(queues: Mapping[str, QueueSpec]) -> list[QueueSpec]:
+    """Dead-letter queues before the queues that redrive to them (RedrivePolicy needs the DLQ to exist)."""
+    ordered: list[QueueSpec] = []
+
+    def visit(spec: QueueSpec) -> None:
+        if spec in ordered:
+            return
+        if spec.dead_letter_queue is not None:
+            visit(queues[spec.dead_letter_queue])
+        ordered.append(spec)
+
+    for spec in queues.values():
+        visit(spec)
+    return ordered
+
+
+def _port_if_free(port: int) -> int:
+    """`port` when it can be bound on 127.0.0.1 right now, else 0 (any free port)."""
+    if not port:
+        return 0
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
+
+
+class LocalStack:
+    """The whole template served on 127.0.0.1: `with LocalStack() as stack: stack.invoke(...)`."""
+
+    # Functions cache their boto3 clients (endpoint included) for the life of the process, as in a warm Lambda
+    # container; a later stack of the same process reuses moto's port so that those clients still reach it.
+    _last_moto_port: ClassVar[int] = 0
+
+    def __init__(
+        self,
+        template_path: str | Path = "template.yaml",
+        *,
+        gateway_port: int | None = 0,
+        parameter_overrides: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        sqs_retry_seconds: float = 2.0,
+        pump_queues: bool = True,
+        partners: Sequence[PartnerSpec] | None = None,
+        function_overrides: Mapping[str, str] | None = None,
+        env_overrides: Mapping[str, Mapping[str, str]] | None = None,
+        stack_name: str = DEFAULT_STACK_NAME,
+    ) -> None:
+        """`function_overrides` are set in every function's environment, last; `env_overrides` is shaped like
+        `sam local --env-vars` ({"<FunctionId>" or "Parameters": {VAR: value}}) and applies after them."""
+        self.template_path = Path(template_path)
+        self.gateway_port = gateway_port
+        self.parameter_overrides = dict(parameter_overrides or {})
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.sqs_retry_seconds = sqs_retry_seconds
+        self.pump_queues = pump_queues
+        self.partner_specs = list(default_partners() if partners is None else partners)
+        self.function_overrides = dict(function_overrides or {})
+        self.env_overrides = {name: dict(values) for name, values in (env_overrides or {}).items()}
+        self.stack_name = stack_name
+        self._moto: ThreadedMotoServer | None = None
+        self._moto_url: str | None = None
+        self._session: boto3.session.Session | None = None
+        self._client_lock = threading.Lock()
+        self._template: LocalTemplate | None = None
+        self._gateway: Gateway | None = None
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._partner_urls: dict[str, str] = {}
+        self._function_envs: dict[str, dict[str, str]] = {}
+        self._pumps: list[SqsPump] = []
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        """Start moto, create the template's resources, start sandboxes, gateway and pumps."""
+        if self._moto is not None:
+            raise RuntimeError("LocalStack is already started")
+        try:
+            self._start_moto()
+            template = self._template = load_template(
+                self.template_path,
+                parameter_overrides=self.parameter_overrides,
+                endpoint_url=self.moto_url,
+                stack_name=self.stack_name,
+            )
+            self._create_tables(template.tables.values())
+            self._create_queues(template.queues)
+            self._create_buses(template)
+            self._start_partners(template.stage, template.functions.values())
+            if self.gateway_port is not None:
+                # Bound now, serving later: functions learn the gateway's URL before the first request.
+                self._gateway = Gateway(
+                    template.http_routes,
+                    self.invoke,
+                    cors={api.logical_id: api.cors for api in template.http_apis.values()},
+                    port=self.gateway_port,
+                )
+            self._function_envs = {
+                logical_id: self._build_function_env(function) for logical_id, function in template.functions.items()
+            }
+            self._extend_import_path(template)
+            if self._gateway is not None:
+                self._gateway.start()
+            self._pumps = self._build_pumps(template)
+            if self.pump_queues:
+                for pump in self._pumps:
+                    pump.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop pumps, gateway, sandboxes and moto; safe to call twice or after a failed start."""
+        for pump in self._pumps:
+            pump.stop()
+        for pump in self._pumps:
+            pump.join(timeout=5)
+        self._pumps = []
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        for name, sandbox in self._sandboxes.items():
+            try:
+                sandbox.stop()
+            except Exception as error:  # one sandbox must not keep the others running
+                print(f"hub_local: stopping sandbox {name} failed: {error}", file=sys.stderr)
+        self._sandboxes = {}
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - moto is slow to import, only start() needs it
+
+        # Werkzeug logs every moto request at INFO on its own handler unless its level is already set.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        port = _port_if_free(LocalStack._last_moto_port)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto.start()
+        LocalStack._last_moto_port = self._moto.get_host_and_port()[1]
+        self._moto_url = f"http://127.0.0.1:{LocalStack._last_moto_port}"
+        # The host's AWS profile and config files play no part (a missing AWS_PROFILE would even fail here):
+        # these settings are read from nowhere but the defaults given (config name, env vars, default, cast).
+        core = botocore.session.Session(
+            session_vars={
+                "profile": (None, None, None, None),
+                "config_file": (None, None, os.devnull, None),
+                "credentials_file": (None, None, os.devnull, None),
+            }
+        )
+        self._session = boto3.session.Session(
+            aws_access_key_id=DUMMY_CREDENTIAL,
+            aws_secret_access_key=DUMMY_CREDENTIAL,
+            aws_session_token=DUMMY_CREDENTIAL,
+            region_name=REGION,
+            botocore_session=core,
+        )
+
+    # moto keeps its state per process, not per server: each resource is recreated empty so that a stack never
+    # inherits the items or messages of a previous stack of the same process (tests start many).
+
+    def _create_tables(self, tables: Iterable[TableSpec]) -> None:
+        dynamodb = self.boto3_client("dynamodb")
+        for table in tables:
+            with contextlib.suppress(dynamodb.exceptions.ResourceNotFoundException):
+                dynamodb.delete_table(TableName=table.name)
+            dynamodb.create_table(**self._create_table_arguments(table))
+            if table.ttl_attribute:
+                dynamodb.update_time_to_live(
+                    TableName=table.name,
+                    TimeToLiveSpecification={"AttributeName": table.ttl_attribute, "Enabled": True},
+                )
+
+    @staticmethod
+    def _create_table_arguments(table: TableSpec) -> dict[str, Any]:
+        provisioned = table.billing_mode == "PROVISIONED"
+        throughput = table.provisioned_throughput or {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+        arguments: dict[str, Any] = {
+            "TableName": table.name,
+            "KeySchema": table.key_schema,
+            "AttributeDefinitions": table.attribute_definitions,
+            "BillingMode": table.billing_mode,
+        }
+        if provisioned:
+            arguments["ProvisionedThroughput"] = throughput
+        if table.global_secondary_indexes:
+            arguments["GlobalSecondaryIndexes"] = [
+                {key: index[key] for key in ("IndexName", "KeySchema", "Projection") if key in index}
+                | ({"ProvisionedThroughput": index.get("ProvisionedThroughput", throughput)} if provisioned else {})
+                for index in table.global_secondary_indexes
+            ]
+        if table.local_secondary_indexes:
+            arguments["LocalSecondaryIndexes"] = [
+                {key: index[key] for key in ("IndexName", "KeySchema", "Projection") if key in index}
+                for index in table.local_secondary_indexes
+            ]
+        if table.stream_specification and table.stream_specification.get("StreamViewType"):
+            arguments["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": table.stream_specification["StreamViewType"],
+            }
+        return arguments
+
+    def _create_queues(self, queues: Mapping[str, QueueSpec]) -> None:
+        sqs = self.boto3_client("sqs")
+        for queue in _queues_in_creation_order(queues):
+            with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
+                sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=queue.name)["QueueUrl"])
+            created = sqs.create_queue(QueueName=queue.name, Attributes=queue.attributes)
+            if created["QueueUrl"] != queue.url:  # pragma: no cover - would be a moto URL scheme change
+                raise RuntimeError(f"moto created {queue.logical_id} at {created['QueueUrl']}, not {queue.url}")
+
+    def _create_buses(self, template: LocalTemplate) -> None:
+        events = self.boto3_client("events")
+        for bus in template.buses.values():
+            if bus.name == "default":
+                continue
+            # moto deletes a missing bus silently; a real error here would be reported by create_event_bus.
+            with contextlib.suppress(ClientError):
+                events.delete_event_bus(Name=bus.name)
+            events.create_event_bus(Name=bus.name)
+
+    def _start_partners(self, stage: str, functions: Iterable[FunctionSpec]) -> None:
+        ssm = self.boto3_client("ssm")
+        # A partner no function points at is left alone: no sandbox to start, no secret to seed (seeding it
+        # could overwrite the value another stack of the same process gave it, moto's state being shared).
+        wanted = {name for function in functions for name in function.environment}
+        for spec in self.partner_specs:
+            if spec.base_url_env not in wanted:
+                continue
+            values = spec.secret_values(self.environ)
+            for suffix, value in values.items():
+                ssm.put_parameter(
+                    Name=secret_parameter_name(stage, suffix), Value=value, Type="SecureString", Overwrite=True
+                )
+            override = self.environ.get(spec.base_url_env)
+            if override:
+                self._partner_urls[spec.name] = override
+                continue
+            sandbox = spec.sandbox_factory(values)
+            sandbox.start()
+            self._sandboxes[spec.name] = sandbox
+            self._partner_urls[spec.name] = sandbox.url
+
+    def _build_function_env(self, function: FunctionSpec) -> dict[str, str]:
+        env = dict(function.environment)
+        for spec in self.partner_specs:
+            if spec.base_url_env in env:
+                env[spec.base_url_env] = self._partner_urls[spec.name]
+        env |= {
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+            "AWS_SESSION_TOKEN": DUMMY_CREDENTIAL,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            # No profile, no instance metadata: nothing can lead boto3 to a real account.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.logical_id}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{function.logical_id}",
+            "_HANDLER": function.handler or "",
+            "TZ": ":UTC",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "LOCAL_STACK": "true",
+            "LOCAL_MOTO_URL": self.moto_url,
+        }
+        if self._gateway is not None:
+            env["LOCAL_STACK_URL"] = self._gateway.url
+        env |= self.function_overrides
+        env |= self.env_overrides.get("Parameters", {}) | self.env_overrides.get(function.logical_id, {})
+        return env
+
+    @staticmethod
+    def _extend_import_path(template: LocalTemplate) -> None:
+        # Appended, not prepended: an explicit PYTHONPATH (the Makefile's) keeps precedence.
+        for function in template.functions.values():
+            for directory in function.code_dirs:
+                if directory.is_dir() and str(directory) not in sys.path:
+                    sys.path.append(str(directory))
+
+    def _build_pumps(self, template: LocalTemplate) -> list[SqsPump]:
+        sqs = self.boto3_client("sqs")
+        return [
+            SqsPump(
+                function=function.logical_id,
+                source=source,
+                queue=template.queues[source.queue],
+                client=sqs,
+                invoke=self.invoke,
+                retry_seconds=self.sqs_retry_seconds,
+            )
+            for function in template.functions.values()
+            for source in function.sqs_sources
+            if source.enabled
+        ]
+
+    # ------------------------------------------------------------------------------------------ accessors
+
+    @property
+    def template(self) -> LocalTemplate:
+        if self._template is None:
+            raise RuntimeError("LocalStack is not started")
+        return self._template
+
+    @property
+    def functions(self) -> Mapping[str, FunctionSpec]:
+        return self.template.functions
+
+    @property
+    def moto_url(self) -> str:
+        if self._moto_url is None or self._moto is None:
+            raise RuntimeError("LocalStack is not started")
+        return self._moto_url
+
+    @property
+    def gateway_url(self) -> str | None:
+        """Base URL of the HTTP gateway; None when started with gateway_port=None."""
+        return None if self._gateway is None else self._gateway.url
+
+    @property
+    def routes(self) -> list[dict[str, str]]:
+        """The routes the gateway serves (as GET /_local/routes lists them)."""
+        return [] if self._gateway is None else self._gateway.route_list()
+
+    @property
+    def pumps(self) -> list[SqsPump]:
+        """Every SQS event source of every function (running threads only when pump_queues)."""
+        return list(self._pumps)
+
+    @property
+    def sandboxes(self) -> dict[str, Sandbox]:
+        return dict(self._sandboxes)
+
+    @property
+    def partner_urls(self) -> dict[str, str]:
+        return dict(self._partner_urls)
+
+    def physical(self, logical_id: str) -> str:
+        """Local physical value of a resource: table name, queue URL, bus name..."""
+        try:
+            return str(self.template.physical(logical_id))
+        except KeyError:
+            raise UnknownResourceError(f"{logical_id} is not a resource of {self.template_path}") from None
+
+    def function(self, logical_id: str) -> FunctionSpec:
+        try:
+            return self.template.functions[logical_id]
+        except KeyError:
+            known = ", ".join(sorted(self.template.functions)) or "none"
+            raise UnknownResourceError(f"no function {logical_id!r} in {self.template_path} (known: {known})") from None
+
+    def function_env(self, logical_id: str) -> dict[str, str]:
+        """The variables a function sees on top of the (AWS-free) host environment."""
+        self.function(logical_id)
+        return dict(self._function_envs[logical_id])
+
+    def boto3_client(self, service: str) -> Any:
+        """A boto3 client bound to the stack's moto server."""
+        if self._session is None:
+            raise RuntimeError("LocalStack is not started")
+        with self._client_lock:  # boto3 sessions are not thread-safe
+            return self._session.client(service, endpoint_url=self.moto_url)  # type: ignore[call-overload]
+
+    # ------------------------------------------------------------------------------------------ invocation
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Call a function's handler in this process, in its own environment, as Lambda would."""
+        function = self.function(logical_id)
+        if not function.handler:
+            raise HandlerImportError(f"{logical_id} has no Handler (only zip Python functions run locally)")
+        payload = _as_lambda_json(event)
+        env = self._function_envs[logical_id]
+        declared = {name for function_env in self._function_envs.values() for name in function_env}
+        with _INVOKE_LOCK:
+            saved = dict(os.environ)
+            host = {
+                name: value
+                for name, value in saved.items()
+                if name not in declared and not name.startswith(_HOST_PREFIXES_DROPPED)
+            }
+            os.environ.clear()
+            os.environ.update(host | env)
+            try:
+                handler = load_handler(function.handler)
+                started = time.monotonic()
+                result = handler(payload, LambdaContext(function))
+                elapsed = time.monotonic() - started
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+        if elapsed > function.timeout:
+            # Lambda would have killed it; locally the result is kept but the overrun is made visible.
+            print(
+                f"hub_local: {logical_id} ran {elapsed:.1f} s, over its Timeout of {function.timeout} s",
+                file=sys.stderr,
+            )
+        return _as_lambda_json(result)
+
+    def drain(self, queue_logical_id: str | None = None, timeout: float = 10.0) -> bool:
+        """Run pump cycles until the queue(s) hold no visible, delayed or in-flight message; False on timeout."""
+        pumps = self._pumps
+        if queue_logical_id is not None:
+            if queue_logical_id not in self.template.queues:
+                raise UnknownResourceError(f"{queue_logical_id} is not a queue of {self.template_path}")
+            pumps = [pump for pump in pumps if pump.queue.logical_id == queue_logical_id]
+            if not pumps:
+                raise ValueError(f"no function consumes {queue_logical_id}: nothing would drain it")
+        deadline = time.monotonic() + timeout
+        sqs = self.boto3_client("sqs")
+        while True:
+            if all(self._queue_is_empty(sqs, pump.queue.url) for pump in pumps):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            if not sum(pump.cycle(wait_seconds=0) for pump in pumps):
+                time.sleep(0.05)
+
+    @staticmethod
+    def _queue_is_empty(sqs: Any, url: str) -> bool:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return all(int(count) == 0 for count in attributes.values())
