@@ -1,0 +1,167 @@
+"""One error shape for every HTTP route: a JSON body naming the problem, and the status that fits who must act."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from hub_core.config import ConfigError
+from partners.errors import (
+    PartnerAuthError,
+    PartnerBadResponse,
+    PartnerError,
+    PartnerNotFound,
+    PartnerRejected,
+    PartnerUnavailable,
+)
+
+# pydantic's error types, renamed to the rule a form author recognises.
+_RULES = {
+    "missing": "required",
+    "extra_forbidden": "unknown_field",
+    "literal_error": "one_of",
+    "enum": "one_of",
+    "string_too_long": "max_length",
+    "string_too_short": "min_length",
+    "string_pattern_mismatch": "pattern",
+    "string_type": "string",
+    "int_parsing": "integer",
+    "int_type": "integer",
+    "greater_than": "minimum",
+    "greater_than_equal": "minimum",
+    "less_than_equal": "maximum",
+    "json_invalid": "json",
+    "model_attributes_type": "object",
+}
+# Where a value came from is not part of its name for the caller.
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    rule: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+class RequestRejected(Exception):
+    """A caller's mistake: answered with `status` and a body naming each field and rule."""
+
+    def __init__(
+        self, status: int, error: str, message: str, problems: Sequence[FieldProblem] = (), **extra: Any
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.problems = list(problems)
+        self.extra = extra
+
+
+def problems_from(errors: Iterable[Mapping[str, Any]]) -> list[FieldProblem]:
+    """Field problems from pydantic errors, without the submitted values (they may be personal data)."""
+    problems = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ()) if str(part) not in _LOCATIONS]
+        rule = str(error.get("type", "invalid"))
+        message = str(error.get("msg", "invalid value"))
+        if rule == "value_error":
+            message = message.removeprefix("Value error, ")
+        problems.append(FieldProblem(".".join(loc) or "body", _RULES.get(rule, rule), message))
+    return problems
+
+
+def error_response(
+    status: int,
+    error: str,
+    message: str,
+    problems: Sequence[FieldProblem] = (),
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response[str]:
+    body: dict[str, Any] = {"error": error, "message": message, **extra}
+    if problems:
+        body["problems"] = [p.as_dict() for p in problems]
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, separators=(",", ":")),
+        headers=dict(headers or {}),
+    )
+
+
+def partner_error_response(exc: PartnerError) -> Response[str]:
+    """A partner failure on a read route: 404 passes through, the rest say whether retrying can help."""
+    if isinstance(exc, PartnerNotFound):
+        return error_response(404, "not_found", "not found at the partner")
+    if isinstance(exc, PartnerUnavailable):
+        retry_after = max(1, math.ceil(exc.retry_after)) if exc.retry_after else 5
+        return error_response(
+            502 if isinstance(exc, PartnerBadResponse) else 503,
+            "partner_unavailable",
+            f"{exc.partner} is unavailable; try again later",
+            headers={"Retry-After": str(retry_after)},
+            retryable=True,
+        )
+    if isinstance(exc, PartnerAuthError):
+        return error_response(502, "partner_misconfigured", f"{exc.partner} refused our credentials", retryable=False)
+    return error_response(502, "partner_rejected", exc.message, retryable=False)
+
+
+def install_error_handlers(app: APIGatewayHttpResolver, logger: logging.Logger | Any) -> None:
+    """Register the shared mapping from exceptions to responses on a resolver."""
+
+    @app.exception_handler(RequestRejected)
+    def _rejected(exc: RequestRejected) -> Response[str]:
+        logger.info("request rejected", extra={"error": exc.error, "fields": [p.field for p in exc.problems]})
+        return error_response(exc.status, exc.error, exc.message, exc.problems, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response[str]:
+        problems = problems_from(exc.errors())
+        logger.info("request invalid", extra={"fields": [p.field for p in problems]})
+        return error_response(422, "validation_failed", "the request is not valid", problems)
+
+    @app.exception_handler(ValidationError)
+    def _model_invalid(exc: ValidationError) -> Response[str]:
+        problems = problems_from(exc.errors(include_input=False, include_url=False))
+        return error_response(422, "validation_failed", "the request is not valid", problems)
+
+    @app.exception_handler(PartnerError)
+    def _partner(exc: PartnerRejected | PartnerError) -> Response[str]:
+        logger.warning(
+            "partner call failed",
+            extra={
+                "partner": exc.partner,
+                "kind": type(exc).__name__,
+                "status": exc.status,
+                "detail": exc.message,
+            },
+        )
+        return partner_error_response(exc)
+
+    @app.exception_handler(ConfigError)
+    def _config(exc: ConfigError) -> Response[str]:
+        logger.error("configuration error", extra={"detail": str(exc)})
+        return error_response(500, "internal_error", "the service is misconfigured; the operators are alerted")
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response[str]:
+        # The traceback goes to the log for the operator; the caller learns nothing of our internals.
+        logger.exception("unhandled error", extra={"kind": type(exc).__name__})
+        return error_response(500, "internal_error", "something went wrong on our side; try again later")
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response[str]:
+        return error_response(404, "not_found", "no such route")

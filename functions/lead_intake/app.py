@@ -1,0 +1,205 @@
+"""Lead intake's Lambda entry point: HTTP routes for the website and the retry-queue consumer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from hub_core.http_api import (
+    FieldProblem,
+    RequestRejected,
+    error_response,
+    install_error_handlers,
+    problems_from,
+)
+from lead_intake import flow
+from lead_intake.models import LeadOutcome, LeadStatus, LeadSubmission
+from lead_intake.settings import settings
+from partners.miimosa import Category, CollectType, ProjectOrder
+
+logger = Logger(service="lead-intake")
+metrics = Metrics(service="lead-intake")
+# The adapters log through the standard library; give them the same JSON shape and correlation keys.
+copy_config_to_registered_loggers(source_logger=logger, include={"partners"})
+
+app = APIGatewayHttpResolver(enable_validation=True)
+install_error_handlers(app, logger)
+# A batch whose every record failed is reported item by item like any other, rather than raised.
+retry_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+FORM_TYPES = {"application/json", "application/x-www-form-urlencoded"}
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _in_progress(_: IdempotencyAlreadyInProgressError) -> Response[str]:
+    return error_response(
+        409, "submission_in_progress", "the same lead is being submitted right now; wait for its answer",
+        headers={"Retry-After": "2"},
+    )  # fmt: skip
+
+
+@app.exception_handler(IdempotencyValidationError)
+def _key_reused(_: IdempotencyValidationError) -> Response[str]:
+    problem = FieldProblem("Idempotency-Key", "reused", "this key was already used for a different lead")
+    return error_response(422, "idempotency_key_reused", problem.message, [problem])
+
+
+@app.post("/leads")
+def post_lead() -> Response[str]:
+    fields = _submitted_fields()
+    try:
+        lead, is_bot = flow.lead_from_fields(fields)
+    except ValidationError as exc:
+        problems = problems_from(exc.errors(include_input=False, include_url=False))
+        metrics.add_metric(name="LeadInvalid", unit=MetricUnit.Count, value=1)
+        raise RequestRejected(422, "validation_failed", "the lead is not valid", problems) from None
+    if is_bot or lead is None:
+        metrics.add_metric(name="HoneypotTriggered", unit=MetricUnit.Count, value=1)
+        logger.info("honeypot filled; nothing stored or forwarded")
+        decoy = LeadOutcome(lead_id=str(uuid.uuid4()), status=LeadStatus.FORWARDED, message=flow.FORWARDED_MESSAGE)
+        return _outcome_response(decoy)
+
+    fingerprint = lead.fingerprint()
+    key = app.current_event.headers.get("idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        problem = FieldProblem("Idempotency-Key", "pattern", "must be 8 to 128 letters, digits or . _ : -")
+        raise RequestRejected(400, "validation_failed", problem.message, [problem])
+    dedup_key = f"key:{key}" if key else f"body:{fingerprint}"
+    outcome = flow.submit(LeadSubmission(dedup_key=dedup_key, fingerprint=fingerprint, lead=lead))
+    metrics.add_metric(name=f"Lead{outcome.status.value.capitalize()}", unit=MetricUnit.Count, value=1)
+    return _outcome_response(outcome)
+
+
+@app.get("/projects")
+def get_projects(
+    order: Annotated[ProjectOrder | None, Query()] = None,
+    category: Annotated[Category | None, Query()] = None,
+    type: Annotated[CollectType | None, Query()] = None,
+    region: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z]{1,3}$")] = None,
+    keyword: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+) -> Response[str]:
+    page = flow.list_projects(
+        {"order": order, "category": category, "type": type, "region": region, "keyword": keyword}
+    )
+    body = {"projects": page.projects, "count": len(page.projects), "truncated": page.truncated}
+    return _json(200, body, cache_seconds=settings().projects_cache_seconds)
+
+
+# The path parameter keeps the template's name ({id}) so the OpenAPI document and the HTTP API agree.
+@app.get("/projects/<id>")
+def get_project(id: Annotated[int, Path(gt=0, le=2**31)]) -> Response[str]:
+    return _json(200, flow.get_project(id), cache_seconds=settings().projects_cache_seconds)
+
+
+def _submitted_fields() -> dict[str, Any]:
+    """The request body as fields, after the size and content-type checks; nothing is stored before this."""
+    event = app.current_event
+    raw = _raw_body(event.get("body"), bool(event.get("isBase64Encoded")))
+    if len(raw) > settings().max_body_bytes:
+        raise RequestRejected(413, "payload_too_large", f"the body must be at most {settings().max_body_bytes} bytes")
+    media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media_type not in FORM_TYPES:
+        raise RequestRejected(
+            415, "unsupported_media_type", "send application/json or application/x-www-form-urlencoded",
+            [FieldProblem("Content-Type", "one_of", "must be application/json or application/x-www-form-urlencoded")],
+        )  # fmt: skip
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestRejected(400, "malformed_body", "the body must be UTF-8") from None
+    if media_type == "application/json":
+        return _json_fields(text)
+    return _form_fields(text)
+
+
+def _raw_body(body: str | None, is_base64: bool) -> bytes:
+    if not body:
+        return b""
+    if not is_base64:
+        return body.encode("utf-8")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestRejected(400, "malformed_body", "the body could not be decoded") from None
+
+
+def _json_fields(text: str) -> dict[str, Any]:
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError:
+        raise RequestRejected(400, "malformed_body", "the body is not valid JSON") from None
+    if not isinstance(fields, dict):
+        raise RequestRejected(400, "malformed_body", "the body must be a JSON object of lead fields")
+    return fields
+
+
+def _form_fields(text: str) -> dict[str, Any]:
+    parsed = parse_qs(text, keep_blank_values=True)
+    repeated = [name for name, values in parsed.items() if len(values) > 1]
+    if repeated:
+        problems = [FieldProblem(name, "single_value", "must be given once") for name in sorted(repeated)]
+        raise RequestRejected(422, "validation_failed", "the lead is not valid", problems)
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def _outcome_response(outcome: LeadOutcome) -> Response[str]:
+    return _json(outcome.http_status, outcome.body())
+
+
+def _json(status: int, body: Any, cache_seconds: int | None = None) -> Response[str]:
+    headers = {"Cache-Control": f"public, max-age={cache_seconds}"} if cache_seconds else {"Cache-Control": "no-store"}
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, separators=(",", ":")),
+        headers=headers,
+    )
+
+
+def _retry_record(record: SQSRecord) -> None:
+    try:
+        lead_id = str(json.loads(record.body)["lead_id"])
+    except (ValueError, KeyError, TypeError):
+        # Not ours to retry and never will be: acknowledge rather than cycle it into the DLQ.
+        logger.error("retry message without a lead id dropped", extra={"message_id": record.message_id})
+        return
+    outcome = flow.retry(lead_id)
+    if outcome is not None:
+        metrics.add_metric(name=f"LeadRetry{outcome.status.value.capitalize()}", unit=MetricUnit.Count, value=1)
+
+
+def _is_sqs_batch(event: dict[str, Any]) -> bool:
+    records = event.get("Records")
+    return bool(records) and isinstance(records, list) and records[0].get("eventSource") == "aws:sqs"
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | PartialItemFailureResponse:
+    flow.register_context(context)
+    if _is_sqs_batch(event):
+        return process_partial_response(
+            event=event, record_handler=_retry_record, processor=retry_processor, context=context
+        )
+    return app.resolve(event, context)

@@ -1,0 +1,216 @@
+"""How a lead travels: stored first, a safety-net retry scheduled, forwarded to MiiMOSA, its outcome recorded.
+
+The safety net: before MiiMOSA is called, a retry message for the lead goes on the retry queue with a delay. If the
+forward succeeds or is refused, the message later finds the lead settled and is dropped; if MiiMOSA is unavailable,
+or the invocation dies half-way, the message is what forwards the lead later. So a stored lead is never lost, and
+"queued" needs no second write path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hub_core import aws, events
+from hub_core.caches import TtlCache, container_cached
+from hub_core.secrets import secret
+from lead_intake.models import LeadForm, LeadOutcome, LeadStatus, LeadSubmission
+from lead_intake.settings import settings
+from lead_intake.store import ClaimRefused, LeadRecord, LeadStore
+from partners.errors import (
+    PartnerAuthError,
+    PartnerError,
+    PartnerNotFound,
+    PartnerRejected,
+    PartnerUnavailable,
+)
+from partners.http import RetryPolicy, Timeouts
+from partners.miimosa import MiimosaClient, ProjectPage
+
+logger = Logger(service="lead-intake", child=True)
+
+QUEUED_MESSAGE = "MiiMOSA could not take the lead just now; it is stored and will be forwarded automatically."
+FORWARDED_MESSAGE = "The lead reached MiiMOSA."
+
+
+class LeadNotForwardedYet(Exception):
+    """A queued lead could not be forwarded on this attempt; the queue will offer it again."""
+
+
+@container_cached
+def store() -> LeadStore:
+    return LeadStore(settings().leads_table_name)
+
+
+@container_cached
+def miimosa() -> MiimosaClient:
+    config = settings()
+    return MiimosaClient(
+        config.miimosa_base_url,
+        api_key=lambda: secret("MIIMOSA_API_KEY_PARAM"),
+        auth_scheme=config.miimosa_auth_scheme,
+        timeouts=Timeouts(connect=config.miimosa_connect_timeout, read=config.miimosa_read_timeout),
+        retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
+        max_pages=config.projects_max_pages,
+    )
+
+
+@container_cached
+def idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath="dedup_key",
+        # The same Idempotency-Key with another lead is a client bug, answered 422, not a silent replay.
+        payload_validation_jmespath="fingerprint",
+        expires_after_seconds=settings().dedup_window_seconds,
+    )
+
+
+@container_cached
+def _idempotent_submit() -> Any:
+    persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name, boto3_client=aws.dynamodb())
+    return idempotent_function(
+        data_keyword_argument="submission",
+        persistence_store=persistence,
+        config=idempotency_config(),
+        output_serializer=PydanticSerializer(LeadOutcome),
+    )(_submit)
+
+
+def register_context(context: LambdaContext) -> None:
+    """Lets Idempotency expire an in-progress record when this invocation would have timed out."""
+    idempotency_config().register_lambda_context(context)
+
+
+def submit(submission: LeadSubmission) -> LeadOutcome:
+    """Accept a validated lead once per dedup key; a double submit gets the first outcome back."""
+    outcome: LeadOutcome = _idempotent_submit()(submission=submission)
+    return outcome
+
+
+def _submit(submission: LeadSubmission) -> LeadOutcome:
+    config = settings()
+    lead_id = str(uuid.uuid4())
+    now = int(time.time())
+    store().create(
+        lead_id,
+        submission.lead.for_partner(),
+        now=now,
+        lease_seconds=config.forward_lease_seconds,
+        expires_at=now + config.lead_retention_days * 86400,
+    )
+    logger.append_keys(lead_id=lead_id)
+    schedule_retry(lead_id, delay_seconds=config.lead_retry_delay_seconds)
+    return forward(lead_id, submission.lead.for_partner())
+
+
+def schedule_retry(lead_id: str, *, delay_seconds: int) -> None:
+    """Queue a later attempt; the message names the lead only (its personal data stays in the table)."""
+    aws.sqs().send_message(
+        QueueUrl=settings().lead_retry_queue_url,
+        MessageBody=json.dumps({"lead_id": lead_id}),
+        DelaySeconds=delay_seconds,
+    )
+
+
+def forward(lead_id: str, lead: dict[str, str]) -> LeadOutcome:
+    """One attempt at MiiMOSA for a lead this invocation holds; records and returns the outcome."""
+    now = int(time.time())
+    try:
+        receipt = miimosa().create_lead(lead)
+    except PartnerRejected as exc:
+        store().settle(lead_id, LeadStatus.REJECTED, now=now, message=exc.message)
+        logger.info("lead rejected by MiiMOSA", extra={"status": exc.status, "detail": exc.message})
+        return LeadOutcome(lead_id=lead_id, status=LeadStatus.REJECTED, message=exc.message)
+    except (PartnerUnavailable, PartnerAuthError, PartnerNotFound) as exc:
+        # Our key refused, or no /leads route where we point: an operator's fix, never the lead's fault,
+        # so the lead waits in the queue like during an outage.
+        _log_hold(exc)
+        store().settle(lead_id, LeadStatus.QUEUED, now=now, message=type(exc).__name__)
+        return LeadOutcome(lead_id=lead_id, status=LeadStatus.QUEUED, message=QUEUED_MESSAGE)
+    store().settle(lead_id, LeadStatus.FORWARDED, now=now, reference=receipt.reference)
+    logger.info("lead forwarded to MiiMOSA")
+    _announce(lead_id, lead)
+    return LeadOutcome(lead_id=lead_id, status=LeadStatus.FORWARDED, message=FORWARDED_MESSAGE)
+
+
+def retry(lead_id: str) -> LeadOutcome | None:
+    """A retry-queue delivery: forward the lead if it still waits; raise if it must wait longer."""
+    claim = store().claim(lead_id, now=int(time.time()), lease_seconds=settings().forward_lease_seconds)
+    if isinstance(claim, ClaimRefused):
+        return _refused(lead_id, claim.record)
+    logger.append_keys(lead_id=lead_id)
+    outcome = forward(lead_id, claim.lead)
+    if outcome.status is LeadStatus.QUEUED:
+        raise LeadNotForwardedYet(lead_id)
+    return outcome
+
+
+def _refused(lead_id: str, record: LeadRecord | None) -> LeadOutcome | None:
+    if record is None:
+        # Expired by its TTL or never stored: nothing left to forward.
+        logger.warning("retry for an unknown lead dropped", extra={"lead_id": lead_id})
+        return None
+    if record.status is LeadStatus.FORWARDING:
+        raise LeadNotForwardedYet(lead_id)  # another attempt holds it right now
+    return LeadOutcome(lead_id=lead_id, status=record.status, message=record.message)
+
+
+def _log_hold(exc: PartnerError) -> None:
+    level = logger.error if isinstance(exc, PartnerAuthError | PartnerNotFound) else logger.warning
+    level(
+        "lead held for retry",
+        extra={
+            "partner": exc.partner,
+            "kind": type(exc).__name__,
+            "status": exc.status,
+            "detail": exc.message,
+        },
+    )
+
+
+def _announce(lead_id: str, lead: dict[str, str]) -> None:
+    """LeadCaptured for the loyalty relay and reporting: ids and categories, never the person."""
+    detail = {
+        "lead_id": lead_id,
+        "collect_type": lead.get("collect_type"),
+        "category": lead.get("category"),
+        "campaign_id": lead.get("campaign_id"),
+        "lead_source": lead.get("lead_source"),
+    }
+    try:
+        events.publish("lead-intake", "LeadCaptured", detail)
+    except Exception:  # the lead reached MiiMOSA; a lost notification must not undo that answer
+        logger.exception("LeadCaptured not published")
+
+
+_PROJECTS = TtlCache(ttl_seconds=60)
+
+
+def list_projects(filters: dict[str, Any]) -> ProjectPage:
+    """Published projects for the website's listing, cached briefly per filter set."""
+    _PROJECTS.ttl_seconds = settings().projects_cache_seconds
+    key = tuple(sorted((k, v) for k, v in filters.items() if v is not None))
+    return _PROJECTS.get_or_load(key, lambda: miimosa().list_projects(**filters))
+
+
+def get_project(project_id: int) -> dict[str, Any]:
+    return miimosa().get_project(project_id)
+
+
+def lead_from_fields(fields: dict[str, Any]) -> tuple[LeadForm | None, bool]:
+    """Validate submitted fields; (None, True) when the honeypot is filled (a bot: answer as if all went well)."""
+    honeypot = fields.pop(settings().honeypot_field, None)
+    if isinstance(honeypot, str) and honeypot.strip():
+        return None, True
+    return LeadForm.model_validate(fields), False

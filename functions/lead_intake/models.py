@@ -1,0 +1,178 @@
+"""The lead form as MiiMOSA defines it, with the limits a careful integrator adds, and the outcomes we answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+from partners.miimosa import Category, CollectType, PublicationTimeframe
+
+# The WHATWG HTML "valid e-mail address" (what <input type=email> accepts), plus a dot in the domain: an address
+# a browser lets through is not refused here, and a bare host is refused as undeliverable.
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+_PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
+_PHONE = re.compile(r"^\+?\d{6,15}$")  # E.164 allows at most 15 digits
+_AMOUNT = re.compile(r"^\d[\d\s.,]*(?:\s?(?:€|EUR|eur))?$")
+_DEPARTMENT = re.compile(r"^(?:\d{2,3}|2[ABab])$")
+_POST_CODE = re.compile(r"^[A-Za-z0-9 -]{2,10}$")
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise PydanticCustomError("email_syntax", "must be an e-mail address such as name@example.org")
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def _phone(value: str) -> str:
+    if not _PHONE.match(_PHONE_SEPARATORS.sub("", value)):
+        raise PydanticCustomError("phone_format", "must be a phone number of 6 to 15 digits, optionally with +")
+    return value
+
+
+def _amount(value: str) -> str:
+    if not _AMOUNT.match(value):
+        raise PydanticCustomError("amount_format", "must be an amount in euros, digits only, e.g. 15000")
+    return value
+
+
+def _siret(value: str) -> str:
+    digits = value.replace(" ", "")
+    if not (digits.isdigit() and len(digits) == 14):
+        raise PydanticCustomError("siret_format", "must be a SIRET number of 14 digits")
+    return digits
+
+
+def _pattern(pattern: re.Pattern[str], rule: str, message: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise PydanticCustomError(rule, message)
+        return value
+
+    return AfterValidator(check)
+
+
+def _text(max_length: int) -> Any:
+    return StringConstraints(min_length=1, max_length=max_length)
+
+
+Email = Annotated[str, _text(254), AfterValidator(_email)]
+Name = Annotated[str, _text(100)]
+Phone = Annotated[str, _text(30), AfterValidator(_phone)]
+Amount = Annotated[str, _text(30), AfterValidator(_amount)]
+ShortText = Annotated[str, _text(200)]
+
+
+class LeadForm(BaseModel):
+    """A lead as a website submits it: MiiMOSA's fields, rules and enumerations; nothing else."""
+
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True, frozen=True, strict=False
+    )
+
+    email: Email
+    firstname: Name
+    lastname: Name
+    phone: Phone
+    collect_type: CollectType
+    project_description: Annotated[str, _text(5000)]
+    project_total_budget: Amount
+    publication_timeframe: PublicationTimeframe
+    birthdate: Annotated[str, _text(32)] | None = None
+    siret: Annotated[str, _text(20), AfterValidator(_siret)] | None = None
+    post_code: (
+        Annotated[
+            str,
+            _text(10),
+            _pattern(_POST_CODE, "post_code_format", "must be a postal code of 2 to 10 characters"),
+        ]
+        | None
+    ) = None
+    city: Name | None = None
+    project_name: ShortText | None = None
+    social_link: (
+        Annotated[str, _text(500), _pattern(_URL, "url_format", "must be a link starting with https:// or http://")]
+        | None
+    ) = None
+    project_crowdfunding_budget: Amount | None = None
+    project_loan_budget: Amount | None = None
+    project_input_budget: Amount | None = None
+    department: (
+        Annotated[
+            str,
+            _text(3),
+            _pattern(_DEPARTMENT, "department_format", "must be a French department code, e.g. 33 or 2A"),
+        ]
+        | None
+    ) = None
+    category: Category | None = None
+    turnover: Amount | None = None
+    lead_source: ShortText | None = None
+    campaign_id: Annotated[str, _text(100)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_absent(cls, data: Any) -> Any:
+        # An empty form field means "not given": optional ones stay unset, required ones are reported missing.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
+    def for_partner(self) -> dict[str, str]:
+        """The body MiiMOSA receives: every given field, as strings."""
+        return self.model_dump(exclude_none=True)
+
+    def fingerprint(self) -> str:
+        """A stable hash of the normalised lead, for spotting a double submit without a key."""
+        canonical = json.dumps(self.for_partner(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class LeadSubmission(BaseModel):
+    """What the idempotent submit sees: the key that spots a double submit, and the lead."""
+
+    dedup_key: str
+    fingerprint: str
+    lead: LeadForm
+
+
+class LeadStatus(StrEnum):
+    FORWARDING = "forwarding"
+    FORWARDED = "forwarded"
+    QUEUED = "queued"
+    REJECTED = "rejected"
+
+
+_HTTP_STATUS = {LeadStatus.FORWARDED: 201, LeadStatus.QUEUED: 202, LeadStatus.REJECTED: 422}
+
+
+class LeadOutcome(BaseModel):
+    """What a submitter learns, and what a double submit gets again."""
+
+    lead_id: str
+    status: LeadStatus
+    message: str = Field(default="")
+
+    @property
+    def http_status(self) -> int:
+        return _HTTP_STATUS.get(self.status, 202)
+
+    def body(self) -> dict[str, Any]:
+        if self.status is LeadStatus.REJECTED:
+            return {
+                "error": "rejected_by_partner",
+                "message": self.message or "MiiMOSA refused the lead",
+                "lead_id": self.lead_id,
+                "status": self.status.value,
+            }
+        return {"lead_id": self.lead_id, "status": self.status.value, "message": self.message}

@@ -1,0 +1,35 @@
+"""Lead intake's settings, read from its environment on first use."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from hub_core.caches import container_cached
+from hub_core.config import Settings
+
+
+class LeadIntakeSettings(Settings):
+    leads_table_name: str
+    idempotency_table_name: str
+    lead_retry_queue_url: str
+    miimosa_base_url: str
+    # The API key's SSM parameter name is read by hub_core.secrets from MIIMOSA_API_KEY_PARAM.
+    miimosa_auth_scheme: str = ""
+    lead_retention_days: int = Field(default=90, ge=1)
+    # A double submit within this window returns the first outcome.
+    dedup_window_seconds: int = Field(default=900, ge=1)
+    # The first retry of a lead is this long after it arrived (its safety net if the forward is cut short).
+    lead_retry_delay_seconds: int = Field(default=60, ge=0, le=900)
+    # How long one forward holds a lead before another attempt may take it over; beyond the function timeout.
+    forward_lease_seconds: int = Field(default=30, ge=1)
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    honeypot_field: str = "website"
+    projects_cache_seconds: int = Field(default=60, ge=0)
+    projects_max_pages: int = Field(default=5, ge=1, le=50)
+    miimosa_connect_timeout: float = Field(default=3.05, gt=0)
+    miimosa_read_timeout: float = Field(default=8.0, gt=0)
+
+
+@container_cached
+def settings() -> LeadIntakeSettings:
+    return LeadIntakeSettings.from_env()  # type: ignore[return-value]

@@ -1,0 +1,141 @@
+"""LeadsTable access: a lead is written before any partner call, and only one attempt at a time may forward it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from hub_core import aws
+from lead_intake.models import LeadStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, AttributeValueTypeDef]:
+    return {key: _SERIALIZER.serialize(value) for key, value in values.items()}
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _DESERIALIZER.deserialize(value) for key, value in item.items()}
+
+
+@dataclass(frozen=True)
+class LeadRecord:
+    lead_id: str
+    status: LeadStatus
+    lead: dict[str, str]
+    attempts: int
+    message: str
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> LeadRecord:
+        values = _from_item(item)
+        return cls(
+            lead_id=values["lead_id"],
+            status=LeadStatus(values["status"]),
+            lead=dict(values.get("lead", {})),
+            attempts=int(values.get("attempts", 0)),
+            message=str(values.get("message", "")),
+        )
+
+
+@dataclass(frozen=True)
+class ClaimRefused:
+    """Another attempt holds the lead, or it is already settled (`record` None: it no longer exists)."""
+
+    record: LeadRecord | None
+
+
+class LeadStore:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def create(self, lead_id: str, lead: dict[str, str], *, now: int, lease_seconds: int, expires_at: int) -> None:
+        """Store a new lead already claimed by the caller, so the safety-net retry does not race it."""
+        aws.dynamodb().put_item(
+            TableName=self.table_name,
+            Item=_to_item(
+                {
+                    "lead_id": lead_id,
+                    "status": LeadStatus.FORWARDING.value,
+                    "lead": lead,
+                    "attempts": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                    "lease_until": now + lease_seconds,
+                    "expires_at": expires_at,
+                }
+            ),
+            ConditionExpression="attribute_not_exists(lead_id)",
+        )
+
+    def claim(self, lead_id: str, *, now: int, lease_seconds: int) -> LeadRecord | ClaimRefused:
+        """Take a queued lead (or one whose previous attempt's lease ran out) for one forwarding attempt.
+
+        One conditional update both claims and reads: no read-then-write race between two deliveries of the same
+        retry message.
+        """
+        try:
+            response = aws.dynamodb().update_item(
+                TableName=self.table_name,
+                Key={"lead_id": {"S": lead_id}},
+                UpdateExpression=(
+                    "SET #status = :forwarding, lease_until = :lease, updated_at = :now, "
+                    "attempts = if_not_exists(attempts, :zero) + :one"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(lead_id) AND "
+                    "(#status = :queued OR (#status = :forwarding AND lease_until < :now))"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_to_item(
+                    {
+                        ":forwarding": LeadStatus.FORWARDING.value,
+                        ":queued": LeadStatus.QUEUED.value,
+                        ":lease": now + lease_seconds,
+                        ":now": now,
+                        ":zero": 0,
+                        ":one": 1,
+                    }
+                ),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            return ClaimRefused(LeadRecord.from_item(old) if old else None)
+        return LeadRecord.from_item(response["Attributes"])
+
+    def settle(
+        self, lead_id: str, status: LeadStatus, *, now: int, message: str = "", reference: str | None = None
+    ) -> None:
+        """Record the outcome of an attempt and release its lease."""
+        values: dict[str, Any] = {":status": status.value, ":now": now, ":message": message}
+        expression = "SET #status = :status, updated_at = :now, message = :message REMOVE lease_until"
+        if reference is not None:
+            values[":reference"] = reference
+            expression = expression.replace(" REMOVE", ", partner_reference = :reference REMOVE")
+        aws.dynamodb().update_item(
+            TableName=self.table_name,
+            Key={"lead_id": {"S": lead_id}},
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_item(values),
+        )
+
+    def get(self, lead_id: str) -> LeadRecord | None:
+        item = (
+            aws.dynamodb()
+            .get_item(TableName=self.table_name, Key={"lead_id": {"S": lead_id}}, ConsistentRead=True)
+            .get("Item")
+        )
+        return LeadRecord.from_item(item) if item else None
