@@ -1,0 +1,81 @@
+"""The local stack for handler tests: template.yaml's resources in moto, the partner sandboxes, the real events."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from hub_local.stack import LocalStack
+from tests.conftest import ROOT, load_event
+
+# Recognisable values: the privacy checks look for them in every captured log line.
+MIIMOSA_KEY = "sk-miimosa-PRIVACY-CANARY-7f3a"
+CANARY_EMAIL = "zelda.quixote@example.org"
+CANARY_PHONE = "+33 7 98 76 54 32"
+CANARY_LASTNAME = "Quixotezyx"
+
+# Settings a test needs shorter than production: timeouts and the safety-net delay.
+FUNCTION_OVERRIDES = {
+    "MIIMOSA_READ_TIMEOUT": "0.4",
+    "MIIMOSA_CONNECT_TIMEOUT": "0.4",
+    "LEAD_RETRY_DELAY_SECONDS": "0",
+    "FORWARD_LEASE_SECONDS": "30",
+}
+
+
+@pytest.fixture(scope="session")
+def stack():
+    with LocalStack(
+        ROOT / "template.yaml",
+        gateway_port=None,
+        pump_queues=False,
+        environ={"MIIMOSA_API_KEY": MIIMOSA_KEY},
+        function_overrides=FUNCTION_OVERRIDES,
+    ) as local:
+        yield local
+
+
+@pytest.fixture
+def miimosa(stack):
+    sandbox = stack.sandboxes["miimosa"]
+    sandbox.faults.clear()
+    sandbox.clear_requests()
+    yield sandbox
+    sandbox.faults.clear()
+
+
+def lead_fields(**changes: Any) -> dict[str, Any]:
+    """A valid lead, unique per call (so body-hash de-duplication does not join two tests)."""
+    fields = {
+        "email": CANARY_EMAIL,
+        "firstname": "Zelda",
+        "lastname": CANARY_LASTNAME,
+        "phone": CANARY_PHONE,
+        "collect_type": "donation",
+        "project_description": "Verger conservatoire de pommiers anciens",
+        "project_total_budget": "12000",
+        "publication_timeframe": "next_months",
+        "category": "nature",
+        "campaign_id": f"test-{uuid.uuid4()}",
+    }
+    fields.update(changes)
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def post_event(
+    body: Any = None, *, content_type: str = "application/json", headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """events/lead_intake/post_valid.json with another body or headers."""
+    event = load_event("lead_intake/post_valid.json")
+    if body is not None:
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+    event["headers"]["content-type"] = content_type
+    event["headers"].update(headers or {})
+    return event
+
+
+def response_json(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])

@@ -1,0 +1,406 @@
+"""Lead intake end to end through its handler: the real events, moto from the template, the MiiMOSA sandbox."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import load_event
+from tests.integration.conftest import (
+    CANARY_EMAIL,
+    CANARY_LASTNAME,
+    CANARY_PHONE,
+    MIIMOSA_KEY,
+    lead_fields,
+    post_event,
+    response_json,
+)
+
+FUNCTION = "LeadIntakeFunction"
+
+
+def invoke(stack, event):
+    return stack.invoke(FUNCTION, event)
+
+
+def lead_item(stack, lead_id):
+    item = stack.boto3_client("dynamodb").get_item(
+        TableName=stack.physical("LeadsTable"), Key={"lead_id": {"S": lead_id}}, ConsistentRead=True
+    )
+    return item.get("Item")
+
+
+def lead_count(stack):
+    return stack.boto3_client("dynamodb").scan(TableName=stack.physical("LeadsTable"), Select="COUNT")["Count"]
+
+
+def retry_event(*lead_ids):
+    """events/lead_intake/retry_batch.json, pointed at the given leads."""
+    event = load_event("lead_intake/retry_batch.json")
+    template = event["Records"][0]
+    event["Records"] = [
+        {**template, "messageId": f"msg-{index}", "body": json.dumps({"lead_id": lead_id})}
+        for index, lead_id in enumerate(lead_ids)
+    ]
+    return event
+
+
+def purge_retry_queue(stack):
+    stack.boto3_client("sqs").purge_queue(QueueUrl=stack.physical("LeadRetryQueue"))
+
+
+# ---------------------------------------------------------------- accepted leads
+
+
+def test_the_valid_event_file_is_forwarded_and_stored(stack, miimosa):
+    response = invoke(stack, load_event("lead_intake/post_valid.json"))
+    body = response_json(response)
+    assert response["statusCode"] == 201, body
+    assert body["status"] == "forwarded"
+    item = lead_item(stack, body["lead_id"])
+    assert item["status"]["S"] == "forwarded"
+    assert [r.path for r in miimosa.requests] == ["/leads"]
+    assert miimosa.leads[-1]["email"] == "ann.bee@example.org"
+
+
+def test_the_form_encoded_event_file_is_forwarded(stack, miimosa):
+    response = invoke(stack, load_event("lead_intake/post_form.json"))
+    assert response["statusCode"] == 201, response["body"]
+    assert miimosa.leads[-1]["email"] == "carl.dune@example.org"
+
+
+def test_a_lead_carries_a_ttl_of_the_retention_period(stack, miimosa):
+    body = response_json(invoke(stack, post_event(lead_fields())))
+    expires_at = int(lead_item(stack, body["lead_id"])["expires_at"]["N"])
+    assert abs(expires_at - (time.time() + 90 * 86400)) < 120
+
+
+def test_a_safety_net_retry_is_queued_naming_only_the_lead(stack, miimosa):
+    purge_retry_queue(stack)
+    body = response_json(invoke(stack, post_event(lead_fields())))
+    messages = stack.boto3_client("sqs").receive_message(
+        QueueUrl=stack.physical("LeadRetryQueue"), MaxNumberOfMessages=10
+    )["Messages"]
+    assert [json.loads(m["Body"]) for m in messages] == [{"lead_id": body["lead_id"]}]
+    # The settled lead makes the safety net a no-op: no second call to MiiMOSA.
+    result = invoke(stack, retry_event(body["lead_id"]))
+    assert result == {"batchItemFailures": []}
+    assert len(miimosa.requests) == 1
+
+
+def test_numbers_in_json_are_taken_as_strings(stack, miimosa):
+    response = invoke(stack, post_event(lead_fields(project_total_budget=15000)))
+    assert response["statusCode"] == 201
+    assert miimosa.leads[-1]["project_total_budget"] == "15000"
+
+
+# ---------------------------------------------------------------- bad input: clear 4xx, nothing stored or sent
+
+
+def test_the_invalid_event_file_names_each_field_and_rule(stack, miimosa):
+    before = lead_count(stack)
+    response = invoke(stack, load_event("lead_intake/post_invalid.json"))
+    body = response_json(response)
+    assert response["statusCode"] == 422
+    assert body["error"] == "validation_failed"
+    found = {(p["field"], p["rule"]) for p in body["problems"]}
+    assert found == {("email", "email_syntax"), ("collect_type", "one_of"), ("favourite_colour", "unknown_field")}
+    assert lead_count(stack) == before
+    assert miimosa.requests == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "error"),
+    [
+        ("not json", "application/json", 400, "malformed_body"),
+        ("[1, 2]", "application/json", 400, "malformed_body"),
+        ("", "application/json", 400, "malformed_body"),
+        ("email=a", "text/plain", 415, "unsupported_media_type"),
+        ("{}", "", 415, "unsupported_media_type"),
+        ("x" * (16 * 1024 + 1), "application/json", 413, "payload_too_large"),
+    ],
+)
+def test_malformed_oversized_and_foreign_bodies(stack, miimosa, body, content_type, status, error):
+    before = lead_count(stack)
+    response = invoke(stack, post_event(body, content_type=content_type))
+    assert response["statusCode"] == status
+    assert response_json(response)["error"] == error
+    assert lead_count(stack) == before
+    assert miimosa.requests == []
+
+
+def test_json_with_a_charset_parameter_is_accepted(stack, miimosa):
+    response = invoke(stack, post_event(lead_fields(), content_type="application/json; charset=utf-8"))
+    assert response["statusCode"] == 201
+
+
+def test_bodies_that_are_not_utf8_or_not_base64_are_refused(stack, miimosa):
+    event = post_event(content_type="application/x-www-form-urlencoded")
+    event["isBase64Encoded"] = True
+    event["body"] = base64.b64encode(b"email=\xff\xfe").decode()
+    assert invoke(stack, event)["statusCode"] == 400
+    event["body"] = "***not base64***"
+    assert invoke(stack, event)["statusCode"] == 400
+    assert miimosa.requests == []
+
+
+def test_a_field_given_twice_in_a_form_is_refused(stack, miimosa):
+    form = urlencode(lead_fields()) + "&email=other%40example.org"
+    response = invoke(stack, post_event(form, content_type="application/x-www-form-urlencoded"))
+    assert response["statusCode"] == 422
+    assert response_json(response)["problems"] == [
+        {"field": "email", "rule": "single_value", "message": "must be given once"}
+    ]
+
+
+def test_an_empty_optional_form_field_is_absent_not_invalid(stack, miimosa):
+    form = urlencode(lead_fields(siret="", category="", website=""))
+    response = invoke(stack, post_event(form, content_type="application/x-www-form-urlencoded"))
+    assert response["statusCode"] == 201, response["body"]
+    assert "siret" not in miimosa.leads[-1]
+
+
+def test_a_bad_idempotency_key_is_refused(stack, miimosa):
+    response = invoke(stack, post_event(lead_fields(), headers={"idempotency-key": "short"}))
+    assert response["statusCode"] == 400
+    assert response_json(response)["problems"][0]["field"] == "Idempotency-Key"
+
+
+# ---------------------------------------------------------------- bots
+
+
+def test_a_filled_honeypot_looks_like_success_and_does_nothing(stack, miimosa):
+    before = lead_count(stack)
+    response = invoke(stack, post_event(lead_fields(website="http://spam.example")))
+    assert response["statusCode"] == 201
+    assert response_json(response)["status"] == "forwarded"
+    assert lead_count(stack) == before
+    assert miimosa.requests == []
+
+
+# ---------------------------------------------------------------- MiiMOSA failure modes
+
+
+def test_miimosa_400_is_a_422_with_its_message_recorded_as_rejected(stack, miimosa):
+    miimosa.faults.add("status", status=400, count=1, path_prefix="/leads")
+    response = invoke(stack, post_event(lead_fields()))
+    body = response_json(response)
+    assert response["statusCode"] == 422
+    assert body["error"] == "rejected_by_partner"
+    assert lead_item(stack, body["lead_id"])["status"]["S"] == "rejected"
+
+
+def test_a_rejected_lead_is_final_for_its_safety_net_retry(stack, miimosa):
+    miimosa.faults.add("status", status=400, count=1)
+    body = response_json(invoke(stack, post_event(lead_fields())))
+    result = invoke(stack, retry_event(body["lead_id"]))
+    assert result == {"batchItemFailures": []}
+    assert len(miimosa.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"mode": "status", "status": 500},
+        {"mode": "status", "status": 503},
+        {"mode": "status", "status": 401},
+        {"mode": "status", "status": 404},
+        {"mode": "rate_limit", "retry_after": 30},
+        {"mode": "slow", "delay": 1.0},
+        {"mode": "drop"},
+    ],
+    ids=["500", "503", "401", "404", "429", "timeout", "dropped"],
+)
+def test_miimosa_unavailable_means_202_and_queued(stack, miimosa, fault):
+    mode = fault.pop("mode")
+    miimosa.faults.add(mode, count=1, **fault)
+    response = invoke(stack, post_event(lead_fields()))
+    body = response_json(response)
+    assert response["statusCode"] == 202, body
+    assert body["status"] == "queued"
+    assert lead_item(stack, body["lead_id"])["status"]["S"] == "queued"
+    assert len(miimosa.requests) == 1  # a POST is never retried blindly
+
+
+def test_garbage_json_after_miimosa_took_the_lead_is_still_201(stack, miimosa):
+    miimosa.faults.add("malformed", count=1)
+    assert invoke(stack, post_event(lead_fields()))["statusCode"] == 201
+
+
+def test_a_queued_lead_is_forwarded_by_the_retry_queue_once(stack, miimosa):
+    miimosa.faults.add("status", status=503, count=1)
+    fields = lead_fields()
+    lead_id = response_json(invoke(stack, post_event(fields)))["lead_id"]
+
+    assert invoke(stack, retry_event(lead_id)) == {"batchItemFailures": []}
+    assert lead_item(stack, lead_id)["status"]["S"] == "forwarded"
+    assert miimosa.leads[-1]["campaign_id"] == fields["campaign_id"]
+
+    # A second delivery of the same message (SQS is at least once) does not forward again.
+    invoke(stack, retry_event(lead_id))
+    assert [r.path for r in miimosa.requests] == ["/leads", "/leads"]
+
+
+def test_a_retry_during_the_outage_fails_only_its_record(stack, miimosa):
+    miimosa.faults.add("status", status=503, count=2)
+    lead_id = response_json(invoke(stack, post_event(lead_fields())))["lead_id"]
+    result = invoke(stack, retry_event("00000000-dead-beef-0000-000000000000", lead_id))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
+    item = lead_item(stack, lead_id)
+    assert item["status"]["S"] == "queued"
+    assert item["attempts"]["N"] == "2"
+
+
+def test_a_retry_message_without_a_lead_id_is_dropped_not_cycled(stack, miimosa):
+    event = retry_event("x")
+    event["Records"][0]["body"] = "garbage"
+    assert invoke(stack, event) == {"batchItemFailures": []}
+    assert miimosa.requests == []
+
+
+def test_a_lead_held_by_a_live_attempt_is_left_for_later(stack, miimosa):
+    miimosa.faults.add("slow", delay=0.3, count=1)
+    dynamodb = stack.boto3_client("dynamodb")
+    lead_id = response_json(invoke(stack, post_event(lead_fields())))["lead_id"]
+    dynamodb.update_item(
+        TableName=stack.physical("LeadsTable"),
+        Key={"lead_id": {"S": lead_id}},
+        UpdateExpression="SET #s = :f, lease_until = :later",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":f": {"S": "forwarding"}, ":later": {"N": str(int(time.time()) + 60)}},
+    )
+    result = invoke(stack, retry_event(lead_id))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
+
+
+# ---------------------------------------------------------------- duplicates
+
+
+def test_a_double_submit_returns_the_first_outcome_and_forwards_once(stack, miimosa):
+    fields = lead_fields()
+    first = response_json(invoke(stack, post_event(fields)))
+    second = response_json(invoke(stack, post_event({**fields, "firstname": "  Zelda "})))
+    assert second == first
+    assert len(miimosa.requests) == 1
+
+
+def test_an_idempotency_key_replays_and_refuses_reuse_with_another_lead(stack, miimosa):
+    headers = {"idempotency-key": "form-7c1e2b9a"}
+    fields = lead_fields()
+    first = invoke(stack, post_event(fields, headers=headers))
+    again = invoke(stack, post_event(fields, headers=headers))
+    assert response_json(again) == response_json(first)
+    reused = invoke(stack, post_event(lead_fields(), headers=headers))
+    assert reused["statusCode"] == 422
+    assert response_json(reused)["error"] == "idempotency_key_reused"
+    assert len(miimosa.requests) == 1
+
+
+def test_a_rejected_outcome_is_replayed_without_calling_miimosa_again(stack, miimosa):
+    miimosa.faults.add("status", status=400, count=1)
+    fields = lead_fields()
+    first = invoke(stack, post_event(fields))
+    second = invoke(stack, post_event(fields))
+    assert first["statusCode"] == second["statusCode"] == 422
+    assert len(miimosa.requests) == 1
+
+
+# ---------------------------------------------------------------- projects
+
+
+def test_the_projects_event_file_lists_filtered_projects(stack, miimosa):
+    response = invoke(stack, load_event("lead_intake/get_projects.json"))
+    body = response_json(response)
+    assert response["statusCode"] == 200
+    assert body["count"] == len(body["projects"]) > 0
+    assert all(p["category"] == "apiculture" for p in body["projects"])
+    assert response["headers"]["Cache-Control"].startswith("public")
+
+
+def test_project_lists_are_cached_briefly(stack, miimosa):
+    invoke(stack, load_event("lead_intake/get_projects.json"))
+    invoke(stack, load_event("lead_intake/get_projects.json"))
+    assert len(miimosa.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [({"category": "fishing"}, "category"), ({"order": "oldest"}, "order"), ({"region": "../x"}, "region")],
+)
+def test_project_filters_are_validated_before_any_call(stack, miimosa, query, field):
+    event = load_event("lead_intake/get_projects.json")
+    event["queryStringParameters"] = query
+    event["rawQueryString"] = urlencode(query)
+    response = invoke(stack, event)
+    assert response["statusCode"] == 422
+    assert [p["field"] for p in response_json(response)["problems"]] == [field]
+    assert miimosa.requests == []
+
+
+def test_projects_unavailable_is_503_with_retry_after(stack, miimosa):
+    miimosa.faults.add("status", status=503, count=5)
+    event = load_event("lead_intake/get_projects.json")
+    event["queryStringParameters"] = {"type": "lending"}
+    response = invoke(stack, event)
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"]
+    assert response_json(response)["retryable"] is True
+
+
+def test_projects_malformed_is_502(stack, miimosa):
+    miimosa.faults.add("malformed", count=5)
+    event = load_event("lead_intake/get_projects.json")
+    event["queryStringParameters"] = {"order": "populars"}
+    assert invoke(stack, event)["statusCode"] == 502
+
+
+def test_a_project_by_id_and_not_found(stack, miimosa):
+    found = invoke(stack, load_event("lead_intake/get_project.json"))
+    assert found["statusCode"] == 200
+    assert response_json(found)["id"] == 3
+    missing = load_event("lead_intake/get_project.json")
+    missing["rawPath"] = missing["requestContext"]["http"]["path"] = "/projects/999999"
+    response = invoke(stack, missing)
+    assert response["statusCode"] == 404
+    assert response_json(response)["error"] == "not_found"
+
+
+def test_a_project_id_must_be_a_positive_integer(stack, miimosa):
+    event = load_event("lead_intake/get_project.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/projects/abc"
+    response = invoke(stack, event)
+    assert response["statusCode"] == 422
+    assert response_json(response)["problems"][0]["field"] == "id"
+
+
+def test_an_unknown_route_is_a_json_404(stack, miimosa):
+    event = load_event("lead_intake/get_projects.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/nowhere"
+    response = invoke(stack, event)
+    assert response["statusCode"] == 404
+    assert response_json(response)["error"] == "not_found"
+
+
+# ---------------------------------------------------------------- privacy
+
+
+def test_no_key_or_personal_data_in_any_log_line(stack, miimosa, caplog, capsys):
+    caplog.set_level(logging.INFO)  # the production level; botocore at DEBUG prints whole responses
+    miimosa.faults.add("status", status=503, count=1)
+    queued = response_json(invoke(stack, post_event(lead_fields())))
+    invoke(stack, retry_event(queued["lead_id"]))
+    invoke(stack, post_event(lead_fields(email="not-an-email")))
+    miimosa.faults.add("status", status=400, count=1)
+    invoke(stack, post_event(lead_fields()))
+    invoke(stack, load_event("lead_intake/post_valid.json"))
+    out, err = capsys.readouterr()
+    # Every record with all its structured fields, plus whatever reached stdout/stderr (metrics, print).
+    logs = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records) + out + err
+    assert "lead forwarded to MiiMOSA" in logs  # the logs were captured at all
+    for secret in (MIIMOSA_KEY, CANARY_EMAIL, CANARY_PHONE, "98 76 54 32", CANARY_LASTNAME, "ann.bee@example.org"):
+        assert secret not in logs
