@@ -11,7 +11,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from hub_core.config import ConfigError
 from partners.errors import (
@@ -19,7 +18,6 @@ from partners.errors import (
     PartnerBadResponse,
     PartnerError,
     PartnerNotFound,
-    PartnerRejected,
     PartnerUnavailable,
 )
 
@@ -133,22 +131,9 @@ def install_error_handlers(app: APIGatewayHttpResolver, logger: logging.Logger |
         logger.info("request invalid", extra={"fields": [p.field for p in problems]})
         return error_response(422, "validation_failed", "the request is not valid", problems)
 
-    @app.exception_handler(ValidationError)
-    def _model_invalid(exc: ValidationError) -> Response[str]:
-        problems = problems_from(exc.errors(include_input=False, include_url=False))
-        return error_response(422, "validation_failed", "the request is not valid", problems)
-
     @app.exception_handler(PartnerError)
-    def _partner(exc: PartnerRejected | PartnerError) -> Response[str]:
-        logger.warning(
-            "partner call failed",
-            extra={
-                "partner": exc.partner,
-                "kind": type(exc).__name__,
-                "status": exc.status,
-                "detail": exc.message,
-            },
-        )
+    def _partner(exc: PartnerError) -> Response[str]:
+        logger.warning("partner call failed", extra=exc.log_fields())
         return partner_error_response(exc)
 
     @app.exception_handler(ConfigError)

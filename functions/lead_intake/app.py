@@ -10,10 +10,8 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -32,15 +30,14 @@ from hub_core.http_api import (
     install_error_handlers,
     problems_from,
 )
-from lead_intake import flow
+from hub_core.observability import logger_for, metrics_for
+from lead_intake import SERVICE, flow
 from lead_intake.models import LeadOutcome, LeadStatus, LeadSubmission
 from lead_intake.settings import settings
 from partners.miimosa import Category, CollectType, ProjectOrder
 
-logger = Logger(service="lead-intake")
-metrics = Metrics(service="lead-intake")
-# The adapters log through the standard library; give them the same JSON shape and correlation keys.
-copy_config_to_registered_loggers(source_logger=logger, include={"partners"})
+logger = logger_for(SERVICE)
+metrics = metrics_for(SERVICE)
 
 app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app, logger)

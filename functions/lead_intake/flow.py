@@ -13,7 +13,6 @@ import time
 import uuid
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -24,7 +23,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hub_core import aws, events
 from hub_core.caches import TtlCache, container_cached
+from hub_core.observability import logger_for
 from hub_core.secrets import secret
+from lead_intake import SERVICE
 from lead_intake.models import LeadForm, LeadOutcome, LeadStatus, LeadSubmission
 from lead_intake.settings import settings
 from lead_intake.store import ClaimRefused, LeadRecord, LeadStore
@@ -38,7 +39,7 @@ from partners.errors import (
 from partners.http import RetryPolicy, Timeouts
 from partners.miimosa import MiimosaClient, ProjectPage
 
-logger = Logger(service="lead-intake", child=True)
+logger = logger_for(SERVICE)
 
 QUEUED_MESSAGE = "MiiMOSA could not take the lead just now; it is stored and will be forwarded automatically."
 FORWARDED_MESSAGE = "The lead reached MiiMOSA."
@@ -130,7 +131,7 @@ def forward(lead_id: str, lead: dict[str, str]) -> LeadOutcome:
         receipt = miimosa().create_lead(lead)
     except PartnerRejected as exc:
         store().settle(lead_id, LeadStatus.REJECTED, now=now, message=exc.message)
-        logger.info("lead rejected by MiiMOSA", extra={"status": exc.status, "detail": exc.message})
+        logger.info("lead rejected by MiiMOSA", extra=exc.log_fields())
         return LeadOutcome(lead_id=lead_id, status=LeadStatus.REJECTED, message=exc.message)
     except (PartnerUnavailable, PartnerAuthError, PartnerNotFound) as exc:
         # Our key refused, or no /leads route where we point: an operator's fix, never the lead's fault,
@@ -168,15 +169,7 @@ def _refused(lead_id: str, record: LeadRecord | None) -> LeadOutcome | None:
 
 def _log_hold(exc: PartnerError) -> None:
     level = logger.error if isinstance(exc, PartnerAuthError | PartnerNotFound) else logger.warning
-    level(
-        "lead held for retry",
-        extra={
-            "partner": exc.partner,
-            "kind": type(exc).__name__,
-            "status": exc.status,
-            "detail": exc.message,
-        },
-    )
+    level("lead held for retry", extra=exc.log_fields())
 
 
 def _announce(lead_id: str, lead: dict[str, str]) -> None:

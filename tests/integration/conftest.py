@@ -26,7 +26,8 @@ FUNCTION_OVERRIDES = {
 }
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: moto's state is per process, so two stacks must not live at once (each recreates its resources).
+@pytest.fixture(scope="module")
 def stack():
     with LocalStack(
         ROOT / "template.yaml",

@@ -6,10 +6,15 @@ import base64
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
+from hub_local.stack import LambdaContext
+from lead_intake import flow
+from lead_intake.models import LeadForm, LeadSubmission
 from tests.conftest import load_event
 from tests.integration.conftest import (
     CANARY_EMAIL,
@@ -404,3 +409,59 @@ def test_no_key_or_personal_data_in_any_log_line(stack, miimosa, caplog, capsys)
     assert "lead forwarded to MiiMOSA" in logs  # the logs were captured at all
     for secret in (MIIMOSA_KEY, CANARY_EMAIL, CANARY_PHONE, "98 76 54 32", CANARY_LASTNAME, "ann.bee@example.org"):
         assert secret not in logs
+
+
+# ---------------------------------------------------------------- concurrency and events
+
+
+def test_concurrent_identical_submits_forward_once(stack, miimosa, monkeypatch):
+    """Twenty simultaneous double-clicks: one lead at MiiMOSA; every other answer is the outcome or 'in progress'.
+
+    The flow is called from threads (Lambda would run separate containers): what must hold is DynamoDB's
+    conditional writes behind Idempotency, not anything of one process. Powertools Metrics is not thread-safe,
+    so the handler's decorators stay out of this test.
+    """
+    for name, value in stack.function_env(FUNCTION).items():
+        monkeypatch.setenv(name, value)
+    flow.register_context(LambdaContext(stack.function(FUNCTION)))
+    miimosa.faults.add("slow", delay=0.3, count=1)  # keep the first forward in flight while the others arrive
+    lead = LeadForm.model_validate(lead_fields())
+    submission = LeadSubmission(dedup_key=f"body:{lead.fingerprint()}", fingerprint=lead.fingerprint(), lead=lead)
+
+    def submit(_):
+        try:
+            return flow.submit(submission).lead_id
+        except IdempotencyAlreadyInProgressError:
+            return "in progress"
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(submit, range(20)))
+    lead_ids = set(answers) - {"in progress"}
+    assert len(lead_ids) == 1
+    assert "in progress" in answers
+    assert len([r for r in miimosa.requests if r.path == "/leads"]) == 1
+    assert flow.submit(submission).lead_id in lead_ids  # once settled, a repeat replays the outcome
+
+
+def test_a_forwarded_lead_is_announced_on_the_bus_without_personal_data(stack, miimosa):
+    events_client = stack.boto3_client("events")
+    sqs = stack.boto3_client("sqs")
+    bus = stack.physical("HubEventBus")
+    capture_url = sqs.create_queue(QueueName="lead-captured-capture")["QueueUrl"]
+    capture_arn = sqs.get_queue_attributes(QueueUrl=capture_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events_client.put_rule(Name="capture", EventBusName=bus, EventPattern=json.dumps({"detail-type": ["LeadCaptured"]}))
+    events_client.put_targets(Rule="capture", EventBusName=bus, Targets=[{"Id": "q", "Arn": capture_arn}])
+
+    fields = lead_fields()
+    lead_id = response_json(invoke(stack, post_event(fields)))["lead_id"]
+    messages = sqs.receive_message(QueueUrl=capture_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    event = json.loads(messages[0]["Body"])
+    assert event["source"] == "partner-hub.lead-intake"
+    assert event["detail"] == {
+        "lead_id": lead_id,
+        "collect_type": "donation",
+        "category": "nature",
+        "campaign_id": fields["campaign_id"],
+        "lead_source": None,
+    }
+    assert CANARY_EMAIL not in messages[0]["Body"]

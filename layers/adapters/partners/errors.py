@@ -15,6 +15,10 @@ class PartnerError(Exception):
         self.message = message
         self.status = status
 
+    def log_fields(self) -> dict[str, object]:
+        """What a log line may say of this failure: all of it is free of secrets and personal data."""
+        return {"partner": self.partner, "kind": type(self).__name__, "status": self.status, "detail": self.message}
+
 
 class PartnerRejected(PartnerError):
     """The partner refused the request for a reason that repeating it will not change (final)."""

@@ -1,0 +1,190 @@
+"""The system as `make run` serves it: real HTTP into the gateway, the queue pump, the MiiMOSA sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from urllib.parse import urlencode
+
+import pytest
+import requests
+
+from hub_local.stack import LocalStack
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+ORIGIN = "http://localhost:3000"
+
+
+def lead(**changes):
+    fields = {
+        "email": "yann.ortiz@example.org",
+        "firstname": "Yann",
+        "lastname": "Ortiz",
+        "phone": "0612345678",
+        "collect_type": "lending",
+        "project_description": "Méthaniseur collectif",
+        "project_total_budget": "250000",
+        "publication_timeframe": "another_quarter",
+        "campaign_id": f"e2e-{uuid.uuid4()}",
+    }
+    return fields | changes
+
+
+def wait_for(predicate, timeout=20.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+@pytest.fixture(scope="module")
+def live():
+    with LocalStack(
+        ROOT / "template.yaml",
+        gateway_port=0,
+        pump_queues=True,
+        sqs_retry_seconds=0.3,
+        parameter_overrides={"LeadRetryMaxReceives": "3"},
+        function_overrides={"LEAD_RETRY_DELAY_SECONDS": "0", "MIIMOSA_READ_TIMEOUT": "0.5"},
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture
+def miimosa(live):
+    sandbox = live.sandboxes["miimosa"]
+    sandbox.faults.clear()
+    yield sandbox
+    sandbox.faults.clear()
+
+
+def leads_for(sandbox, campaign_id):
+    return [stored for stored in sandbox.leads if stored.get("campaign_id") == campaign_id]
+
+
+def test_a_json_lead_reaches_miimosa_through_the_gateway(live, miimosa):
+    fields = lead()
+    response = requests.post(f"{live.gateway_url}/leads", json=fields, headers={"Origin": ORIGIN}, timeout=10)
+    assert response.status_code == 201, response.text
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert len(leads_for(miimosa, fields["campaign_id"])) == 1
+
+
+def test_a_plain_html_form_post_is_accepted(live, miimosa):
+    fields = lead(website="")
+    response = requests.post(
+        f"{live.gateway_url}/leads",
+        data=urlencode(fields),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    assert len(leads_for(miimosa, fields["campaign_id"])) == 1
+
+
+def test_cors_preflight_allows_the_configured_origin_only(live):
+    allowed = requests.options(
+        f"{live.gateway_url}/leads",
+        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+    assert allowed.headers.get("Access-Control-Allow-Origin") == ORIGIN
+    denied = requests.options(
+        f"{live.gateway_url}/leads",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+    assert "Access-Control-Allow-Origin" not in denied.headers
+
+
+def test_a_lead_accepted_during_an_outage_is_forwarded_once_after_it(live, miimosa):
+    miimosa.faults.add("status", status=503, for_seconds=1.5, path_prefix="/leads")
+    fields = lead()
+    response = requests.post(f"{live.gateway_url}/leads", json=fields, timeout=10)
+    assert response.status_code == 202, response.text
+    lead_id = response.json()["lead_id"]
+    assert wait_for(lambda: leads_for(miimosa, fields["campaign_id"]))
+    assert live.drain("LeadRetryQueue", timeout=15)
+    assert len(leads_for(miimosa, fields["campaign_id"])) == 1
+    item = live.boto3_client("dynamodb").get_item(
+        TableName=live.physical("LeadsTable"), Key={"lead_id": {"S": lead_id}}
+    )["Item"]
+    assert item["status"]["S"] == "forwarded"
+
+
+def test_a_lead_miimosa_never_takes_ends_in_the_dlq_and_stays_stored(live, miimosa):
+    miimosa.faults.add("status", status=503, path_prefix="/leads")
+    fields = lead()
+    response = requests.post(f"{live.gateway_url}/leads", json=fields, timeout=10)
+    assert response.status_code == 202
+    lead_id = response.json()["lead_id"]
+    sqs = live.boto3_client("sqs")
+
+    def in_dlq():
+        messages = sqs.receive_message(QueueUrl=live.physical("LeadRetryDLQ"), MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        return any(json.loads(m["Body"]) == {"lead_id": lead_id} for m in messages)
+
+    assert wait_for(in_dlq, timeout=30)
+    item = live.boto3_client("dynamodb").get_item(
+        TableName=live.physical("LeadsTable"), Key={"lead_id": {"S": lead_id}}
+    )["Item"]
+    assert item["status"]["S"] == "queued"
+    assert leads_for(miimosa, fields["campaign_id"]) == []
+
+
+def test_projects_through_the_gateway(live, miimosa):
+    response = requests.get(f"{live.gateway_url}/projects", params={"type": "donation"}, timeout=10)
+    assert response.status_code == 200
+    assert all(p["type"] == "donation" for p in response.json()["projects"])
+    bad = requests.get(f"{live.gateway_url}/projects", params={"type": "gift"}, timeout=10)
+    assert bad.status_code == 422
+    assert bad.json()["problems"][0]["field"] == "type"
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_run_command_serves_post_leads_until_stopped(tmp_path):
+    """What `make run` starts: python -m hub_local run, on the port PORT names."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/adapters", "functions", "local", ".")),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hub_local", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        banner = []
+        for line in process.stdout:
+            banner.append(line)
+            if f"127.0.0.1:{port}" in line and "/leads" in "".join(banner):
+                break
+        response = requests.post(f"http://127.0.0.1:{port}/leads", json=lead(), timeout=10)
+        assert response.status_code == 201, response.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+    assert process.returncode == 0
+    assert "POST" in "".join(banner)
