@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hub_core import aws, events
 from hub_core.caches import TtlCache, container_cached
+from hub_core.config import ConfigError
 from hub_core.observability import logger_for
 from hub_core.secrets import secret
 from lead_intake import SERVICE
@@ -133,9 +134,9 @@ def forward(lead_id: str, lead: dict[str, str]) -> LeadOutcome:
         store().settle(lead_id, LeadStatus.REJECTED, now=now, message=exc.message)
         logger.info("lead rejected by MiiMOSA", extra=exc.log_fields())
         return LeadOutcome(lead_id=lead_id, status=LeadStatus.REJECTED, message=exc.message)
-    except (PartnerUnavailable, PartnerAuthError, PartnerNotFound) as exc:
-        # Our key refused, or no /leads route where we point: an operator's fix, never the lead's fault,
-        # so the lead waits in the queue like during an outage.
+    except (PartnerUnavailable, PartnerAuthError, PartnerNotFound, ConfigError) as exc:
+        # Our key refused or unreadable, or no /leads route where we point: an operator's fix, never the lead's
+        # fault, so the lead waits in the queue like during an outage.
         _log_hold(exc)
         store().settle(lead_id, LeadStatus.QUEUED, now=now, message=type(exc).__name__)
         return LeadOutcome(lead_id=lead_id, status=LeadStatus.QUEUED, message=QUEUED_MESSAGE)
@@ -167,9 +168,13 @@ def _refused(lead_id: str, record: LeadRecord | None) -> LeadOutcome | None:
     return LeadOutcome(lead_id=lead_id, status=record.status, message=record.message)
 
 
-def _log_hold(exc: PartnerError) -> None:
-    level = logger.error if isinstance(exc, PartnerAuthError | PartnerNotFound) else logger.warning
-    level("lead held for retry", extra=exc.log_fields())
+def _log_hold(exc: PartnerError | ConfigError) -> None:
+    if isinstance(exc, ConfigError):
+        logger.error("lead held for retry: configuration", extra={"detail": str(exc)})
+    elif isinstance(exc, PartnerUnavailable):
+        logger.warning("lead held for retry", extra=exc.log_fields())
+    else:
+        logger.error("lead held for retry: MiiMOSA refuses our setup", extra=exc.log_fields())
 
 
 def _announce(lead_id: str, lead: dict[str, str]) -> None:

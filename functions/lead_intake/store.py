@@ -131,11 +131,3 @@ class LeadStore:
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=_to_item(values),
         )
-
-    def get(self, lead_id: str) -> LeadRecord | None:
-        item = (
-            aws.dynamodb()
-            .get_item(TableName=self.table_name, Key={"lead_id": {"S": lead_id}}, ConsistentRead=True)
-            .get("Item")
-        )
-        return LeadRecord.from_item(item) if item else None

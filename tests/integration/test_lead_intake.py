@@ -232,6 +232,31 @@ def test_miimosa_unavailable_means_202_and_queued(stack, miimosa, fault):
     assert len(miimosa.requests) == 1  # a POST is never retried blindly
 
 
+def test_an_unreadable_key_holds_the_lead_until_the_operator_restores_it(stack, miimosa):
+    ssm = stack.boto3_client("ssm")
+    name = stack.function_env(FUNCTION)["MIIMOSA_API_KEY_PARAM"]
+    ssm.delete_parameter(Name=name)
+    try:
+        response = invoke(stack, post_event(lead_fields()))
+        assert response["statusCode"] == 202
+        lead_id = response_json(response)["lead_id"]
+        assert miimosa.requests == []
+    finally:
+        ssm.put_parameter(Name=name, Value=MIIMOSA_KEY, Type="SecureString", Overwrite=True)
+    assert invoke(stack, retry_event(lead_id)) == {"batchItemFailures": []}
+    assert lead_item(stack, lead_id)["status"]["S"] == "forwarded"
+
+
+def test_a_submit_in_progress_is_a_409_to_wait_for(stack, miimosa, monkeypatch):
+    def busy(_submission):
+        raise IdempotencyAlreadyInProgressError("in progress")
+
+    monkeypatch.setattr(flow, "submit", busy)
+    response = invoke(stack, post_event(lead_fields()))
+    assert response["statusCode"] == 409
+    assert response["headers"]["Retry-After"] == "2"
+
+
 def test_garbage_json_after_miimosa_took_the_lead_is_still_201(stack, miimosa):
     miimosa.faults.add("malformed", count=1)
     assert invoke(stack, post_event(lead_fields()))["statusCode"] == 201
@@ -465,3 +490,15 @@ def test_a_forwarded_lead_is_announced_on_the_bus_without_personal_data(stack, m
         "lead_source": None,
     }
     assert CANARY_EMAIL not in messages[0]["Body"]
+
+
+def test_a_lost_lead_captured_event_does_not_undo_the_201(stack, miimosa, caplog):
+    events_client = stack.boto3_client("events")
+    bus = stack.physical("HubEventBus")
+    events_client.delete_event_bus(Name=bus)
+    try:
+        response = invoke(stack, post_event(lead_fields()))
+    finally:
+        events_client.create_event_bus(Name=bus)
+    assert response["statusCode"] == 201
+    assert "LeadCaptured not published" in caplog.text

@@ -1,0 +1,155 @@
+"""The shared core: settings, secrets, caches, events and the HTTP error shape."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from hub_core import aws, events
+from hub_core.caches import TtlCache
+from hub_core.config import ConfigError, Settings
+from hub_core.http_api import error_response, install_error_handlers
+from hub_core.secrets import secret
+from partners.errors import PartnerAuthError, PartnerBadResponse, PartnerRejected, PartnerUnavailable
+from tests.conftest import load_event
+
+
+class ExampleSettings(Settings):
+    table_name: str
+    retries: int = 3
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    for name, value in {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+def test_settings_come_from_upper_cased_variables(monkeypatch):
+    monkeypatch.setenv("TABLE_NAME", "Leads")
+    monkeypatch.setenv("RETRIES", "5")
+    assert ExampleSettings.from_env() == ExampleSettings(table_name="Leads", retries=5)
+
+
+def test_bad_settings_name_the_variable_not_the_value(monkeypatch):
+    monkeypatch.delenv("TABLE_NAME", raising=False)
+    monkeypatch.setenv("RETRIES", "many-secret-value")
+    with pytest.raises(ConfigError) as caught:
+        ExampleSettings.from_env()
+    assert "TABLE_NAME (missing)" in str(caught.value)
+    assert "RETRIES (int_parsing)" in str(caught.value)
+    assert "many-secret-value" not in str(caught.value)
+
+
+def test_a_secret_is_read_decrypted_and_cached(aws_env, monkeypatch):
+
+    client = boto3.client("ssm")
+    client.put_parameter(Name="/partner-hub/test/key", Value="s3cr3t-value", Type="SecureString")
+    monkeypatch.setenv("EXAMPLE_KEY_PARAM", "/partner-hub/test/key")
+    assert secret("EXAMPLE_KEY_PARAM") == "s3cr3t-value"
+    client.put_parameter(Name="/partner-hub/test/key", Value="rotated", Type="SecureString", Overwrite=True)
+    assert secret("EXAMPLE_KEY_PARAM") == "s3cr3t-value"  # cached for max_age
+
+
+def test_a_missing_secret_or_name_is_a_config_error_without_values(aws_env, monkeypatch):
+    monkeypatch.delenv("EXAMPLE_KEY_PARAM", raising=False)
+    with pytest.raises(ConfigError, match="EXAMPLE_KEY_PARAM is not set"):
+        secret("EXAMPLE_KEY_PARAM")
+    monkeypatch.setenv("EXAMPLE_KEY_PARAM", "/partner-hub/test/absent")
+    with pytest.raises(ConfigError, match="could not be read"):
+        secret("EXAMPLE_KEY_PARAM")
+
+
+def test_ttl_cache_expires_and_stays_bounded():
+    now = [0.0]
+    cache = TtlCache(ttl_seconds=10, max_entries=2, clock=lambda: now[0])
+    loads = []
+
+    def load(value):
+        loads.append(value)
+        return value
+
+    assert cache.get_or_load("a", lambda: load("A")) == "A"
+    assert cache.get_or_load("a", lambda: load("A2")) == "A"
+    now[0] = 11
+    assert cache.get_or_load("a", lambda: load("A3")) == "A3"
+    cache.get_or_load("b", lambda: load("B"))
+    cache.get_or_load("c", lambda: load("C"))
+    assert len(cache._entries) == 2
+    assert loads == ["A", "A3", "B", "C"]
+
+
+def test_an_event_refused_by_eventbridge_raises(aws_env, monkeypatch):
+    # moto accepts every entry; a partial failure (throttling, say) is what botocore's Stubber can play.
+    monkeypatch.setenv("EVENT_BUS_NAME", "hub")
+    with Stubber(aws.events()) as stub:
+        stub.add_response(
+            "put_events",
+            {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "ThrottlingException", "ErrorMessage": "x"}]},
+        )
+        with pytest.raises(events.EventNotPublished, match="ThrottlingException"):
+            events.publish("test", "Something", {"id": 1})
+
+
+# ---------------------------------------------------------------- the shared HTTP error mapping
+
+
+def _app_raising(exc):
+    app = APIGatewayHttpResolver()
+    install_error_handlers(app, __import__("logging").getLogger("test"))
+
+    @app.get("/boom")
+    def boom():
+        raise exc
+
+    return app
+
+
+def _get(app, path="/boom"):
+    event = load_event("lead_intake/get_projects.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["routeKey"] = f"GET {path}"
+    response = app.resolve(event, None)
+    return response["statusCode"], json.loads(response["body"]), response.get("headers", {})
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "error"),
+    [
+        (PartnerUnavailable("p", "down", retry_after=12.2), 503, "partner_unavailable"),
+        (PartnerBadResponse("p", "garbage"), 502, "partner_unavailable"),
+        (PartnerAuthError("p", "bad key"), 502, "partner_misconfigured"),
+        (PartnerRejected("p", "nope"), 502, "partner_rejected"),
+        (ConfigError("TABLE_NAME missing"), 500, "internal_error"),
+        (RuntimeError("with /internal/detail"), 500, "internal_error"),
+    ],
+)
+def test_failures_map_to_a_json_error_that_leaks_nothing(exc, status, error):
+    code, body, headers = _get(_app_raising(exc))
+    assert (code, body["error"]) == (status, error)
+    assert "internal/detail" not in json.dumps(body)
+    assert "TABLE_NAME" not in json.dumps(body)
+    if status == 503:
+        assert headers["Retry-After"] == "13"
+
+
+def test_an_unknown_route_is_a_json_404():
+    code, body, _ = _get(_app_raising(RuntimeError()), "/elsewhere")
+    assert (code, body["error"]) == (404, "not_found")
+
+
+def test_error_response_shape():
+    response = error_response(418, "teapot", "short and stout", retryable=False)
+    assert json.loads(response.body) == {"error": "teapot", "message": "short and stout", "retryable": False}
