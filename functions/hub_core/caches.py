@@ -31,14 +31,13 @@ def reset_all() -> None:
 class TtlCache:
     """A small time-bounded memo for partner reads that may be slightly stale (project lists, catalogues)."""
 
-    def __init__(self, ttl_seconds: float, max_entries: int = 128, clock: Callable[[], float] = time.monotonic):
-        self.ttl_seconds = ttl_seconds
+    def __init__(self, max_entries: int = 128, clock: Callable[[], float] = time.monotonic):
         self.max_entries = max_entries
         self._clock = clock
         self._entries: dict[Any, tuple[float, Any]] = {}
         on_reset(self._entries.clear)
 
-    def get_or_load[T](self, key: Any, load: Callable[[], T]) -> T:
+    def get_or_load[T](self, key: Any, load: Callable[[], T], ttl_seconds: float) -> T:
         now = self._clock()
         hit = self._entries.get(key)
         if hit is not None and hit[0] > now:
@@ -48,5 +47,5 @@ class TtlCache:
             self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
             if len(self._entries) >= self.max_entries:
                 self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = (now + self.ttl_seconds, value)
+        self._entries[key] = (now + ttl_seconds, value)
         return value

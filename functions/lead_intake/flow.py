@@ -192,14 +192,15 @@ def _announce(lead_id: str, lead: dict[str, str]) -> None:
         logger.exception("LeadCaptured not published")
 
 
-_PROJECTS = TtlCache(ttl_seconds=60)
+_PROJECTS = TtlCache()
 
 
 def list_projects(filters: dict[str, Any]) -> ProjectPage:
     """Published projects for the website's listing, cached briefly per filter set."""
-    _PROJECTS.ttl_seconds = settings().projects_cache_seconds
     key = tuple(sorted((k, v) for k, v in filters.items() if v is not None))
-    return _PROJECTS.get_or_load(key, lambda: miimosa().list_projects(**filters))
+    return _PROJECTS.get_or_load(
+        key, lambda: miimosa().list_projects(**filters), ttl_seconds=settings().projects_cache_seconds
+    )
 
 
 def get_project(project_id: int) -> dict[str, Any]:

@@ -167,24 +167,20 @@ def test_the_run_command_serves_post_leads_until_stopped(tmp_path):
         "PORT": str(port),
         "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/adapters", "functions", "local", ".")),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hub_local", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "run.log"
+    with log.open("w") as sink:
+        # A file, not a pipe: a pipe nobody reads fills up and blocks the server mid-test.
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hub_local", "run"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
     try:
-        banner = []
-        for line in process.stdout:
-            banner.append(line)
-            if f"127.0.0.1:{port}" in line and "/leads" in "".join(banner):
-                break
+        assert wait_for(lambda: f"http://127.0.0.1:{port}/leads" in log.read_text(), timeout=30), log.read_text()
         response = requests.post(f"http://127.0.0.1:{port}/leads", json=lead(), timeout=10)
         assert response.status_code == 201, response.text
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
     assert process.returncode == 0
-    assert "POST" in "".join(banner)
+    banner = log.read_text()
+    assert "partner  miimosa" in banner
+    assert "(sandbox)" in banner

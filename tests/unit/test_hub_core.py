@@ -74,19 +74,19 @@ def test_a_missing_secret_or_name_is_a_config_error_without_values(aws_env, monk
 
 def test_ttl_cache_expires_and_stays_bounded():
     now = [0.0]
-    cache = TtlCache(ttl_seconds=10, max_entries=2, clock=lambda: now[0])
+    cache = TtlCache(max_entries=2, clock=lambda: now[0])
     loads = []
 
     def load(value):
         loads.append(value)
         return value
 
-    assert cache.get_or_load("a", lambda: load("A")) == "A"
-    assert cache.get_or_load("a", lambda: load("A2")) == "A"
+    assert cache.get_or_load("a", lambda: load("A"), ttl_seconds=10) == "A"
+    assert cache.get_or_load("a", lambda: load("A2"), ttl_seconds=10) == "A"
     now[0] = 11
-    assert cache.get_or_load("a", lambda: load("A3")) == "A3"
-    cache.get_or_load("b", lambda: load("B"))
-    cache.get_or_load("c", lambda: load("C"))
+    assert cache.get_or_load("a", lambda: load("A3"), ttl_seconds=10) == "A3"
+    cache.get_or_load("b", lambda: load("B"), ttl_seconds=10)
+    cache.get_or_load("c", lambda: load("C"), ttl_seconds=10)
     assert len(cache._entries) == 2
     assert loads == ["A", "A3", "B", "C"]
 
