@@ -73,4 +73,16 @@ def default_partners() -> list[PartnerSpec]:
             sandbox_factory=_lazy_sandbox("sandboxes.miimosa", "MiimosaSandbox", api_key="miimosa/api-key"),
             secrets={"miimosa/api-key": ("MIIMOSA_API_KEY", "local-miimosa-key")},
         ),
+        PartnerSpec(
+            name="umbrella",
+            base_url_env="UMBRELLA_BASE_URL",
+            sandbox_factory=_lazy_sandbox("sandboxes.umbrella", "UmbrellaSandbox", api_key="umbrella/api-key"),
+            secrets={"umbrella/api-key": ("UMBRELLA_API_KEY", "local-umbrella-key")},
+        ),
+        PartnerSpec(
+            name="mlm",
+            base_url_env="MLM_BASE_URL",
+            sandbox_factory=_lazy_sandbox("sandboxes.mlm", "MlmSandbox", api_token="mlm/api-token"),
+            secrets={"mlm/api-token": ("MLM_API_TOKEN", "local-mlm-token")},
+        ),
     ]

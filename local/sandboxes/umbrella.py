@@ -1,0 +1,555 @@
+"""Loopback stand-in for LinkMobility's Umbrella Indsamlings API: campaigns, totals, donations, and donors on demand.
+
+The routes follow the documentation under the API root (`/public/v1/campaign...`), so a client given the sandbox's
+URL as its base URL calls it as it would call `https://indsamling.m2go.dk/api`. The key is accepted as the `apikey`
+query parameter (as documented) or as `Authorization: Bearer <key>`.
+
+The sandbox also plays the donor, as the real platform does: `donate()` (or `POST /_sandbox/donate`) records a
+donation and calls the campaign's `callbackUrl` with it — only ever on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, get_args
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from sandboxes.base import (
+    CONTROL_PREFIX,
+    SandboxRequest,
+    SandboxResponse,
+    SandboxServer,
+    json_response,
+    route,
+    serve_until_interrupted,
+)
+
+DEFAULT_API_KEY: Final = "local-umbrella-key"
+API_PREFIX: Final = "/public/v1/campaign"
+CAMPAIGN_PATH: Final = f"{API_PREFIX}/{{serviceId}}/{{route}}/{{donationCode}}"
+DEFAULT_DONOR_MSISDN: Final = "4512345678"
+CALLBACK_TIMEOUT_SECONDS: Final = 5.0
+MAX_REPEAT: Final = 100
+INT32_MAX: Final = 2**31 - 1
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+PayloadForm = Literal["json", "form", "query"]
+PAYLOAD_FORMS: Final[frozenset[str]] = frozenset(get_args(PayloadForm))
+
+# Answers name the field and the rule, never the value: they end up in logs, and values are personal data.
+ACCESS_DENIED: Final = "access denied"
+CODE_IN_USE: Final = "donation code already in use on route"
+NO_CAMPAIGN: Final = "campaign does not exist"
+NO_SERVICE: Final = "service does not exist"
+CREATION_FIELDS: Final = (
+    "donationCode",
+    "route",
+    "amount",
+    "callbackUrl",
+    "answerMessage",
+    "confirmMsisdn",
+    "confirmText",
+)
+UPDATE_FIELDS: Final = ("amount", "callbackUrl", "answerMessage", "confirmMsisdn", "confirmText")
+_MSISDN: Final = re.compile(r"[0-9]{8,15}")
+_SERVICE_ID: Final = re.compile(r"[0-9]{1,9}")
+_DONATE_FIELDS: Final = frozenset(
+    (
+        "serviceId",
+        "route",
+        "donationCode",
+        "amount",
+        "msisdn",
+        "text",
+        "deliver",
+        "payload_form",
+        "repeat",
+        "donated_at",
+    )
+)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service of the platform and the route names (keywords) campaigns can be attached to."""
+
+    id: int
+    name: str
+    routes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "routes": list(self.routes)}
+
+
+SEED_SERVICES: Final[tuple[Service, ...]] = (
+    Service(id=1, name="donation service", routes=("abc123", "hjerte")),
+    Service(id=2, name="nødhjælp", routes=("stoet",)),
+)
+
+
+@dataclass
+class _Campaign:
+    serviceId: int
+    route: str
+    donationCode: str
+    amount: int
+    callbackUrl: str
+    answerMessage: str
+    confirmMsisdn: str
+    confirmText: str
+    active: bool = True
+    donations: list[dict[str, Any]] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "serviceId": self.serviceId,
+            "route": self.route,
+            "donationCode": self.donationCode,
+            "amount": self.amount,
+            "answerMessage": self.answerMessage,
+            "confirmMsisdn": self.confirmMsisdn,
+            "confirmText": self.confirmText,
+            "callbackUrl": self.callbackUrl,
+            "active": self.active,
+            "donations": [dict(donation) for donation in self.donations],
+        }
+
+
+class DonationRefused(ValueError):
+    """`donate()` was asked for something the sandbox will not do (bad option, callback off loopback)."""
+
+
+class CampaignNotFound(LookupError):
+    """`donate()` named no active campaign."""
+
+
+def errors(*messages: str) -> dict[str, list[str]]:
+    return {"errors": list(messages)}
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for an http(s) URL whose host is 127.0.0.1, localhost or ::1: the only callbacks the sandbox makes."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # a garbled port raises here
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and host is not None and host.lower() in LOOPBACK_HOSTS
+
+
+def validate_campaign_fields(
+    payload: object, names: Sequence[str], *, required: bool, routes: Sequence[str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The fields `names` of a create (required) or update (optional) body, and the errors, as the API judges them."""
+    if not isinstance(payload, dict):
+        return {}, ["body must be a JSON object"]
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name in names:
+        value = payload.get(name)
+        if value is None:
+            if required:
+                problems.append(f"{name} is required")
+            continue
+        problem = _field_problem(name, value, routes)
+        if problem:
+            problems.append(problem)
+        else:
+            values[name] = value
+    return values, problems
+
+
+def _field_problem(name: str, value: object, routes: Sequence[str] | None) -> str | None:
+    if name == "amount":
+        return _amount_problem(value)
+    if not isinstance(value, str):
+        return f"{name} must be a string"
+    rules: dict[str, tuple[bool, str]] = {
+        "confirmMsisdn": (
+            _MSISDN.fullmatch(value) is not None,
+            "confirmMsisdn must be an msisdn: 8 to 15 digits",
+        ),
+        "route": (routes is None or value in routes, "route is not a route of the service"),
+        "callbackUrl": (
+            urlsplit(value).scheme in ("http", "https"),
+            "callbackUrl must be an http or https URL",
+        ),
+    }
+    if not value.strip():
+        return f"{name} must not be blank"
+    ok, problem = rules.get(name, (True, ""))
+    return None if ok else problem
+
+
+def _amount_problem(value: object) -> str | None:
+    if not _is_int(value):
+        return "amount must be an integer (øre)"
+    if not _int_in(value, 1, INT32_MAX):
+        return f"amount must be from 1 to {INT32_MAX}"
+    return None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A callback is answered where it was sent: a redirect could point off loopback, so it is never followed."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+# No proxies (an HTTP(S)_PROXY in the environment must not carry a loopback callback elsewhere), no redirects.
+_CALLBACK_OPENER: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
+def deliver_callback(url: str, donation: Mapping[str, Any], payload_form: PayloadForm) -> dict[str, Any]:
+    """Send one donation to a loopback callback URL; the status it answered, or the error type."""
+    if not is_loopback_url(url):
+        raise DonationRefused("callbackUrl is not on loopback (127.0.0.1, localhost or ::1)")
+    fields = {key: str(value) for key, value in donation.items()}
+    data: bytes | None
+    if payload_form == "query":
+        parts = urlsplit(url)
+        query = f"{parts.query}&{urlencode(fields)}" if parts.query else urlencode(fields)
+        target, data, headers, method = urlunsplit(parts._replace(query=query)), None, {}, "GET"
+    elif payload_form == "form":
+        target, method = url, "POST"
+        data = urlencode(fields).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    else:
+        target, method = url, "POST"
+        data = json.dumps(dict(donation), ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(target, data=data, headers=headers, method=method)  # noqa: S310 - loopback only
+    try:
+        with _CALLBACK_OPENER.open(request, timeout=CALLBACK_TIMEOUT_SECONDS) as answer:
+            return {"status": answer.status}
+    except urllib.error.HTTPError as refused:
+        refused.close()
+        return {"status": refused.code}
+    except urllib.error.URLError as failed:
+        reason = failed.reason
+        return {"status": None, "error": type(reason).__name__ if isinstance(reason, BaseException) else "URLError"}
+    except OSError as failed:  # timeouts and resets after the connection was made
+        return {"status": None, "error": type(failed).__name__}
+
+
+class UmbrellaSandbox(SandboxServer):
+    """The Umbrella Indsamlings API on loopback; `amounts_as_strings` mimics the documented `"amount": "5000"`."""
+
+    def __init__(
+        self,
+        api_key: str = DEFAULT_API_KEY,
+        port: int = 0,
+        services: Sequence[Service | Mapping[str, Any]] | None = None,
+        *,
+        amounts_as_strings: bool = False,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(port)
+        self.api_key = api_key
+        self.amounts_as_strings = amounts_as_strings
+        self._clock = clock or (lambda: datetime.now(UTC))
+        chosen = SEED_SERVICES if services is None else services
+        self.services: tuple[Service, ...] = tuple(_as_service(service) for service in chosen)
+        self._campaigns: list[_Campaign] = []
+        self._campaigns_lock = threading.Lock()
+
+    # --- inspection -----------------------------------------------------------------------------------------
+
+    @property
+    def campaigns(self) -> list[dict[str, Any]]:
+        """Every campaign created so far, stopped ones included, oldest first (copies)."""
+        with self._campaigns_lock:
+            return [campaign.snapshot() for campaign in self._campaigns]
+
+    def reset(self) -> None:
+        super().reset()
+        with self._campaigns_lock:
+            self._campaigns.clear()
+
+    # --- the documented API ---------------------------------------------------------------------------------
+
+    def authorize(self, request: SandboxRequest) -> SandboxResponse | None:
+        given = request.query_value("apikey")
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if given is None and scheme.lower() == "bearer":
+            given = token.strip()
+        if given is None or not hmac.compare_digest(given.encode(), self.api_key.encode()):
+            return json_response(403, errors(ACCESS_DENIED))
+        return None
+
+    @route("GET", API_PREFIX)
+    def list_services(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(200, [service.to_json() for service in self.services])
+
+    @route("POST", f"{API_PREFIX}/{{serviceId}}")
+    def create_campaign(self, request: SandboxRequest) -> SandboxResponse:
+        service = self._service(request)
+        if isinstance(service, SandboxResponse):
+            return service
+        if request.json_error:
+            return json_response(400, errors(request.json_error))
+        values, problems = validate_campaign_fields(request.json, CREATION_FIELDS, required=True, routes=service.routes)
+        if problems:
+            return json_response(400, errors(*problems))
+        with self._campaigns_lock:
+            if self._find(service.id, values["route"], values["donationCode"]) is not None:
+                return json_response(400, errors(CODE_IN_USE))
+            self._campaigns.append(_Campaign(serviceId=service.id, **values))
+        return json_response(200, {"resultText": "Campaign created"})
+
+    @route("PUT", CAMPAIGN_PATH)
+    def update_campaign(self, request: SandboxRequest) -> SandboxResponse:
+        found = self._campaign_of(request)
+        if isinstance(found, SandboxResponse):
+            return found
+        if request.json_error:
+            return json_response(400, errors(request.json_error))
+        values, problems = validate_campaign_fields(request.json, UPDATE_FIELDS, required=False)
+        if problems:
+            return json_response(400, errors(*problems))
+        with self._campaigns_lock:
+            if not found.active:  # pragma: no cover - stopped while this request was being judged
+                return json_response(404, errors(NO_CAMPAIGN))
+            for name, value in values.items():
+                setattr(found, name, value)
+        return json_response(200, {"resultText": "Campaign updated"})
+
+    @route("DELETE", CAMPAIGN_PATH)
+    def stop_campaign(self, request: SandboxRequest) -> SandboxResponse:
+        found = self._campaign_of(request)
+        if isinstance(found, SandboxResponse):
+            return found
+        with self._campaigns_lock:
+            if not found.active:  # pragma: no cover - stopped by a concurrent request
+                return json_response(404, errors(NO_CAMPAIGN))
+            found.active = False
+        return json_response(200, {"resultText": "Campaign stopped"})
+
+    @route("GET", CAMPAIGN_PATH)
+    def collected_amount(self, request: SandboxRequest) -> SandboxResponse:
+        selected = self._donations_since(request)
+        if isinstance(selected, SandboxResponse):
+            return selected
+        since, donations = selected
+        return json_response(200, {"amount": sum(d["amount"] for d in donations), "timestampSince": since})
+
+    @route("GET", f"{CAMPAIGN_PATH}/donations")
+    def list_donations(self, request: SandboxRequest) -> SandboxResponse:
+        selected = self._donations_since(request)
+        if isinstance(selected, SandboxResponse):
+            return selected
+        return json_response(200, [self._donation_json(donation) for donation in selected[1]])
+
+    # --- the donor ------------------------------------------------------------------------------------------
+
+    def donate(
+        self,
+        service_id: int,
+        route: str,
+        donation_code: str,
+        *,
+        amount: int | None = None,
+        msisdn: str = DEFAULT_DONOR_MSISDN,
+        text: str | None = None,
+        deliver: bool = True,
+        payload_form: PayloadForm = "json",
+        repeat: int = 1,
+        donated_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Donate to an active campaign and, when `deliver`, call its callbackUrl `repeat` times with the donation.
+
+        Returns `{"donation": ..., "deliveries": [{"status": ...}, ...]}`. Raises `CampaignNotFound` when no active
+        campaign matches and `DonationRefused` for a bad option or a callback URL off loopback (nothing recorded).
+        """
+        problems = _donation_problems(
+            amount=amount,
+            msisdn=msisdn,
+            text=text,
+            deliver=deliver,
+            payload_form=payload_form,
+            repeat=repeat,
+            donated_at=donated_at,
+        )
+        if problems:
+            raise DonationRefused("; ".join(problems))
+        with self._campaigns_lock:
+            campaign = self._find(service_id, route, donation_code)
+            if campaign is None:
+                raise CampaignNotFound(NO_CAMPAIGN)
+            if deliver and not is_loopback_url(campaign.callbackUrl):
+                raise DonationRefused("callbackUrl is not on loopback (127.0.0.1, localhost or ::1)")
+            when = (donated_at or self._clock()).astimezone(UTC).replace(microsecond=0)
+            donation = {
+                "amount": campaign.amount if amount is None else amount,
+                "donatedAt": when.isoformat(),
+                "donationCode": campaign.donationCode,
+                "messageKey": str(uuid.uuid4()),
+                "msisdn": msisdn,
+                "routeName": campaign.route,
+                "text": campaign.answerMessage if text is None else text,
+            }
+            campaign.donations.append(donation)
+            callback_url = campaign.callbackUrl
+        # Outside the lock: the callback target may well call this sandbox back.
+        payload = self._donation_json(donation)
+        deliveries = [deliver_callback(callback_url, payload, payload_form) for _ in range(repeat if deliver else 0)]
+        return {"donation": payload, "deliveries": deliveries}
+
+    @route("POST", f"{CONTROL_PREFIX}/donate")
+    def _donate(self, request: SandboxRequest) -> SandboxResponse:
+        spec = request.json
+        if not isinstance(spec, dict):
+            return json_response(400, errors("body must be a JSON object"))
+        unknown = sorted(set(spec) - _DONATE_FIELDS)
+        if unknown:
+            return json_response(400, errors(f"unknown fields: {', '.join(unknown)}"))
+        service_id, route_name, code = spec.get("serviceId"), spec.get("route"), spec.get("donationCode")
+        problems = [] if _is_int(service_id) else ["serviceId must be an integer"]
+        problems += [
+            f"{name} must be a string" for name in ("route", "donationCode") if not isinstance(spec.get(name), str)
+        ]
+        donated_at = _parse_instant(spec.get("donated_at"), problems)
+        if problems or not isinstance(service_id, int) or not isinstance(route_name, str) or not isinstance(code, str):
+            return json_response(400, errors(*problems))
+        options = {
+            name: spec[name]
+            for name in ("amount", "msisdn", "text", "deliver", "payload_form", "repeat")
+            if name in spec
+        }
+        try:
+            outcome = self.donate(service_id, route_name, code, donated_at=donated_at, **options)
+        except CampaignNotFound:
+            return json_response(404, errors(NO_CAMPAIGN))
+        except DonationRefused as refused:
+            return json_response(400, errors(str(refused)))
+        return json_response(200, outcome)
+
+    # --- helpers --------------------------------------------------------------------------------------------
+
+    def _service(self, request: SandboxRequest) -> Service | SandboxResponse:
+        raw = request.path_params["serviceId"]
+        if not _SERVICE_ID.fullmatch(raw):
+            return json_response(400, errors("serviceId must be an integer"))
+        for service in self.services:
+            if service.id == int(raw):
+                return service
+        return json_response(404, errors(NO_SERVICE))
+
+    def _find(self, service_id: int, route_name: str, code: str) -> _Campaign | None:
+        """The active campaign on (service, route, code); call with the lock held."""
+        for campaign in self._campaigns:
+            if campaign.active and (campaign.serviceId, campaign.route, campaign.donationCode) == (
+                service_id,
+                route_name,
+                code,
+            ):
+                return campaign
+        return None
+
+    def _campaign_of(self, request: SandboxRequest) -> _Campaign | SandboxResponse:
+        service = self._service(request)
+        if isinstance(service, SandboxResponse):
+            return service
+        with self._campaigns_lock:
+            found = self._find(service.id, request.path_params["route"], request.path_params["donationCode"])
+        return json_response(404, errors(NO_CAMPAIGN)) if found is None else found
+
+    def _donations_since(self, request: SandboxRequest) -> tuple[int | None, list[dict[str, Any]]] | SandboxResponse:
+        found = self._campaign_of(request)
+        if isinstance(found, SandboxResponse):
+            return found
+        raw = request.query_value("timestampSince")
+        if raw is not None and not re.fullmatch(r"[0-9]{1,10}", raw):
+            return json_response(400, errors("timestampSince must be an integer (seconds since 1970)"))
+        since = None if raw is None else int(raw)
+        with self._campaigns_lock:
+            donations = [dict(donation) for donation in found.donations]
+        if since is not None:
+            donations = [d for d in donations if datetime.fromisoformat(d["donatedAt"]).timestamp() >= since]
+        return since, donations
+
+    def _donation_json(self, donation: Mapping[str, Any]) -> dict[str, Any]:
+        shown = dict(donation)
+        if self.amounts_as_strings:
+            shown["amount"] = str(shown["amount"])
+        return shown
+
+
+def _as_service(service: Service | Mapping[str, Any]) -> Service:
+    if isinstance(service, Service):
+        return service
+    return Service(id=int(service["id"]), name=str(service["name"]), routes=tuple(service["routes"]))
+
+
+def _donation_problems(
+    *,
+    amount: object,
+    msisdn: object,
+    text: object,
+    deliver: object,
+    payload_form: object,
+    repeat: object,
+    donated_at: object,
+) -> list[str]:
+    checks = (
+        (amount is None or _int_in(amount, 1, INT32_MAX), "amount must be a positive integer"),
+        (isinstance(msisdn, str) and _MSISDN.fullmatch(msisdn) is not None, "msisdn must be 8 to 15 digits"),
+        (text is None or isinstance(text, str), "text must be a string"),
+        (isinstance(deliver, bool), "deliver must be true or false"),
+        (payload_form in PAYLOAD_FORMS, f"payload_form must be one of: {', '.join(sorted(PAYLOAD_FORMS))}"),
+        (_int_in(repeat, 1, MAX_REPEAT), f"repeat must be an integer from 1 to {MAX_REPEAT}"),
+        (
+            donated_at is None or (isinstance(donated_at, datetime) and donated_at.utcoffset() is not None),
+            "donated_at must be a timezone-aware datetime",
+        ),
+    )
+    return [message for ok, message in checks if not ok]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_in(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _parse_instant(raw: object, problems: list[str]) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        instant = None
+    if instant is None or instant.utcoffset() is None:
+        problems.append("donated_at must be an ISO-8601 date-time with an offset")
+        return None
+    return instant
+
+
+def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandboxes.umbrella", description=__doc__)
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the apikey to accept")
+    parser.add_argument(
+        "--amounts-as-strings", action="store_true", help='donation amounts as strings, like the documented "5000"'
+    )
+    args = parser.parse_args(argv)
+    sandbox = UmbrellaSandbox(api_key=args.api_key, port=args.port, amounts_as_strings=args.amounts_as_strings)
+    serve_until_interrupted(sandbox, stop)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through a subprocess by the tests
+    raise SystemExit(main())
