@@ -1,4 +1,5 @@
-"""Command line of the local runner: `run` the stack, `invoke` one function, measure a `layer-size`."""
+"""Command line of the local runner: `run` the stack, `invoke` one function, `put-events` on a running stack's
+bus, measure a `layer-size`."""
 
 from __future__ import annotations
 
@@ -11,19 +12,25 @@ import sys
 import tempfile
 import threading
 import traceback
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final, TextIO
+from urllib.parse import urlsplit
 
 import yaml
 
+from hub_local.eventbus import entries_from_document
+from hub_local.gateway import EVENTS_PATH
 from hub_local.stack import HandlerImportError, LocalStack
-from hub_local.template import TemplateError, load_template
+from hub_local.template import ScheduleSpec, TemplateError, load_template
 
 LAYER_LIMIT_UNZIPPED: Final = 250 * 1024 * 1024
 EXIT_USAGE: Final = 2
+_LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
 
 
 class UsageError(Exception):
@@ -76,15 +83,19 @@ def _env_vars(path: str | None) -> dict[str, dict[str, str]]:
     return {name: {key: str(value) for key, value in values.items()} for name, values in document.items()}
 
 
-def _read_event(path: str) -> dict[str, Any]:
+def _read_json(path: str) -> Any:
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot read event file {path}: {error.strerror or error}") from None
     try:
-        event = json.loads(text)
+        return json.loads(text)
     except ValueError as error:
         raise UsageError(f"event file {path} is not valid JSON: {error}") from None
+
+
+def _read_event(path: str) -> dict[str, Any]:
+    event = _read_json(path)
     if not isinstance(event, dict):
         raise UsageError(f"event file {path} must hold a JSON object, not {type(event).__name__}")
     return event
@@ -151,8 +162,34 @@ def _print_banner(stack: LocalStack, out: TextIO) -> None:
         f"(batch {pump.source.batch_size}, retry after {pump.retry_seconds} s)"
         for pump in stack.pumps
     )
+    print("\n".join(lines), file=out, flush=True)
+
+
+def _print_event_banner(stack: LocalStack, out: TextIO) -> None:
+    """The event side of the banner: rules, schedules and the control route that puts events on a bus."""
+    lines: list[str] = []
+    for rule in stack.event_rules:
+        targets = ", ".join(target.describe for target in rule.targets) or "no served target"
+        state = "" if rule.enabled else "  (DISABLED)"
+        lines.append(f"  rule     {rule.name} on bus {rule.bus} -> {targets}{state}")
+    lines.extend(f"  schedule {_schedule_line(stack, schedule)}" for schedule in stack.schedules)
+    if stack.gateway_url is not None:
+        lines.append(f"  events   POST {stack.gateway_url}{EVENTS_PATH}  (python -m hub_local put-events FILE)")
     lines.append("Ctrl-C to stop.")
     print("\n".join(lines), file=out, flush=True)
+
+
+def _schedule_line(stack: LocalStack, schedule: ScheduleSpec) -> str:
+    if not schedule.enabled:
+        when = "disabled"
+    elif not schedule.expression.timer_supported:
+        when = "on demand only (L, W or # in its cron)"
+    elif stack.schedule_timer is None:
+        when = "timer off"
+    else:
+        when = "timer on"
+    name = f"{schedule.function}.{schedule.event_name}" if schedule.function else schedule.logical_id
+    return f"{name} {schedule.expression.text} -> {schedule.target.describe}  ({when})"
 
 
 def _run(arguments: argparse.Namespace) -> int:
@@ -163,6 +200,8 @@ def _run(arguments: argparse.Namespace) -> int:
         parameter_overrides=overrides,
         env_overrides=_env_vars(arguments.env_vars),
         sqs_retry_seconds=arguments.retry_seconds,
+        run_schedules=not arguments.no_schedules,
+        async_retry_seconds=arguments.async_retry_seconds,
     )
     stopping = threading.Event()
 
@@ -177,6 +216,7 @@ def _run(arguments: argparse.Namespace) -> int:
             print(f"hub_local run: cannot start: {error}", file=sys.stderr)
             return 1
         _print_banner(stack, sys.stdout)
+        _print_event_banner(stack, sys.stdout)
         stopping.wait()
         print("hub_local: stopping", file=sys.stderr)
         return 0
@@ -184,6 +224,36 @@ def _run(arguments: argparse.Namespace) -> int:
         stack.stop()
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def _put_events(arguments: argparse.Namespace) -> int:
+    split = urlsplit(arguments.url)
+    if split.scheme != "http" or split.hostname not in _LOOPBACK:
+        raise UsageError(f"--url {arguments.url} is not an http URL on this machine (127.0.0.1)")
+    try:
+        entries = entries_from_document(_read_json(arguments.file))
+    except ValueError as error:
+        raise UsageError(f"event file {arguments.file}: {error}") from None
+    if arguments.bus:
+        entries = [{"EventBusName": arguments.bus} | entry for entry in entries]
+    request = urllib.request.Request(  # noqa: S310 - http on loopback only, checked above
+        arguments.url.rstrip("/") + EVENTS_PATH,
+        data=json.dumps({"Entries": entries}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - see above
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        print(f"hub_local put-events: {error.code}: {error.read().decode(errors='replace')}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        print(f"hub_local put-events: no local stack at {arguments.url} ({reason})", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2))
+    return 1 if answer.get("FailedEntryCount") else 0
 
 
 def _layer_size(arguments: argparse.Namespace) -> int:
@@ -218,7 +288,23 @@ def build_parser() -> argparse.ArgumentParser:
     # A string default goes through type=int too, so a bad $PORT is a usage error, not a traceback.
     run.add_argument("--port", type=int, default=os.environ.get("PORT", "3000"), help="gateway port ($PORT, 3000)")
     run.add_argument("--retry-seconds", type=float, default=2.0, help="when a failed SQS message comes back")
+    run.add_argument(
+        "--async-retry-seconds",
+        type=float,
+        default=1.0,
+        help="pause before Lambda retries a failed asynchronous (event, schedule) invocation",
+    )
+    run.add_argument("--no-schedules", action="store_true", help="do not fire schedules on their timer")
     run.set_defaults(handler=_run)
+
+    put_events = commands.add_parser("put-events", help="put events on the bus of a running stack (make run)")
+    put_events.add_argument(
+        "file", help="JSON: PutEvents entries, {\"Entries\": [...]}, or an EventBridge event ('-' reads stdin)"
+    )
+    default_url = f"http://127.0.0.1:{os.environ.get('PORT', '3000')}"
+    put_events.add_argument("--url", default=default_url, help=f"the running stack's gateway ({default_url})")
+    put_events.add_argument("--bus", help="EventBusName of entries that name none (default: the template's bus)")
+    put_events.set_defaults(handler=_put_events)
 
     invoke = commands.add_parser("invoke", help="invoke one function with an event file, like sam local invoke -e")
     stack_options(invoke)

@@ -15,12 +15,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from botocore.exceptions import ClientError
+
+from hub_local.eventbus import entries_from_document
 from hub_local.template import ACCOUNT_ID, LOCAL_API_ID, CorsConfig, HttpRoute
 
 Invoke = Callable[[str, dict[str, Any]], Any]
+PutEvents = Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]
 Headers = list[tuple[str, str]]
 
 ROUTES_PATH: Final = "/_local/routes"
+# POST {"Entries": [...]} (or one entry, or EventBridge events): PutEvents on the local stack's buses.
+EVENTS_PATH: Final = "/_local/events"
 NOT_FOUND: Final = b'{"message":"Not Found"}'
 INTERNAL_ERROR: Final = b'{"message":"Internal Server Error"}'
 _MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -176,6 +182,9 @@ def build_event(
         "time": _request_time(now),
         "timeEpoch": int(now * 1000),
     }
+    if match.route.authorizer == "AWS_IAM":
+        # No SigV4 locally: the gateway listens on loopback only and stands in for IAM with this machine's caller.
+        event["requestContext"]["authorizer"] = {"iam": LOCAL_IAM_CALLER}
     if match.path_parameters:
         event["pathParameters"] = match.path_parameters
     if body:
@@ -188,6 +197,17 @@ def build_event(
     else:
         event["isBase64Encoded"] = False
     return event
+
+
+LOCAL_IAM_CALLER: Final[Mapping[str, Any]] = {
+    "accessKey": "LOCALACCESSKEY",
+    "accountId": ACCOUNT_ID,
+    "callerId": "LOCAL-DEVELOPER",
+    "cognitoIdentity": None,
+    "principalOrgId": None,
+    "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/local-developer",
+    "userId": "LOCAL-DEVELOPER",
+}
 
 
 @dataclass
@@ -311,9 +331,11 @@ class Gateway:
         *,
         cors: Mapping[str, CorsConfig | None] | None = None,
         port: int = 0,
+        put_events: PutEvents | None = None,
     ) -> None:
         self.routes = list(routes)
         self.invoke = invoke
+        self.put_events = put_events
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.gateway = self
         self.port: int = self._server.server_address[1]
@@ -377,6 +399,8 @@ class Gateway:
                 return HttpResponse(204, cors_headers, b"")
         if method == "GET" and path == ROUTES_PATH:
             return json_response(200, json.dumps(self.route_list(), indent=2).encode())
+        if method == "POST" and path == EVENTS_PATH and self.put_events is not None:
+            return self._put_events(body)
         match = match_route(self.routes, method, path)
         if match is None:
             response = json_response(404, NOT_FOUND)
@@ -394,6 +418,24 @@ class Gateway:
         if policy is not None:
             policy.decorate(response, origin)
         return response
+
+    def _put_events(self, body: bytes) -> HttpResponse:
+        """The control route that puts events on a bus (for `curl` and `python -m hub_local put-events`)."""
+        assert self.put_events is not None
+        try:
+            entries = entries_from_document(json.loads(body or b"null"))
+            answer = self.put_events(entries)
+        except ValueError as error:  # bad JSON, bad entries, no bus named when the template has several
+            return json_response(400, json.dumps({"message": str(error)}).encode())
+        except ClientError as error:  # what moto refused (an unknown bus...)
+            details = error.response.get("Error", {})
+            document = {"message": details.get("Message", str(error)), "code": details.get("Code", "")}
+            return json_response(400, json.dumps(document).encode())
+        except Exception:
+            print("gateway: putting events failed", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            return json_response(500, INTERNAL_ERROR)
+        return json_response(200, json.dumps(answer).encode())
 
 
 class _Handler(BaseHTTPRequestHandler):

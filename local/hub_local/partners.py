@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -42,6 +43,15 @@ class PartnerSpec:
     def secret_values(self, environ: Mapping[str, str]) -> dict[str, str]:
         """Each secret's value: from `environ` when set there, else its default."""
         return {suffix: environ.get(env, "") or default for suffix, (env, default) in self.secrets.items()}
+
+
+def hub_secret_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """The hub's own secrets (not a partner's), by SSM suffix: from `environ` when set, else fresh random ones.
+
+    The callback signing key ring is random per stack, as a real deployment's would be; set CALLBACK_SIGNING_KEY
+    to keep callback URLs valid across restarts of `make run`.
+    """
+    return {"callback/signing-key": environ.get("CALLBACK_SIGNING_KEY") or f"local:{secrets.token_urlsafe(32)}"}
 
 
 def secret_parameter_name(stage: str, suffix: str) -> str:

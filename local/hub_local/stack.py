@@ -23,16 +23,35 @@ import boto3
 import botocore.session
 from botocore.exceptions import ClientError
 
+from hub_local.eventbus import (
+    PUT_EVENTS_LIMIT,
+    TAP_INPUT_TEMPLATE,
+    TAP_PATTERN,
+    TAP_RULE_NAME,
+    TAP_TARGET_ID,
+    AsyncInvoker,
+    BusRouter,
+    ScheduleTimer,
+    lambda_payload,
+    normalise_entry,
+    render_target_input,
+    scheduled_event_text,
+    send_to_queue,
+    tap_queue_name,
+)
 from hub_local.gateway import Gateway
-from hub_local.partners import PartnerSpec, Sandbox, default_partners, secret_parameter_name
+from hub_local.partners import PartnerSpec, Sandbox, default_partners, hub_secret_values, secret_parameter_name
 from hub_local.sqs_pump import SqsPump
 from hub_local.template import (
     ACCOUNT_ID,
     DEFAULT_STACK_NAME,
     REGION,
+    EventRuleSpec,
     FunctionSpec,
     LocalTemplate,
     QueueSpec,
+    RuleTarget,
+    ScheduleSpec,
     TableSpec,
     load_template,
 )
@@ -64,12 +83,12 @@ class HandlerImportError(ImportError):
 class LambdaContext:
     """The context object the Python Lambda runtime passes to a handler."""
 
-    def __init__(self, function: FunctionSpec) -> None:
+    def __init__(self, function: FunctionSpec, request_id: str | None = None) -> None:
         self.function_name = function.logical_id
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function.logical_id}"
         self.memory_limit_in_mb = function.memory_size
-        self.aws_request_id = str(uuid.uuid4())
+        self.aws_request_id = request_id or str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function.logical_id}"
         self.log_stream_name = f"{datetime.datetime.now(datetime.UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         self.identity: Any = None
@@ -154,9 +173,18 @@ class LocalStack:
         function_overrides: Mapping[str, str] | None = None,
         env_overrides: Mapping[str, Mapping[str, str]] | None = None,
         stack_name: str = DEFAULT_STACK_NAME,
+        run_schedules: bool = False,
+        schedule_time_scale: float = 1.0,
+        async_retry_seconds: float = 1.0,
     ) -> None:
         """`function_overrides` are set in every function's environment, last; `env_overrides` is shaped like
-        `sam local --env-vars` ({"<FunctionId>" or "Parameters": {VAR: value}}) and applies after them."""
+        `sam local --env-vars` ({"<FunctionId>" or "Parameters": {VAR: value}}) and applies after them.
+
+        `pump_queues` runs the SQS event sources, the event buses' routers and asynchronous invocations in
+        background threads; without it nothing runs unseen: `drain` and `drain_events` drive them.
+        `run_schedules` starts the schedule timer (schedule time runs `schedule_time_scale` times faster than real
+        time); schedules can always be run on demand with `run_schedule`. `async_retry_seconds` is the pause
+        before Lambda retries a failed asynchronous invocation (minutes on AWS)."""
         self.template_path = Path(template_path)
         self.gateway_port = gateway_port
         self.parameter_overrides = dict(parameter_overrides or {})
@@ -167,6 +195,9 @@ class LocalStack:
         self.function_overrides = dict(function_overrides or {})
         self.env_overrides = {name: dict(values) for name, values in (env_overrides or {}).items()}
         self.stack_name = stack_name
+        self.run_schedules = run_schedules
+        self.schedule_time_scale = schedule_time_scale
+        self.async_retry_seconds = async_retry_seconds
         self._moto: ThreadedMotoServer | None = None
         self._moto_url: str | None = None
         self._session: boto3.session.Session | None = None
@@ -177,6 +208,13 @@ class LocalStack:
         self._partner_urls: dict[str, str] = {}
         self._function_envs: dict[str, dict[str, str]] = {}
         self._pumps: list[SqsPump] = []
+        self._invoker: AsyncInvoker | None = None
+        self._routers: list[BusRouter] = []
+        self._taps: dict[str, str] = {}
+        self._default_bus_rules: set[str] = set()
+        self._timer: ScheduleTimer | None = None
+        self._events_client: Any = None
+        self._events_sqs: Any = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -211,11 +249,13 @@ class LocalStack:
                     self.invoke,
                     cors={api.logical_id: api.cors for api in template.http_apis.values()},
                     port=self.gateway_port,
+                    put_events=self.put_events,
                 )
             self._function_envs = {
                 logical_id: self._build_function_env(function) for logical_id, function in template.functions.items()
             }
             self._extend_import_path(template)
+            self._start_events(template)
             if self._gateway is not None:
                 self._gateway.start()
             self._pumps = self._build_pumps(template)
@@ -228,7 +268,9 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        """Stop pumps, gateway, sandboxes and moto; safe to call twice or after a failed start."""
+        """Stop the schedule timer, bus routers, asynchronous invocations, pumps, gateway, sandboxes and moto; safe
+        to call twice or after a failed start."""
+        self._stop_events()
         for pump in self._pumps:
             pump.stop()
         for pump in self._pumps:
@@ -244,6 +286,7 @@ class LocalStack:
                 print(f"hub_local: stopping sandbox {name} failed: {error}", file=sys.stderr)
         self._sandboxes = {}
         if self._moto is not None:
+            self._remove_event_resources()
             self._moto.stop()
             self._moto = None
 
@@ -343,6 +386,10 @@ class LocalStack:
         # A partner no function points at is left alone: no sandbox to start, no secret to seed (seeding it
         # could overwrite the value another stack of the same process gave it, moto's state being shared).
         wanted = {name for function in functions for name in function.environment}
+        for suffix, value in hub_secret_values(self.environ).items():
+            ssm.put_parameter(
+                Name=secret_parameter_name(stage, suffix), Value=value, Type="SecureString", Overwrite=True
+            )
         for spec in self.partner_specs:
             if spec.base_url_env not in wanted:
                 continue
@@ -417,6 +464,230 @@ class LocalStack:
             if source.enabled
         ]
 
+    # ------------------------------------------------------------------------------------------ events
+
+    def _start_events(self, template: LocalTemplate) -> None:
+        """Register the template's rules in moto, tap every bus that has rules, prepare (and, when
+        `pump_queues`, start) the routers and asynchronous invocations; start the schedule timer if asked."""
+        for warning in template.warnings:
+            print(f"hub_local: {warning}", file=sys.stderr)
+        events = self._events_client = self.boto3_client("events")
+        sqs = self._events_sqs = self.boto3_client("sqs")
+        self._invoker = AsyncInvoker(
+            invoke=self.invoke,
+            functions=template.functions,
+            queues=template.queues,
+            sqs=sqs,
+            events=events,
+            retry_seconds=self.async_retry_seconds,
+        )
+        for bus in dict.fromkeys(rule.bus for rule in template.event_rules):
+            rules = [rule for rule in template.event_rules if rule.bus == bus]
+            for rule in rules:
+                self._register_rule(
+                    rule.name, bus, rule.enabled, rule.description, EventPattern=json.dumps(rule.pattern)
+                )
+            self._taps[bus] = self._create_tap(bus)
+            self._routers.append(
+                BusRouter(bus=bus, queue_url=self._taps[bus], rules=rules, sqs=sqs, deliver=self._deliver_rule_target)
+            )
+        for schedule in template.schedules:
+            if schedule.kind == "Schedule":  # an EventBridge scheduled rule (ScheduleV2 is EventBridge Scheduler)
+                self._register_rule(
+                    schedule.name, "default", schedule.enabled, None, ScheduleExpression=schedule.expression.text
+                )
+        if self.pump_queues:
+            self._invoker.start()
+            for router in self._routers:
+                router.start()
+        if self.run_schedules:
+            self._timer = ScheduleTimer(template.schedules, self._fire_schedule, time_scale=self.schedule_time_scale)
+            self._timer.start()
+
+    def _register_rule(self, name: str, bus: str, enabled: bool, description: str | None, **rule: str) -> None:
+        """The rule as moto lists it (pattern or schedule, state), without targets: delivery is the router's."""
+        if description:
+            rule["Description"] = description
+        self._events_client.put_rule(Name=name, EventBusName=bus, State="ENABLED" if enabled else "DISABLED", **rule)
+        if bus == "default":  # the default bus outlives the stack: what it holds is removed at stop
+            self._default_bus_rules.add(name)
+
+    def _create_tap(self, bus: str) -> str:
+        """The catch-all rule of `bus` and its queue, which receives every event put on the bus, complete."""
+        events, sqs = self._events_client, self._events_sqs
+        self._remove_tap(bus)  # a stack of this process that did not stop may have left it
+        name = tap_queue_name(bus)
+        url: str = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+        events.put_rule(
+            Name=TAP_RULE_NAME,
+            EventBusName=bus,
+            EventPattern=json.dumps(TAP_PATTERN),
+            State="ENABLED",
+            Description="hub_local: every event of the bus, for the local router",
+        )
+        events.put_targets(
+            Rule=TAP_RULE_NAME,
+            EventBusName=bus,
+            Targets=[
+                {
+                    "Id": TAP_TARGET_ID,
+                    "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}",
+                    "InputTransformer": {"InputTemplate": TAP_INPUT_TEMPLATE},
+                }
+            ],
+        )
+        return url
+
+    def _remove_tap(self, bus: str) -> None:
+        events, sqs = self._events_client, self._events_sqs
+        with contextlib.suppress(ClientError):
+            events.remove_targets(Rule=TAP_RULE_NAME, EventBusName=bus, Ids=[TAP_TARGET_ID])
+        with contextlib.suppress(ClientError):
+            events.delete_rule(Name=TAP_RULE_NAME, EventBusName=bus)
+        with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=tap_queue_name(bus))["QueueUrl"])
+
+    def _remove_event_resources(self) -> None:
+        """Taps and default-bus rules leave moto with the stack (its state outlives the server in this process)."""
+        if self._events_client is None:
+            return
+        try:
+            for bus in self._taps:
+                self._remove_tap(bus)
+            for name in self._default_bus_rules:
+                with contextlib.suppress(ClientError):
+                    self._events_client.delete_rule(Name=name, EventBusName="default")
+        except Exception as error:  # moto may already be unusable after a failed start
+            print(f"hub_local: removing the event taps failed: {error}", file=sys.stderr)
+        self._taps = {}
+        self._default_bus_rules = set()
+        self._events_client = self._events_sqs = None
+
+    def _stop_events(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer.join(timeout=5)
+            self._timer = None
+        for router in self._routers:
+            router.stop()
+        for router in self._routers:
+            router.join(timeout=5)
+        self._routers = []
+        if self._invoker is not None:
+            self._invoker.stop()
+            self._invoker.join(timeout=30)
+            self._invoker = None
+
+    def _deliver(self, target: RuleTarget, text: str, event_id: str | None, origin: str) -> None:
+        """Hand what a rule or schedule sends to its target: an asynchronous invocation, or SendMessage."""
+        if target.function is not None:
+            self._require_invoker().submit(target.function, lambda_payload(text))
+            return
+        assert target.queue is not None
+        queues = self.template.queues
+        try:
+            send_to_queue(
+                self._events_sqs, queues[target.queue], text, group_id=target.message_group_id, event_id=event_id
+            )
+        except Exception as error:
+            if target.dead_letter_queue is None:
+                raise
+            # EventBridge's own dead-letter queue: the event, and why it could not be delivered.
+            self._events_sqs.send_message(
+                QueueUrl=queues[target.dead_letter_queue].url,
+                MessageBody=text,
+                MessageAttributes={
+                    "ERROR_CODE": {"DataType": "String", "StringValue": type(error).__name__},
+                    "ERROR_MESSAGE": {"DataType": "String", "StringValue": str(error)[:1024] or origin},
+                    "RULE_ARN": {"DataType": "String", "StringValue": origin},
+                    "TARGET_ARN": {"DataType": "String", "StringValue": target.arn},
+                },
+            )
+
+    def _deliver_rule_target(self, rule: EventRuleSpec, target: RuleTarget, event: dict[str, Any]) -> None:
+        self._deliver(target, render_target_input(target, event, rule.name, rule.arn), event.get("id"), rule.arn)
+
+    def _fire_schedule(self, schedule: ScheduleSpec, when: datetime.datetime) -> None:
+        self._deliver(schedule.target, scheduled_event_text(schedule, when), None, schedule.arn)
+
+    def _require_invoker(self) -> AsyncInvoker:
+        if self._invoker is None:
+            raise RuntimeError("LocalStack is not started")
+        return self._invoker
+
+    def put_events(self, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """PutEvents through moto, as a function's boto3 does it; returns moto's answer (FailedEntryCount, Entries).
+
+        Detail may be a mapping (sent as JSON), Time an ISO string or epoch seconds, EventBusName a bus name or
+        a bus's logical id; without it, the template's only bus (or "default" when it declares none). More than
+        10 entries are sent 10 at a time.
+        """
+        template = self.template
+        names = {bus.logical_id: bus.name for bus in template.buses.values()}
+        buses = list(dict.fromkeys(names.values()))
+        default_bus = buses[0] if len(buses) == 1 else "default" if not buses else None
+        normal = [normalise_entry(entry, default_bus, names) for entry in entries]
+        if not normal:
+            raise ValueError("put_events takes at least one entry")
+        events = self._events_client or self.boto3_client("events")
+        answer: dict[str, Any] = {"FailedEntryCount": 0, "Entries": []}
+        for start in range(0, len(normal), PUT_EVENTS_LIMIT):
+            response = events.put_events(Entries=normal[start : start + PUT_EVENTS_LIMIT])
+            answer["FailedEntryCount"] += response.get("FailedEntryCount", 0)
+            answer["Entries"].extend(response.get("Entries", []))
+        return answer
+
+    def drain_events(self, timeout: float = 10.0) -> bool:
+        """Wait until every event put so far (by anyone: tests, the gateway, functions) has been routed and every
+        asynchronous invocation it caused, retries and destinations included, has finished; False on timeout.
+        Without `pump_queues`, this is what routes and invokes (in the calling thread)."""
+        invoker = self._require_invoker()
+        deadline = time.monotonic() + timeout
+        while True:
+            worked = 0
+            if not self.pump_queues:
+                worked = sum(router.cycle() for router in self._routers) + invoker.run_due()
+            if not worked and self._events_quiet(invoker):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            if not worked:
+                time.sleep(0.02)
+
+    def _events_quiet(self, invoker: AsyncInvoker) -> bool:
+        """No event in a tap or being routed, no invocation queued or running, and nothing came and went between
+        the checks (the activity counters)."""
+
+        def activity() -> int:
+            return invoker.activity + sum(router.activity for router in self._routers)
+
+        def taps_quiet() -> bool:
+            return not any(router.busy for router in self._routers) and all(
+                self._queue_is_empty(self._events_sqs, url) for url in self._taps.values()
+            )
+
+        before = activity()
+        return taps_quiet() and invoker.pending == 0 and taps_quiet() and activity() == before
+
+    def run_schedule(self, function_logical_id: str, event_name: str | None = None) -> Any:
+        """Invoke a function now, synchronously, with what its schedule sends (the Scheduled Event, or the
+        schedule's Input); returns the function's result. `event_name` picks one of several schedules."""
+        self.function(function_logical_id)
+        found = [
+            schedule
+            for schedule in self.template.schedules
+            if schedule.function == function_logical_id
+            and (event_name is None or event_name in (schedule.event_name, schedule.logical_id, schedule.name))
+        ]
+        if not found:
+            which = f" {event_name!r}" if event_name else ""
+            raise UnknownResourceError(f"{function_logical_id} has no schedule{which}")
+        if len(found) > 1:
+            names = ", ".join(str(schedule.event_name) for schedule in found)
+            raise ValueError(f"{function_logical_id} has several schedules ({names}): name one with event_name")
+        text = scheduled_event_text(found[0], datetime.datetime.now(datetime.UTC))
+        return self.invoke(function_logical_id, lambda_payload(text))
+
     # ------------------------------------------------------------------------------------------ accessors
 
     @property
@@ -444,6 +715,21 @@ class LocalStack:
     def routes(self) -> list[dict[str, str]]:
         """The routes the gateway serves (as GET /_local/routes lists them)."""
         return [] if self._gateway is None else self._gateway.route_list()
+
+    @property
+    def event_rules(self) -> list[EventRuleSpec]:
+        """The template's EventBridge rules (AWS::Events::Rule and functions' EventBridgeRule events)."""
+        return list(self.template.event_rules)
+
+    @property
+    def schedules(self) -> list[ScheduleSpec]:
+        """The template's schedules (Schedule, ScheduleV2 events, AWS::Events::Rule with a ScheduleExpression)."""
+        return list(self.template.schedules)
+
+    @property
+    def schedule_timer(self) -> ScheduleTimer | None:
+        """The running timer (run_schedules=True), else None."""
+        return self._timer
 
     @property
     def pumps(self) -> list[SqsPump]:
@@ -486,8 +772,9 @@ class LocalStack:
 
     # ------------------------------------------------------------------------------------------ invocation
 
-    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        """Call a function's handler in this process, in its own environment, as Lambda would."""
+    def invoke(self, logical_id: str, event: Any, *, request_id: str | None = None) -> Any:
+        """Call a function's handler in this process, in its own environment, as Lambda would (`request_id` is the
+        context's aws_request_id: Lambda keeps it across the retries of an asynchronous invocation)."""
         function = self.function(logical_id)
         if not function.handler:
             raise HandlerImportError(f"{logical_id} has no Handler (only zip Python functions run locally)")
@@ -506,7 +793,7 @@ class LocalStack:
             try:
                 handler = load_handler(function.handler)
                 started = time.monotonic()
-                result = handler(payload, LambdaContext(function))
+                result = handler(payload, LambdaContext(function, request_id))
                 elapsed = time.monotonic() - started
             finally:
                 os.environ.clear()

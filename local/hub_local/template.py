@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import datetime
 import json
 import re
+import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import yaml
 
@@ -265,6 +268,8 @@ class HttpRoute:
     method: str
     path: str | None
     api_id: str
+    # The route's `Auth.Authorizer` (e.g. "AWS_IAM"); None when the route is open.
+    authorizer: str | None = None
 
     @property
     def route_key(self) -> str:
@@ -286,6 +291,119 @@ class SqsSource:
         return "ReportBatchItemFailures" in self.function_response_types
 
 
+@dataclass(frozen=True)
+class AsyncDestination:
+    """Where Lambda sends the record of an asynchronous invocation (EventInvokeConfig) or a rule's failed event.
+
+    `kind` is read from the ARN's service; `target` is the queue's or function's logical id, or the bus's name.
+    """
+
+    kind: Literal["SQS", "Lambda", "EventBridge"]
+    arn: str
+    target: str
+
+
+@dataclass(frozen=True)
+class RuleTarget:
+    """One target of an EventBridge rule or schedule: a function of the template (invoked asynchronously, as
+    EventBridge invokes Lambda) or a queue of the template (SendMessage). Exactly one of `function`, `queue` is set.
+    `input`, `input_path` and `input_transformer` shape what is delivered, as on AWS."""
+
+    target_id: str
+    arn: str
+    function: str | None = None
+    queue: str | None = None
+    input: str | None = None
+    input_path: str | None = None
+    input_transformer: dict[str, Any] | None = None
+    message_group_id: str | None = None
+    # The target's DeadLetterConfig: EventBridge's (not Lambda's) DLQ, for events it could not deliver at all.
+    dead_letter_queue: str | None = None
+    retry_policy: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def describe(self) -> str:
+        return f"function {self.function}" if self.function else f"queue {self.queue}"
+
+
+@dataclass
+class EventRuleSpec:
+    """An EventBridge rule with an event pattern: an AWS::Events::Rule, or the rule SAM generates for a function's
+    EventBridgeRule event (then `function` and `event_name` name that event and `logical_id` is SAM's
+    "<Function><Event>")."""
+
+    logical_id: str
+    name: str
+    bus: str
+    pattern: dict[str, Any]
+    targets: list[RuleTarget]
+    enabled: bool = True
+    description: str | None = None
+    function: str | None = None
+    event_name: str | None = None
+
+    @property
+    def arn(self) -> str:
+        bus = "" if self.bus == "default" else f"{self.bus}/"
+        return f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{bus}{self.name}"
+
+    @property
+    def functions(self) -> list[str]:
+        return [target.function for target in self.targets if target.function]
+
+    @property
+    def queues(self) -> list[str]:
+        return [target.queue for target in self.targets if target.queue]
+
+
+CronField = frozenset[int] | None
+
+
+@dataclass(frozen=True)
+class ScheduleExpression:
+    """A parsed `rate(...)`, `cron(...)` or `at(...)` expression, evaluated in `timezone`.
+
+    `cron` holds the allowed values of minutes, hours, day-of-month, month, day-of-week (1 = Sunday) and year;
+    None stands for `?`. `timer_supported` is False for the cron features the local timer does not evaluate
+    (L, W, #): such a schedule is still listed and runnable on demand.
+    """
+
+    text: str
+    kind: Literal["rate", "cron", "at"]
+    period: datetime.timedelta | None = None
+    cron: tuple[CronField, ...] | None = None
+    at: datetime.datetime | None = None
+    timezone: str = "UTC"
+    timer_supported: bool = True
+
+
+@dataclass
+class ScheduleSpec:
+    """A scheduled trigger: a SAM Schedule (an EventBridge scheduled rule) or ScheduleV2 (EventBridge Scheduler)
+    event of a function, or an AWS::Events::Rule with a ScheduleExpression (one spec per target)."""
+
+    logical_id: str
+    name: str
+    kind: Literal["Schedule", "ScheduleV2"]
+    expression: ScheduleExpression
+    target: RuleTarget
+    enabled: bool = True
+    function: str | None = None
+    event_name: str | None = None
+    group: str = "default"
+
+    @property
+    def arn(self) -> str:
+        if self.kind == "ScheduleV2":
+            return f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule/{self.group}/{self.name}"
+        return f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{self.name}"
+
+    @property
+    def source(self) -> str:
+        """The `source` of the event it sends when it has no Input."""
+        return "aws.scheduler" if self.kind == "ScheduleV2" else "aws.events"
+
+
 @dataclass
 class FunctionSpec:
     """An AWS::Serverless::Function as the local runner serves it."""
@@ -297,9 +415,24 @@ class FunctionSpec:
     memory_size: int
     http_routes: list[HttpRoute] = field(default_factory=list)
     sqs_sources: list[SqsSource] = field(default_factory=list)
-    # EventBridgeRule, Schedule and any other event, unresolved, for whatever serves them later.
+    # Every event that is neither HttpApi nor SQS, unresolved, as declared (EventBridgeRule and Schedule events
+    # included: they are also read into `event_rules` and `schedules`); `unserved_events` lists what is not served.
     other_events: dict[str, dict[str, Any]] = field(default_factory=dict)
     code_dirs: list[Path] = field(default_factory=list)
+    event_rules: list[EventRuleSpec] = field(default_factory=list)
+    schedules: list[ScheduleSpec] = field(default_factory=list)
+    # Asynchronous invocation (EventInvokeConfig, or an AWS::Lambda::EventInvokeConfig resource): Lambda's defaults.
+    maximum_retry_attempts: int = 2
+    maximum_event_age: int = 21600
+    on_failure: AsyncDestination | None = None
+    on_success: AsyncDestination | None = None
+    # DeadLetterQueue (Type SQS): logical id of the queue that gets the events of failed asynchronous invocations.
+    dead_letter_queue: str | None = None
+
+    @property
+    def unserved_events(self) -> dict[str, dict[str, Any]]:
+        """The events the local runner does not serve (S3, SNS, DynamoDB streams...)."""
+        return {name: event for name, event in self.other_events.items() if event.get("Type") not in _SERVED_EVENTS}
 
 
 @dataclass
@@ -381,6 +514,10 @@ class LocalTemplate:
     buses: dict[str, BusSpec]
     http_apis: dict[str, HttpApiSpec]
     resources: dict[str, dict[str, Any]]
+    event_rules: list[EventRuleSpec] = field(default_factory=list)
+    schedules: list[ScheduleSpec] = field(default_factory=list)
+    # What the template declares that is valid on AWS but not served locally: printed when a stack starts.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def stage(self) -> str:
@@ -458,6 +595,14 @@ def load_template(
     )
     for logical_id, resource in _of_type(resources, "AWS::Serverless::Function"):
         template.functions[logical_id] = _function_spec(logical_id, resource, globals_, template)
+    for logical_id, resource in _of_type(resources, "AWS::Lambda::EventInvokeConfig"):
+        _event_invoke_config_resource(logical_id, resource, template)
+    for function in template.functions.values():
+        template.event_rules.extend(function.event_rules)
+        template.schedules.extend(function.schedules)
+    for logical_id, resource in _of_type(resources, "AWS::Events::Rule"):
+        _events_rule(logical_id, resource, template)
+    _check_duplicate_rules(template.event_rules)
     if any(route.api_id == IMPLICIT_HTTP_API for route in template.http_routes):
         template.http_apis.setdefault(
             IMPLICIT_HTTP_API, HttpApiSpec(IMPLICIT_HTTP_API, _cors(globals_.get("HttpApi") or {}, resolver))
@@ -647,6 +792,12 @@ def _function_spec(
         memory_size=int(resolver.resolve(_function_setting("MemorySize", properties, defaults))),
         code_dirs=_code_dirs(properties, defaults, template),
     )
+    invoke_config = _merged_setting("EventInvokeConfig", properties, defaults)
+    if invoke_config:
+        _apply_event_invoke_config(spec, resolver.resolve(invoke_config), logical_id, template)
+    dead_letter = _merged_setting("DeadLetterQueue", properties, defaults)
+    if dead_letter:
+        _apply_dead_letter_queue(spec, resolver.resolve(dead_letter), template)
     for event_name, event in (properties.get("Events") or {}).items():
         kind = event.get("Type")
         event_properties = event.get("Properties") or {}
@@ -656,7 +807,21 @@ def _function_spec(
             spec.sqs_sources.append(_sqs_source(logical_id, event_name, event_properties, template))
         else:
             spec.other_events[event_name] = event
+            if kind == "EventBridgeRule":
+                spec.event_rules.append(_eventbridge_rule_event(logical_id, event_name, event_properties, template))
+            elif kind in ("Schedule", "ScheduleV2"):
+                spec.schedules.append(_schedule_event(logical_id, event_name, kind, event_properties, template))
+            else:
+                template.warnings.append(f"{logical_id}.{event_name}: events of type {kind} are not served locally")
     return spec
+
+
+def _merged_setting(name: str, properties: Mapping[str, Any], defaults: Mapping[str, Any]) -> Any:
+    """A function property that Globals may also set: maps are merged (the function's keys win), as SAM does."""
+    value = properties.get(name, defaults.get(name))
+    if isinstance(value, dict) and isinstance(defaults.get(name), dict) and name in properties:
+        value = defaults[name] | value
+    return value
 
 
 def _function_setting(name: str, properties: Mapping[str, Any], defaults: Mapping[str, Any]) -> Any:
@@ -681,8 +846,14 @@ def _http_route(function: str, event_name: str, properties: Mapping[str, Any]) -
     api_id = api["Ref"] if isinstance(api, dict) and "Ref" in api else IMPLICIT_HTTP_API
     path = properties.get("Path")
     method = str(properties.get("Method", "ANY")).upper() if path is not None else "ANY"
+    authorizer = (properties.get("Auth") or {}).get("Authorizer")
     return HttpRoute(
-        function, event_name, "ANY" if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" else method, path, api_id
+        function,
+        event_name,
+        "ANY" if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" else method,
+        path,
+        api_id,
+        authorizer=None if authorizer in (None, "NONE") else str(authorizer),
     )
 
 
@@ -716,3 +887,452 @@ def _check_duplicate_routes(routes: list[HttpRoute]) -> None:
                 f"{seen[key].function}.{seen[key].event_name} and {route.function}.{route.event_name}"
             )
         seen[key] = route
+
+
+# ------------------------------------------------------------------------------------------ EventBridge, async
+
+_SERVED_EVENTS: Final = frozenset({"EventBridgeRule", "Schedule", "ScheduleV2"})
+_RULE_NAME_LIMIT: Final = 64
+
+
+def _warn(template: LocalTemplate, message: str) -> None:
+    template.warnings.append(message)
+
+
+def _arn_resource(arn: str, template: LocalTemplate) -> tuple[str, str] | None:
+    """("function" | "queue" | "bus", logical id or bus name) of a template resource's ARN; None otherwise."""
+    base = arn
+    if arn.startswith("arn:aws:lambda:"):
+        base = ":".join(arn.split(":")[:7])  # an alias or version qualifier names the same function
+    # Functions declared later in the template than the one being read count too.
+    for logical_id, _resource in _of_type(template.resources, "AWS::Serverless::Function"):
+        if template.resolver.physical[logical_id]["Arn"] == base or logical_id == arn:
+            return "function", logical_id
+    for queue in template.queues.values():
+        if queue.arn == arn:
+            return "queue", queue.logical_id
+    if arn.startswith("arn:aws:events:") and ":event-bus/" in arn:
+        return "bus", arn.split(":event-bus/", 1)[1]
+    return None
+
+
+def _async_destination(where: str, value: Any, template: LocalTemplate) -> AsyncDestination | None:
+    """An OnSuccess/OnFailure destination; None (with a warning) for kinds the local runner does not serve."""
+    if not isinstance(value, Mapping):
+        raise TemplateError(f"{where}: expected a mapping with Type and Destination, not {value!r}")
+    arn = value.get("Destination")
+    if arn is None:
+        _warn(template, f"{where}: no Destination (SAM would create a {value.get('Type')} resource): ignored locally")
+        return None
+    arn = str(arn)
+    if arn.startswith(("arn:aws:sns:", "arn:aws:s3:")):
+        _warn(template, f"{where}: {arn.split(':')[2].upper()} destinations are not served locally: ignored")
+        return None
+    found = _arn_resource(arn, template)
+    if found is None:
+        raise TemplateError(f"{where}: destination {arn} is not a queue, function or bus of the template")
+    kind, target = found
+    if kind == "bus" and target != "default" and target not in {bus.name for bus in template.buses.values()}:
+        raise TemplateError(f"{where}: destination bus {target} is not declared in the template")
+    kinds: dict[str, Literal["SQS", "Lambda", "EventBridge"]] = {
+        "queue": "SQS",
+        "function": "Lambda",
+        "bus": "EventBridge",
+    }
+    return AsyncDestination(kinds[kind], arn, target)
+
+
+def _apply_event_invoke_config(
+    spec: FunctionSpec, config: Mapping[str, Any], where: str, template: LocalTemplate
+) -> None:
+    if not isinstance(config, Mapping):
+        raise TemplateError(f"{where}: EventInvokeConfig must be a mapping")
+    if "MaximumRetryAttempts" in config:
+        retries = int(config["MaximumRetryAttempts"])
+        if not 0 <= retries <= 2:
+            raise TemplateError(f"{where}: MaximumRetryAttempts must be 0, 1 or 2, not {retries}")
+        spec.maximum_retry_attempts = retries
+    if "MaximumEventAgeInSeconds" in config:
+        age = int(config["MaximumEventAgeInSeconds"])
+        if not 60 <= age <= 21600:
+            raise TemplateError(f"{where}: MaximumEventAgeInSeconds must be between 60 and 21600, not {age}")
+        spec.maximum_event_age = age
+    destinations = config.get("DestinationConfig") or {}
+    if destinations.get("OnFailure"):
+        spec.on_failure = _async_destination(f"{where} OnFailure", destinations["OnFailure"], template)
+    if destinations.get("OnSuccess"):
+        spec.on_success = _async_destination(f"{where} OnSuccess", destinations["OnSuccess"], template)
+
+
+def _apply_dead_letter_queue(spec: FunctionSpec, config: Any, template: LocalTemplate) -> None:
+    where = f"{spec.logical_id} DeadLetterQueue"
+    if not isinstance(config, Mapping) or "TargetArn" not in config:
+        raise TemplateError(f"{where}: expected {{Type: SQS|SNS, TargetArn: ...}}")
+    if str(config.get("Type", "")).upper() == "SNS":
+        _warn(template, f"{where}: SNS dead-letter queues are not served locally: ignored")
+        return
+    found = _arn_resource(str(config["TargetArn"]), template)
+    if found is None or found[0] != "queue":
+        raise TemplateError(f"{where}: {config['TargetArn']} is not a queue of the template")
+    spec.dead_letter_queue = found[1]
+
+
+def _event_invoke_config_resource(logical_id: str, resource: Mapping[str, Any], template: LocalTemplate) -> None:
+    properties = resource.get("Properties") or {}
+    name = properties.get("FunctionName")
+    function_id = name.get("Ref") if isinstance(name, dict) else None
+    if function_id not in template.functions:
+        found = _arn_resource(str(template.resolver.resolve(name)), template)
+        function_id = found[1] if found and found[0] == "function" else None
+    if function_id is None:
+        raise TemplateError(f"{logical_id}: FunctionName {name!r} is not a function of the template")
+    _apply_event_invoke_config(
+        template.functions[function_id], template.resolver.resolve(properties), logical_id, template
+    )
+
+
+def _truth(value: Any) -> bool:
+    return _as_text(value).lower() == "true"
+
+
+def _enabled(properties: Mapping[str, Any], where: str) -> bool:
+    """Enabled (a boolean) or State (ENABLED, DISABLED...), as SAM and CloudFormation read them."""
+    if "Enabled" in properties and "State" in properties:
+        raise TemplateError(f"{where}: Enabled and State cannot both be set")
+    if "Enabled" in properties:
+        return _truth(properties["Enabled"])
+    return str(properties.get("State", "ENABLED")).upper() != "DISABLED"
+
+
+def _bus_name(value: Any, where: str, template: LocalTemplate) -> str:
+    name = "default" if value is None else str(value)
+    if ":event-bus/" in name:
+        name = name.split(":event-bus/", 1)[1]
+    if name != "default" and name not in {bus.name for bus in template.buses.values()}:
+        raise TemplateError(f"{where}: event bus {name!r} is not declared in the template")
+    return name
+
+
+def _check_pattern(pattern: Any, where: str) -> None:
+    """EventBridge's own check: every value is an object or a non-empty array ($or takes a list of objects)."""
+    if not isinstance(pattern, Mapping):
+        raise TemplateError(f"{where}: an event pattern must be an object, not {pattern!r}")
+    for key, value in pattern.items():
+        if key == "$or" and isinstance(value, list) and value:
+            for branch in value:
+                _check_pattern(branch, where)
+        elif isinstance(value, Mapping):
+            _check_pattern(value, where)
+        elif not isinstance(value, list) or not value:
+            raise TemplateError(f"{where}: pattern field {key!r} must be an object or a non-empty array")
+
+
+def _json_text(value: Any, where: str) -> str:
+    """Input is JSON text on AWS (CloudFormation rejects a mapping there)."""
+    if not isinstance(value, str):
+        raise TemplateError(f"{where}: Input must be a JSON string, not {type(value).__name__}")
+    try:
+        json.loads(value)
+    except ValueError as error:
+        raise TemplateError(f"{where}: Input is not valid JSON: {error}") from None
+    return value
+
+
+def _dead_letter_config(config: Any, where: str, template: LocalTemplate) -> str | None:
+    """A rule target's (or schedule's) DeadLetterConfig: the logical id of its queue."""
+    if not config:
+        return None
+    if isinstance(config, Mapping) and "Arn" in config:
+        found = _arn_resource(str(config["Arn"]), template)
+        if found is None or found[0] != "queue":
+            raise TemplateError(f"{where}: DeadLetterConfig {config['Arn']} is not a queue of the template")
+        return found[1]
+    _warn(template, f"{where}: a DeadLetterConfig that SAM creates (Type: SQS) is not created locally")
+    return None
+
+
+def _input_options(properties: Mapping[str, Any], where: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    chosen = [key for key in ("Input", "InputPath", "InputTransformer") if properties.get(key) is not None]
+    if len(chosen) > 1:
+        raise TemplateError(f"{where}: only one of {', '.join(chosen)} may be set")
+    if properties.get("Input") is not None:
+        options["input"] = _json_text(properties["Input"], where)
+    if properties.get("InputPath") is not None:
+        path = str(properties["InputPath"])
+        if not path.startswith("$"):
+            raise TemplateError(f"{where}: InputPath {path!r} is not a JSONPath ($.detail...)")
+        options["input_path"] = path
+    if properties.get("InputTransformer") is not None:
+        transformer = properties["InputTransformer"]
+        if not isinstance(transformer, Mapping) or "InputTemplate" not in transformer:
+            raise TemplateError(f"{where}: InputTransformer needs an InputTemplate")
+        options["input_transformer"] = dict(transformer)
+    return options
+
+
+def _retry_policy(value: Any) -> dict[str, int]:
+    return {str(key): int(item) for key, item in (value or {}).items()}
+
+
+def _rule_target(target: Mapping[str, Any], where: str, template: LocalTemplate) -> RuleTarget | None:
+    """One entry of an AWS::Events::Rule's Targets; None (with a warning) for services not served locally."""
+    arn = str(target.get("Arn", ""))
+    target_id = str(target.get("Id", ""))
+    where = f"{where} target {target_id or arn}"
+    found = _arn_resource(arn, template)
+    if found is None:
+        if arn.startswith(("arn:aws:lambda:", "arn:aws:sqs:")):
+            raise TemplateError(f"{where}: {arn} is not a function or queue of the template")
+        _warn(template, f"{where}: {arn} is not served locally (only functions and queues are): ignored")
+        return None
+    kind, logical_id = found
+    if kind == "bus":
+        _warn(template, f"{where}: bus-to-bus targets are not served locally: ignored")
+        return None
+    group = (target.get("SqsParameters") or {}).get("MessageGroupId")
+    if kind == "queue" and template.queues[logical_id].fifo and not group:
+        raise TemplateError(f"{where}: a FIFO queue target needs SqsParameters.MessageGroupId")
+    return RuleTarget(
+        target_id=target_id,
+        arn=arn,
+        function=logical_id if kind == "function" else None,
+        queue=logical_id if kind == "queue" else None,
+        message_group_id=None if group is None else str(group),
+        dead_letter_queue=_dead_letter_config(target.get("DeadLetterConfig"), where, template),
+        retry_policy=_retry_policy(target.get("RetryPolicy")),
+        **_input_options(target, where),
+    )
+
+
+def _function_target(
+    function: str, event_name: str, properties: Mapping[str, Any], template: LocalTemplate, suffix: str
+) -> RuleTarget:
+    where = f"{function}.{event_name}"
+    target_id = (properties.get("Target") or {}).get("Id") or f"{function}{event_name}{suffix}"
+    return RuleTarget(
+        target_id=str(target_id),
+        arn=template.resolver.physical[function]["Arn"],
+        function=function,
+        dead_letter_queue=_dead_letter_config(properties.get("DeadLetterConfig"), where, template),
+        retry_policy=_retry_policy(properties.get("RetryPolicy")),
+        **_input_options(properties, where),
+    )
+
+
+def _eventbridge_rule_event(
+    function: str, event_name: str, raw: Mapping[str, Any], template: LocalTemplate
+) -> EventRuleSpec:
+    where = f"{function}.{event_name}"
+    properties = template.resolver.resolve(raw)
+    pattern = properties.get("Pattern")
+    if isinstance(pattern, str):
+        pattern = json.loads(pattern)
+    _check_pattern(pattern, where)
+    logical_id = f"{function}{event_name}"
+    return EventRuleSpec(
+        logical_id=logical_id,
+        name=str(properties.get("RuleName") or logical_id)[:_RULE_NAME_LIMIT],
+        bus=_bus_name(properties.get("EventBusName"), where, template),
+        pattern=dict(pattern),
+        targets=[_function_target(function, event_name, properties, template, "LambdaTarget")],
+        enabled=_enabled(properties, where),
+        description=properties.get("Description"),
+        function=function,
+        event_name=event_name,
+    )
+
+
+def _schedule_event(
+    function: str,
+    event_name: str,
+    kind: Literal["Schedule", "ScheduleV2"],
+    raw: Mapping[str, Any],
+    template: LocalTemplate,
+) -> ScheduleSpec:
+    where = f"{function}.{event_name}"
+    properties = template.resolver.resolve(raw)
+    if kind == "Schedule":
+        text = properties.get("Schedule")
+        timezone = "UTC"
+    else:
+        text = properties.get("ScheduleExpression")
+        timezone = str(properties.get("ScheduleExpressionTimezone") or "UTC")
+    if not text:
+        key = "Schedule" if kind == "Schedule" else "ScheduleExpression"
+        raise TemplateError(f"{where}: {key} is required")
+    scheduler_input = properties.pop("Input", None) if kind == "ScheduleV2" else None
+    target = _function_target(function, event_name, properties, template, "LambdaTarget")
+    if scheduler_input is not None:
+        if not isinstance(scheduler_input, str):
+            raise TemplateError(f"{where}: Input must be a JSON string, not {type(scheduler_input).__name__}")
+        # Scheduler's context attributes (<aws.scheduler.scheduled-time>...) are only filled in when it fires.
+        _json_text(re.sub(r"<aws\.scheduler\.[a-z-]+>", "0", str(scheduler_input)), where)
+        target = dataclasses.replace(target, input=str(scheduler_input))
+    logical_id = f"{function}{event_name}"
+    return ScheduleSpec(
+        logical_id=logical_id,
+        name=str(properties.get("Name") or logical_id)[:_RULE_NAME_LIMIT],
+        kind=kind,
+        expression=parse_schedule_expression(str(text), where, timezone=timezone, allow_at=kind == "ScheduleV2"),
+        target=target,
+        enabled=_enabled(properties, where),
+        function=function,
+        event_name=event_name,
+        group=str(properties.get("GroupName") or "default"),
+    )
+
+
+def _events_rule(logical_id: str, resource: Mapping[str, Any], template: LocalTemplate) -> None:
+    properties = template.resolver.resolve(resource.get("Properties") or {})
+    name = str(properties.get("Name") or logical_id)[:_RULE_NAME_LIMIT]
+    bus = _bus_name(properties.get("EventBusName"), logical_id, template)
+    targets = [
+        target
+        for entry in properties.get("Targets") or []
+        if (target := _rule_target(entry, logical_id, template)) is not None
+    ]
+    pattern = properties.get("EventPattern")
+    expression = properties.get("ScheduleExpression")
+    if pattern is None and expression is None:
+        raise TemplateError(f"{logical_id}: an AWS::Events::Rule needs an EventPattern or a ScheduleExpression")
+    enabled = _enabled(properties, logical_id)
+    if pattern is not None:
+        if isinstance(pattern, str):
+            pattern = json.loads(pattern)
+        _check_pattern(pattern, logical_id)
+        template.event_rules.append(
+            EventRuleSpec(
+                logical_id=logical_id,
+                name=name,
+                bus=bus,
+                pattern=dict(pattern),
+                targets=targets,
+                enabled=enabled,
+                description=properties.get("Description"),
+            )
+        )
+    if expression is not None:
+        if bus != "default":
+            raise TemplateError(f"{logical_id}: a ScheduleExpression is only supported on the default bus")
+        parsed = parse_schedule_expression(str(expression), logical_id)
+        template.schedules.extend(
+            ScheduleSpec(
+                logical_id=logical_id,
+                name=name,
+                kind="Schedule",
+                expression=parsed,
+                target=target,
+                enabled=enabled,
+                function=target.function,
+                event_name=target.target_id,
+            )
+            for target in targets
+        )
+
+
+def _check_duplicate_rules(rules: list[EventRuleSpec]) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for rule in rules:
+        key = (rule.bus, rule.name)
+        if key in seen:
+            raise TemplateError(
+                f"rule name {rule.name!r} on bus {rule.bus} is used by both {seen[key]} and {rule.logical_id}"
+            )
+        seen[key] = rule.logical_id
+
+
+# ------------------------------------------------------------------------------------------ schedule expressions
+
+_RATE: Final = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_CRON: Final = re.compile(r"cron\((.*)\)")
+_AT: Final = re.compile(r"at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)")
+_UNIT_SECONDS: Final = {"minute": 60, "hour": 3600, "day": 86400}
+_MONTHS: Final = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS: Final = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# minutes, hours, day-of-month, month, day-of-week, year: (low, high, names numbered from low)
+_CRON_FIELDS: Final[tuple[tuple[str, int, int, tuple[str, ...]], ...]] = (
+    ("minutes", 0, 59, ()),
+    ("hours", 0, 23, ()),
+    ("day-of-month", 1, 31, ()),
+    ("month", 1, 12, _MONTHS),
+    ("day-of-week", 1, 7, _WEEKDAYS),
+    ("year", 1970, 2199, ()),
+)
+
+
+def parse_schedule_expression(
+    text: str, where: str, *, timezone: str = "UTC", allow_at: bool = False
+) -> ScheduleExpression:
+    """Parse and check `rate(...)`, `cron(...)` (and `at(...)` for EventBridge Scheduler) as AWS checks them."""
+    text = text.strip()
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise TemplateError(f"{where}: unknown ScheduleExpressionTimezone {timezone!r}") from None
+    if match := _RATE.fullmatch(text):
+        value, unit = int(match.group(1)), match.group(2)
+        if value < 1 or (value == 1) != (not unit.endswith("s")):
+            raise TemplateError(f"{where}: {text} is not valid (rate(1 minute), rate(5 minutes)...)")
+        period = datetime.timedelta(seconds=value * _UNIT_SECONDS[unit.rstrip("s")])
+        return ScheduleExpression(text, "rate", period=period, timezone=timezone)
+    if match := _CRON.fullmatch(text):
+        return _parse_cron(text, match.group(1), where, timezone)
+    if allow_at and (match := _AT.fullmatch(text)):
+        try:
+            moment = datetime.datetime.fromisoformat(match.group(1))
+        except ValueError:
+            raise TemplateError(f"{where}: {text} is not a valid date") from None
+        return ScheduleExpression(text, "at", at=moment.replace(tzinfo=zoneinfo.ZoneInfo(timezone)), timezone=timezone)
+    raise TemplateError(f"{where}: {text!r} is not a rate(...) or cron(...) expression")
+
+
+def _parse_cron(text: str, body: str, where: str, timezone: str) -> ScheduleExpression:
+    fields = body.split()
+    if len(fields) != 6:
+        raise TemplateError(f"{where}: {text} must have 6 fields (minutes hours day-of-month month day-of-week year)")
+    if (fields[2] == "?") == (fields[4] == "?"):
+        raise TemplateError(f"{where}: {text}: exactly one of day-of-month and day-of-week must be '?'")
+    values: list[CronField] = []
+    timer_supported = True
+    for raw, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        if raw == "?":
+            values.append(None)
+            continue
+        if name in ("day-of-month", "day-of-week") and re.search(r"[LW#]", raw.upper()):
+            if not re.fullmatch(r"[0-9A-Z,#-]+", raw.upper()):
+                raise TemplateError(f"{where}: {text}: bad {name} field {raw!r}")
+            timer_supported = False  # last day, nearest weekday, nth weekday: on demand only
+            values.append(None)
+            continue
+        try:
+            values.append(_cron_values(raw, low, high, names))
+        except ValueError as error:
+            raise TemplateError(f"{where}: {text}: bad {name} field {raw!r} ({error})") from None
+    return ScheduleExpression(text, "cron", cron=tuple(values), timezone=timezone, timer_supported=timer_supported)
+
+
+def _cron_values(field_text: str, low: int, high: int, names: tuple[str, ...]) -> frozenset[int]:
+    def number(token: str) -> int:
+        if token.upper() in names:
+            return names.index(token.upper()) + low
+        return int(token)
+
+    values: set[int] = set()
+    for part in field_text.split(","):
+        body, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError("the step must be positive")
+        if body == "*":
+            start, end = low, high
+        elif "-" in body:
+            first, _, last = body.partition("-")
+            start, end = number(first), number(last)
+        else:
+            start = number(body)
+            end = high if step_text else start
+        if not low <= start <= end <= high:
+            raise ValueError(f"values run from {low} to {high}")
+        values.update(range(start, end + 1, step))
+    return frozenset(values)

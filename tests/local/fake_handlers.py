@@ -229,3 +229,56 @@ def batch(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
             {"itemIdentifier": record["messageId"]} for record in event["Records"] if record["body"].startswith("fail")
         ]
     }
+
+
+# ----------------------------------------------------------------------------------------- EventBridge handlers
+
+# What each event-driven function received, by function name, and the aws_request_id of each of its calls.
+RECEIVED: dict[str, list[Any]] = {}
+REQUEST_IDS: dict[str, list[str]] = {}
+# Calls per event id of `flaky`.
+ATTEMPTS: dict[str, int] = {}
+
+
+def _received(event: Any, context: Any) -> None:
+    RECEIVED.setdefault(context.function_name, []).append(event)
+    REQUEST_IDS.setdefault(context.function_name, []).append(context.aws_request_id)
+
+
+def record_event(event: Any, context: Any) -> dict[str, Any]:
+    """Records the event; answers which function it was."""
+    _received(event, context)
+    return {"recorded": context.function_name}
+
+
+def chain_start(event: dict[str, Any], context: Any) -> None:
+    """Records the event and puts a ChainNext event on the bus named by EVENT_BUS_NAME, as functions do."""
+    import boto3  # noqa: PLC0415 - this file is only appended to; boto3 reads AWS_ENDPOINT_URL now
+
+    _received(event, context)
+    boto3.client("events").put_events(
+        Entries=[
+            {
+                "Source": "hub.chain",
+                "DetailType": "ChainNext",
+                "Detail": json.dumps({"from": event["id"]}),
+                "EventBusName": os.environ["EVENT_BUS_NAME"],
+            }
+        ]
+    )
+
+
+def flaky(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Fails the first `detail.fail_times` calls for an event (every call when it is "always")."""
+    _received(event, context)
+    ATTEMPTS[event["id"]] = ATTEMPTS.get(event["id"], 0) + 1
+    fail_times = event["detail"].get("fail_times", 0)
+    if fail_times == "always" or ATTEMPTS[event["id"]] <= fail_times:
+        raise ValueError(f"flaky failure {ATTEMPTS[event['id']]}")
+    return {"ok": True, "attempts": ATTEMPTS[event["id"]]}
+
+
+def record_bodies(event: dict[str, Any], context: Any) -> None:
+    """An SQS handler that records each record's body (JSON decoded)."""
+    for record in event["Records"]:
+        _received(json.loads(record["body"]), context)
