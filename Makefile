@@ -13,13 +13,14 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 export PYTHONPATH := $(abspath layers/adapters):$(abspath functions):$(abspath local)
 
-.PHONY: help venv run test lint typecheck validate build pytest invoke clean
+.PHONY: help venv run test lint typecheck validate build pytest invoke put-events clean
 
 help:
 	@echo "make run     the whole system on localhost (moto, partner sandboxes, HTTP gateway, queue pump)"
 	@echo "make test    every check: ruff, mypy, sam validate --lint, sam build, pytest with coverage"
 	@echo "make build   sam build (python3.13, arm64) and the built layer's size"
 	@echo "make invoke FUNCTION=LeadIntakeFunction EVENT=events/lead_intake/post_valid.json"
+	@echo "make put-events EVENT=events/licence_issuance/licence_requested.json   (onto the bus of a running make run)"
 
 $(STAMP): requirements-dev.txt layers/adapters/requirements.txt
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13.0)"; exit 1; }
@@ -36,6 +37,10 @@ run: $(STAMP)
 invoke: $(STAMP)
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<file>"; exit 2; }
 	$(BIN)/python -m hub_local invoke $(FUNCTION) $(EVENT)
+
+put-events: $(STAMP)
+	@test -n "$(EVENT)" || { echo "usage: make put-events EVENT=<file>"; exit 2; }
+	$(BIN)/python -m hub_local put-events $(EVENT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -35,7 +35,7 @@ class TtlCache:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: dict[Any, tuple[float, Any]] = {}
-        on_reset(self._entries.clear)
+        on_reset(self.clear)
 
     def get_or_load[T](self, key: Any, load: Callable[[], T], ttl_seconds: float) -> T:
         now = self._clock()
@@ -49,3 +49,6 @@ class TtlCache:
                 self._entries.pop(next(iter(self._entries)))
         self._entries[key] = (now + ttl_seconds, value)
         return value
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -99,6 +99,19 @@ def error_response(
     )
 
 
+def json_response(
+    status: int, body: Any, *, cache_seconds: int | None = None, headers: Mapping[str, str] | None = None
+) -> Response[str]:
+    """A JSON answer; shared caches may keep it `cache_seconds`, or never when not given."""
+    cache = f"public, max-age={cache_seconds}" if cache_seconds else "no-store"
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, separators=(",", ":")),
+        headers={"Cache-Control": cache, **(headers or {})},
+    )
+
+
 def partner_error_response(exc: PartnerError) -> Response[str]:
     """A partner failure on a read route: 404 passes through, the rest say whether retrying can help."""
     if isinstance(exc, PartnerNotFound):

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import uuid
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -28,9 +25,11 @@ from hub_core.http_api import (
     RequestRejected,
     error_response,
     install_error_handlers,
+    json_response,
     problems_from,
 )
 from hub_core.observability import logger_for, metrics_for
+from hub_core.request_body import submitted_fields
 from lead_intake import SERVICE, flow
 from lead_intake.models import LeadOutcome, LeadStatus, LeadSubmission
 from lead_intake.settings import settings
@@ -44,7 +43,6 @@ install_error_handlers(app, logger)
 # A batch whose every record failed is reported item by item like any other, rather than raised.
 retry_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-FORM_TYPES = {"application/json", "application/x-www-form-urlencoded"}
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 
 
@@ -100,78 +98,23 @@ def get_projects(
         {"order": order, "category": category, "type": type, "region": region, "keyword": keyword}
     )
     body = {"projects": page.projects, "count": len(page.projects), "truncated": page.truncated}
-    return _json(200, body, cache_seconds=settings().projects_cache_seconds)
+    return json_response(200, body, cache_seconds=settings().projects_cache_seconds)
 
 
 # The path parameter keeps the template's name ({id}) so the OpenAPI document and the HTTP API agree.
 @app.get("/projects/<id>")
 def get_project(id: Annotated[int, Path(gt=0, le=2**31)]) -> Response[str]:
-    return _json(200, flow.get_project(id), cache_seconds=settings().projects_cache_seconds)
+    return json_response(200, flow.get_project(id), cache_seconds=settings().projects_cache_seconds)
 
 
 def _submitted_fields() -> dict[str, Any]:
     """The request body as fields, after the size and content-type checks; nothing is stored before this."""
     event = app.current_event
-    raw = _raw_body(event.get("body"), bool(event.get("isBase64Encoded")))
-    if len(raw) > settings().max_body_bytes:
-        raise RequestRejected(413, "payload_too_large", f"the body must be at most {settings().max_body_bytes} bytes")
-    media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if media_type not in FORM_TYPES:
-        raise RequestRejected(
-            415, "unsupported_media_type", "send application/json or application/x-www-form-urlencoded",
-            [FieldProblem("Content-Type", "one_of", "must be application/json or application/x-www-form-urlencoded")],
-        )  # fmt: skip
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RequestRejected(400, "malformed_body", "the body must be UTF-8") from None
-    if media_type == "application/json":
-        return _json_fields(text)
-    return _form_fields(text)
-
-
-def _raw_body(body: str | None, is_base64: bool) -> bytes:
-    if not body:
-        return b""
-    if not is_base64:
-        return body.encode("utf-8")
-    try:
-        return base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError):
-        raise RequestRejected(400, "malformed_body", "the body could not be decoded") from None
-
-
-def _json_fields(text: str) -> dict[str, Any]:
-    try:
-        fields = json.loads(text)
-    except json.JSONDecodeError:
-        raise RequestRejected(400, "malformed_body", "the body is not valid JSON") from None
-    if not isinstance(fields, dict):
-        raise RequestRejected(400, "malformed_body", "the body must be a JSON object of lead fields")
-    return fields
-
-
-def _form_fields(text: str) -> dict[str, Any]:
-    parsed = parse_qs(text, keep_blank_values=True)
-    repeated = [name for name, values in parsed.items() if len(values) > 1]
-    if repeated:
-        problems = [FieldProblem(name, "single_value", "must be given once") for name in sorted(repeated)]
-        raise RequestRejected(422, "validation_failed", "the lead is not valid", problems)
-    return {name: values[0] for name, values in parsed.items()}
+    return submitted_fields(event.raw_event, event.headers, max_bytes=settings().max_body_bytes)
 
 
 def _outcome_response(outcome: LeadOutcome) -> Response[str]:
-    return _json(outcome.http_status, outcome.body())
-
-
-def _json(status: int, body: Any, cache_seconds: int | None = None) -> Response[str]:
-    headers = {"Cache-Control": f"public, max-age={cache_seconds}"} if cache_seconds else {"Cache-Control": "no-store"}
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, separators=(",", ":")),
-        headers=headers,
-    )
+    return json_response(outcome.http_status, outcome.body())
 
 
 def _retry_record(record: SQSRecord) -> None:

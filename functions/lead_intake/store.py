@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from hub_core import aws
+from hub_core.dynamo import from_item, is_condition_failure, to_item
 from lead_intake.models import LeadStatus
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
-
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
-
-
-def _to_item(values: dict[str, Any]) -> dict[str, AttributeValueTypeDef]:
-    return {key: _SERIALIZER.serialize(value) for key, value in values.items()}
-
-
-def _from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _DESERIALIZER.deserialize(value) for key, value in item.items()}
 
 
 @dataclass(frozen=True)
@@ -36,7 +22,7 @@ class LeadRecord:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LeadRecord:
-        values = _from_item(item)
+        values = from_item(item)
         return cls(
             lead_id=values["lead_id"],
             status=LeadStatus(values["status"]),
@@ -61,7 +47,7 @@ class LeadStore:
         """Store a new lead already claimed by the caller, so the safety-net retry does not race it."""
         aws.dynamodb().put_item(
             TableName=self.table_name,
-            Item=_to_item(
+            Item=to_item(
                 {
                     "lead_id": lead_id,
                     "status": LeadStatus.FORWARDING.value,
@@ -95,7 +81,7 @@ class LeadStore:
                     "(#status = :queued OR (#status = :forwarding AND lease_until < :now))"
                 ),
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=_to_item(
+                ExpressionAttributeValues=to_item(
                     {
                         ":forwarding": LeadStatus.FORWARDING.value,
                         ":queued": LeadStatus.QUEUED.value,
@@ -109,7 +95,7 @@ class LeadStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not is_condition_failure(exc):
                 raise
             old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
             return ClaimRefused(LeadRecord.from_item(old) if old else None)
@@ -129,5 +115,5 @@ class LeadStore:
             Key={"lead_id": {"S": lead_id}},
             UpdateExpression=expression,
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=_to_item(values),
+            ExpressionAttributeValues=to_item(values),
         )

@@ -184,3 +184,43 @@ def test_the_run_command_serves_post_leads_until_stopped(tmp_path):
     banner = log.read_text()
     assert "partner  miimosa" in banner
     assert "(sandbox)" in banner
+
+
+def test_a_campaign_created_on_localhost_gets_a_callback_url_back_to_the_local_stack(live):
+    umbrella = live.sandboxes["umbrella"]
+    code = f"e2e{uuid.uuid4().hex[:8]}"
+    fields = {
+        "serviceId": 1,
+        "route": "hjerte",
+        "donationCode": code,
+        "amount": 5000,
+        "answerMessage": "Tak!",
+        "confirmMsisdn": "4512345678",
+        "confirmText": "Oprettet",
+    }
+    response = requests.post(f"{live.gateway_url}/campaigns", json=fields, headers={"Origin": ORIGIN}, timeout=10)
+    assert response.status_code == 201, response.text
+    token = response.json()["manageToken"]
+    (created,) = [campaign for campaign in umbrella.campaigns if campaign["donationCode"] == code]
+    assert created["callbackUrl"].startswith(f"{live.gateway_url}/donations/callback/1/hjerte/{code}/")
+    page = requests.get(f"{live.gateway_url}/campaigns/1/hjerte/{code}", timeout=10).json()
+    assert page["campaign"]["state"] == "active"
+    stopped = requests.delete(
+        f"{live.gateway_url}/campaigns/1/hjerte/{code}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert stopped.json()["campaign"]["state"] == "stopped"
+
+
+def test_the_iam_routes_are_served_locally_as_a_signed_caller(live):
+    order = {
+        "order_id": f"e2e-{uuid.uuid4().hex[:10]}",
+        "customer_reference": "cust-e2e",
+        "product_id": 1,
+        "licence_type": 1,
+        "url": "https://moodle.e2e.example.org",
+    }
+    created = requests.post(f"{live.gateway_url}/licences", json=order, timeout=10)
+    assert created.status_code == 201, created.text
+    key = created.json()["licence"]["key"]
+    assert any(licence["key"] == key for licence in live.sandboxes["mlm"].licences)
+    assert requests.get(f"{live.gateway_url}/licence-types", timeout=10).status_code == 200

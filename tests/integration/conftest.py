@@ -13,6 +13,9 @@ from tests.conftest import ROOT, load_event
 
 # Recognisable values: the privacy checks look for them in every captured log line.
 MIIMOSA_KEY = "sk-miimosa-PRIVACY-CANARY-7f3a"
+UMBRELLA_KEY = "umb-PRIVACY-CANARY-apikey-4c1d"
+MLM_TOKEN = "mlm-PRIVACY-CANARY-token-9e2b"
+CANARY_MSISDN = "4598765432"
 CANARY_EMAIL = "zelda.quixote@example.org"
 CANARY_PHONE = "+33 7 98 76 54 32"
 CANARY_LASTNAME = "Quixotezyx"
@@ -23,6 +26,10 @@ FUNCTION_OVERRIDES = {
     "MIIMOSA_CONNECT_TIMEOUT": "0.4",
     "LEAD_RETRY_DELAY_SECONDS": "0",
     "FORWARD_LEASE_SECONDS": "30",
+    "UMBRELLA_READ_TIMEOUT": "0.4",
+    "UMBRELLA_CONNECT_TIMEOUT": "0.4",
+    "MLM_READ_TIMEOUT": "0.4",
+    "MLM_CONNECT_TIMEOUT": "0.4",
 }
 
 
@@ -33,8 +40,9 @@ def stack():
         ROOT / "template.yaml",
         gateway_port=None,
         pump_queues=False,
-        environ={"MIIMOSA_API_KEY": MIIMOSA_KEY},
+        environ={"MIIMOSA_API_KEY": MIIMOSA_KEY, "UMBRELLA_API_KEY": UMBRELLA_KEY, "MLM_API_TOKEN": MLM_TOKEN},
         function_overrides=FUNCTION_OVERRIDES,
+        async_retry_seconds=0.05,
     ) as local:
         yield local
 
@@ -42,6 +50,24 @@ def stack():
 @pytest.fixture
 def miimosa(stack):
     sandbox = stack.sandboxes["miimosa"]
+    sandbox.faults.clear()
+    sandbox.clear_requests()
+    yield sandbox
+    sandbox.faults.clear()
+
+
+@pytest.fixture
+def umbrella(stack):
+    sandbox = stack.sandboxes["umbrella"]
+    sandbox.faults.clear()
+    sandbox.clear_requests()
+    yield sandbox
+    sandbox.faults.clear()
+
+
+@pytest.fixture
+def mlm(stack):
+    sandbox = stack.sandboxes["mlm"]
     sandbox.faults.clear()
     sandbox.clear_requests()
     yield sandbox

@@ -1,0 +1,3 @@
+"""Campaign lifecycle: personal SMS donation campaigns created, changed and stopped on LinkMobility's Umbrella."""
+
+SERVICE = "campaign-lifecycle"

@@ -1,0 +1,171 @@
+"""Campaign lifecycle's Lambda entry point: the HTTP routes fundraisers' pages call."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ValidationError
+
+from campaign_lifecycle import SERVICE, flow
+from campaign_lifecycle.models import DONATION_CODE, ROUTE_NAME, CampaignChanges, CampaignForm, CampaignKey
+from campaign_lifecycle.settings import settings
+from hub_core.http_api import FieldProblem, RequestRejected, install_error_handlers, json_response, problems_from
+from hub_core.observability import logger_for, metrics_for
+from hub_core.request_body import is_form_post, submitted_fields
+
+logger = logger_for(SERVICE)
+metrics = metrics_for(SERVICE)
+
+app = APIGatewayHttpResolver(enable_validation=True)
+install_error_handlers(app, logger)
+
+MAX_BODY_BYTES = 8 * 1024
+_DIGITS = re.compile(r"^\d{1,12}$")
+_INTEGER_FIELDS = ("serviceId", "amount")
+_LAST_UMBRELLA_SECOND = 2**31 - 1
+
+ServiceId = Annotated[int, Path(gt=0, le=2**31 - 1)]
+RouteName = Annotated[str, Path(pattern=ROUTE_NAME.pattern)]
+DonationCode = Annotated[str, Path(pattern=DONATION_CODE.pattern)]
+
+
+@app.get("/services")
+def get_services() -> Response[str]:
+    services = [service.model_dump() for service in flow.services()]
+    return json_response(200, {"services": services}, cache_seconds=settings().services_cache_seconds)
+
+
+@app.post("/campaigns")
+def post_campaign() -> Response[str]:
+    form = _validated(CampaignForm, "the campaign is not valid")
+    created = flow.create(form, request_base_url=_request_base_url())
+    metrics.add_metric(name="CampaignCreated", unit=MetricUnit.Count, value=1)
+    if created.recovered:
+        metrics.add_metric(name="CampaignCreateRecovered", unit=MetricUnit.Count, value=1)
+    key = created.record.key
+    body = {
+        "campaign": flow.public_view(created.record),
+        "manageToken": created.manage_token,
+        "message": flow.KEEP_IT_NOTE,
+    }
+    return json_response(201, body, headers={"Location": _location(key)})
+
+
+@app.get("/campaigns/<serviceId>/<route>/<donationCode>")
+def get_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
+    record = flow.campaign(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
+    collected = flow.collected(record)
+    body = {
+        "campaign": flow.public_view(record),
+        "collected": {"amount": collected.amount, "note": collected.note},
+    }
+    return json_response(200, body)
+
+
+@app.put("/campaigns/<serviceId>/<route>/<donationCode>")
+def put_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
+    record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
+    changes = _validated(CampaignChanges, "the change is not valid")
+    updated = flow.update(record, changes)
+    metrics.add_metric(name="CampaignUpdated", unit=MetricUnit.Count, value=1)
+    return json_response(200, {"campaign": flow.public_view(updated)})
+
+
+@app.delete("/campaigns/<serviceId>/<route>/<donationCode>")
+def delete_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
+    record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
+    stopped = flow.stop(record)
+    metrics.add_metric(name="CampaignStopped", unit=MetricUnit.Count, value=1)
+    return json_response(200, {"campaign": flow.public_view(stopped)})
+
+
+@app.get("/campaigns/<serviceId>/<route>/<donationCode>/donations")
+def get_donations(
+    serviceId: ServiceId,
+    route: RouteName,
+    donationCode: DonationCode,
+    since: Annotated[str | None, Query(max_length=40, description="epoch seconds or an ISO 8601 date-time")] = None,
+) -> Response[str]:
+    record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
+    donations = flow.donations(record, _since(since))
+    body = {
+        "donations": [flow.donation_view(donation) for donation in donations],
+        "count": len(donations),
+        "total": sum(donation.amount for donation in donations),
+        "since": since,
+    }
+    return json_response(200, body)
+
+
+def _validated[M: BaseModel](model: type[M], message: str) -> M:
+    """The body against the model and the configured limits; nothing reaches Umbrella before this passes."""
+    event = app.current_event
+    fields = submitted_fields(event.raw_event, event.headers, max_bytes=MAX_BODY_BYTES)
+    if is_form_post(event.headers):
+        # A form post carries only strings; whole numbers are what its number inputs send.
+        fields = {
+            name: int(value) if name in _INTEGER_FIELDS and isinstance(value, str) and _DIGITS.match(value) else value
+            for name, value in fields.items()
+            if value != ""
+        }
+    try:
+        return model.model_validate(fields, context=flow.validation_context())
+    except ValidationError as exc:
+        problems = problems_from(exc.errors(include_input=False, include_url=False))
+        metrics.add_metric(name="CampaignInvalid", unit=MetricUnit.Count, value=1)
+        raise RequestRejected(422, "validation_failed", message, problems) from None
+
+
+def _authorized(key: CampaignKey) -> Any:
+    record = flow.campaign(key)
+    flow.authorize(record, app.current_event.headers.get("authorization"))
+    return record
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        moment = datetime.fromtimestamp(int(value), UTC) if value.isdigit() else datetime.fromisoformat(value)
+    except (ValueError, OverflowError, OSError):
+        problem = FieldProblem("since", "timestamp", "must be epoch seconds or an ISO 8601 date-time with its offset")
+        raise RequestRejected(422, "validation_failed", problem.message, [problem]) from None
+    if moment.tzinfo is None:
+        problem = FieldProblem("since", "timestamp", "must carry its UTC offset, e.g. 2026-11-24T10:00:00+00:00")
+        raise RequestRejected(422, "validation_failed", problem.message, [problem])
+    if not 0 <= moment.timestamp() <= _LAST_UMBRELLA_SECOND:
+        problem = FieldProblem("since", "range", "must be between 1970 and 2038 (Umbrella counts seconds in 32 bits)")
+        raise RequestRejected(422, "validation_failed", problem.message, [problem])
+    return moment
+
+
+def _request_base_url() -> str:
+    """The address this request came in on, as API Gateway reports it: where Umbrella can reach us too.
+
+    API Gateway serves https on 443 only, so a port is kept for plain http alone (the local gateway).
+    """
+    event = app.current_event
+    domain = event.request_context.domain_name
+    proto = (event.headers.get("x-forwarded-proto") or "https").split(",")[0].strip().lower()
+    if proto != "http":
+        return f"https://{domain}"
+    port = (event.headers.get("x-forwarded-port") or "").split(",")[0].strip()
+    return f"http://{domain}" + (f":{port}" if port.isdigit() and port != "80" else "")
+
+
+def _location(key: CampaignKey) -> str:
+    parts = (str(key.service_id), key.route, key.donation_code)
+    return "/campaigns/" + "/".join(quote(part, safe="") for part in parts)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,376 @@
+"""How a campaign is created, changed and stopped on Umbrella, with our record following only what Umbrella said.
+
+Creating is the delicate part: Umbrella's create is not idempotent and a timed-out one may have succeeded. So the
+code is held in our table before Umbrella is called, the campaign becomes active only when Umbrella said so (or when
+a check finds it there after an interrupted attempt), and a request that was interrupted may be sent again: it
+resumes where it stopped instead of making a second campaign or failing on its own first attempt.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from campaign_lifecycle import SERVICE
+from campaign_lifecycle.models import CampaignChanges, CampaignForm, CampaignKey, CampaignState
+from campaign_lifecycle.settings import settings
+from campaign_lifecycle.store import FIELD_NAMES, CampaignRecord, CampaignStore, Claim, CodeHeld
+from hub_core.caches import TtlCache, container_cached
+from hub_core.config import ConfigError
+from hub_core.http_api import FieldProblem, RequestRejected
+from hub_core.observability import logger_for
+from hub_core.secrets import secret
+from hub_core.tokens import CallbackSigner, new_manage_token, token_hash, token_matches
+from partners.errors import (
+    PartnerError,
+    PartnerNotFound,
+    PartnerRejected,
+    PartnerUnavailable,
+)
+from partners.http import RetryPolicy, Timeouts
+from partners.umbrella import (
+    CampaignCreationRequest,
+    CampaignDonation,
+    CampaignService,
+    CampaignUpdateRequest,
+    CodeInUse,
+    UmbrellaClient,
+)
+
+logger = logger_for(SERVICE)
+
+KEEP_IT_NOTE = "Keep the manage token: it is shown only now, and changing or stopping the campaign needs it."
+
+
+@container_cached
+def store() -> CampaignStore:
+    return CampaignStore(settings().campaigns_table_name)
+
+
+@container_cached
+def umbrella() -> UmbrellaClient:
+    config = settings()
+    return UmbrellaClient(
+        config.umbrella_base_url,
+        api_key=lambda: secret("UMBRELLA_API_KEY_PARAM"),
+        key_placement=config.umbrella_key_placement,
+        key_parameter=config.umbrella_key_parameter,
+        timeouts=Timeouts(connect=config.umbrella_connect_timeout, read=config.umbrella_read_timeout),
+        retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
+    )
+
+
+@container_cached
+def signer() -> CallbackSigner:
+    return CallbackSigner(lambda: secret("CALLBACK_SIGNING_KEY_PARAM"))
+
+
+def validation_context() -> dict[str, Any]:
+    """The configured limits the request models check against."""
+    config = settings()
+    return {
+        "max_amount_ore": config.max_amount_ore,
+        "msisdn_pattern": config.msisdn_pattern,
+        "sms_messages": config.sms_messages,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ services
+
+_SERVICES = TtlCache(max_entries=1)
+
+
+def services() -> list[CampaignService]:
+    return _SERVICES.get_or_load(
+        "services", lambda: umbrella().list_services(), ttl_seconds=settings().services_cache_seconds
+    )
+
+
+def _check_service_and_route(form: CampaignForm) -> None:
+    """From the cached list only: a request naming an unknown service must not make Umbrella calls of its own."""
+    service = next((s for s in services() if s.id == form.serviceId), None)
+    if service is None:
+        problem = FieldProblem("serviceId", "unknown_service", "is not one of the services GET /services lists")
+        raise RequestRejected(422, "validation_failed", "the campaign is not valid", [problem])
+    if form.route not in service.routes:
+        allowed = ", ".join(service.routes) or "none"
+        problem = FieldProblem("route", "one_of", f"must be one of this service's routes: {allowed}")
+        raise RequestRejected(422, "validation_failed", "the campaign is not valid", [problem])
+
+
+# ------------------------------------------------------------------------------------------------ create
+
+
+@dataclass(frozen=True)
+class CreatedCampaign:
+    record: CampaignRecord
+    manage_token: str
+    recovered: bool
+
+
+def callback_url(key: CampaignKey, base: str) -> str:
+    """Our donation-callback route for this campaign, ending in its signed token."""
+    segments = "/".join(quote(str(part), safe="") for part in (key.service_id, key.route, key.donation_code))
+    token = signer().token_for(key.ref)
+    return f"{base.rstrip('/')}{settings().callback_path}/{segments}/{token}"
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _callback_base(base: str) -> str:
+    """Umbrella will post donors' numbers there: https only, except to this very machine when run locally."""
+    parts = urlsplit(base)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
+    if not secure or not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError("CALLBACK_BASE_URL (or the request's own address) must be a plain https:// base URL")
+    return base.rstrip("/")
+
+
+def create(form: CampaignForm, *, request_base_url: str) -> CreatedCampaign:
+    """Create the campaign on Umbrella once; see the module docstring for how an interrupted create resumes."""
+    _check_service_and_route(form)
+    config = settings()
+    key = form.key
+    base = _callback_base(config.callback_base_url or request_base_url)
+    manage_token = new_manage_token()
+    # Signed before the code is held: a signing key we cannot read fails the request with nothing to undo.
+    url = callback_url(key, base)
+    claim = store().claim(
+        form,
+        attempt_id=str(uuid.uuid4()),
+        manage_token_hash=token_hash(manage_token),
+        callback_base=base,
+        now=int(time.time()),
+        lease_seconds=config.create_lease_seconds,
+    )
+    if isinstance(claim, CodeHeld):
+        raise _code_held(claim.record)
+    logger.append_keys(campaign=key.ref)
+    request = CampaignCreationRequest(
+        donationCode=form.donationCode,
+        route=form.route,
+        amount=form.amount,
+        callbackUrl=url,
+        answerMessage=form.answerMessage,
+        confirmMsisdn=form.confirmMsisdn,
+        confirmText=form.confirmText,
+    )
+    recovered = _create_at_umbrella(form, claim, request)
+    record = store().activate(key, claim.attempt_id, now=int(time.time()), recovered=recovered)
+    logger.info("campaign created", extra={"recovered": recovered})
+    return CreatedCampaign(record=record, manage_token=manage_token, recovered=recovered)
+
+
+def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreationRequest) -> bool:
+    """Make sure the campaign exists at Umbrella; True when an earlier, interrupted attempt had made it.
+
+    `claim.previous` is an interrupted attempt this one took over. If it was this very request, what it may have
+    made is ours to adopt; if it was someone else's, it is theirs: on any outcome but "it surely does not exist"
+    their attempt is put back for them to resume.
+    """
+    key = form.key
+    previous = claim.previous
+    foreign = previous is not None and previous.request_fingerprint != form.fingerprint()
+
+    def give_back() -> None:
+        if previous is not None and foreign:
+            store().restore(previous, claim.attempt_id)
+        else:
+            store().release(key, claim.attempt_id)
+
+    try:
+        if previous is not None and _exists_at_umbrella(key):
+            if foreign:
+                give_back()
+                raise _code_in_use()
+            return True
+        return umbrella().create_campaign(key.service_id, request).recovered
+    except CodeInUse:
+        if previous is not None and not foreign:
+            return True  # our own interrupted attempt landed after the check
+        give_back()
+        raise _code_in_use() from None
+    except PartnerNotFound:
+        give_back()
+        _SERVICES.clear()
+        problem = FieldProblem("serviceId", "unknown_service", "Umbrella does not know this service")
+        raise RequestRejected(422, "validation_failed", "the campaign is not valid", [problem]) from None
+    except PartnerRejected as exc:
+        give_back()
+        logger.info("campaign refused by Umbrella", extra=exc.log_fields())
+        raise RequestRejected(422, "rejected_by_umbrella", exc.message, retryable=False) from None
+    except PartnerUnavailable as exc:
+        if foreign:
+            give_back()
+        elif exc.ambiguous or previous is not None:
+            # It may exist at Umbrella: keep the code for this request to resume rather than free it for another.
+            store().hold(key, claim.attempt_id, now=int(time.time()), ambiguous=True)
+        else:
+            store().release(key, claim.attempt_id)
+        raise
+    except RequestRejected:
+        raise
+    except BaseException:
+        # Our key refused, a setting missing, or anything unexpected: nothing was created.
+        give_back()
+        raise
+
+
+def _exists_at_umbrella(key: CampaignKey) -> bool:
+    try:
+        umbrella().collected_amount(key.service_id, key.route, key.donation_code)
+    except PartnerNotFound:
+        return False
+    return True
+
+
+def _code_in_use() -> RequestRejected:
+    problem = FieldProblem("donationCode", "in_use", "is already in use on this route; choose another code")
+    return RequestRejected(409, "donation_code_in_use", problem.message, [problem])
+
+
+def _code_held(record: CampaignRecord) -> RequestRejected:
+    if record.state is CampaignState.CREATING:
+        return RequestRejected(
+            409, "create_in_progress", "a campaign with this code is being created right now; try again shortly",
+            retryable=True,
+        )  # fmt: skip
+    return _code_in_use()
+
+
+# ------------------------------------------------------------------------------------------------ read
+
+
+def campaign(key: CampaignKey) -> CampaignRecord:
+    """Our record of a campaign the hub created; 404 for any other (and for one never completed)."""
+    record = store().get(key)
+    if record is None or record.state in (CampaignState.CREATING, CampaignState.PENDING):
+        raise RequestRejected(404, "not_found", "no campaign with this service, route and donation code")
+    return record
+
+
+_TOTALS = TtlCache(max_entries=1024)
+
+
+@dataclass(frozen=True)
+class Collected:
+    amount: int | None
+    note: str | None = None
+
+
+def collected(record: CampaignRecord) -> Collected:
+    """Umbrella's collected amount, cached briefly; a page showing it keeps working while Umbrella does not."""
+    key = record.key
+    try:
+        total = _TOTALS.get_or_load(
+            key.ref,
+            lambda: umbrella().collected_amount(key.service_id, key.route, key.donation_code),
+            ttl_seconds=settings().totals_cache_seconds,
+        )
+    except PartnerNotFound:
+        return Collected(None, "Umbrella no longer reports on this campaign")
+    except PartnerError as exc:
+        logger.warning("collected amount unavailable", extra=exc.log_fields())
+        return Collected(None, "the collected amount is unavailable just now; try again shortly")
+    return Collected(total.amount)
+
+
+def authorize(record: CampaignRecord, authorization: str | None) -> None:
+    """The manage token, as `Authorization: Bearer …`: 401 without one, 403 with a wrong one."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise RequestRejected(
+            401, "unauthorized", "send the campaign's manage token as Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": 'Bearer realm="campaigns"'},
+        )  # fmt: skip
+    if not token_matches(token.strip(), record.manage_token_hash):
+        raise RequestRejected(403, "forbidden", "this manage token does not belong to this campaign")
+
+
+def donations(record: CampaignRecord, since: datetime | None) -> list[CampaignDonation]:
+    key = record.key
+    return umbrella().donations(key.service_id, key.route, key.donation_code, since=since)
+
+
+# ------------------------------------------------------------------------------------------------ change
+
+
+def update(record: CampaignRecord, changes: CampaignChanges) -> CampaignRecord:
+    """Send the whole campaign with the changes to Umbrella (its PUT replaces), then record them."""
+    _require_active(record)
+    changed = changes.changed()
+    current = {camel: getattr(record, snake) for camel, snake in FIELD_NAMES.items()}
+    # Re-signed with today's key: an update is also how a campaign's callbackUrl moves to a rotated key.
+    base = settings().callback_base_url or record.callback_base
+    request = CampaignUpdateRequest.model_validate(current | changed | {"callbackUrl": callback_url(record.key, base)})
+    key = record.key
+    try:
+        umbrella().update_campaign(key.service_id, key.route, key.donation_code, request)
+    except PartnerNotFound:
+        store().mark_stopped(key, now=int(time.time()), action="gone_at_umbrella")
+        raise RequestRejected(409, "campaign_stopped", "Umbrella no longer has this campaign; it is stopped") from None
+    except PartnerRejected as exc:
+        raise RequestRejected(422, "rejected_by_umbrella", exc.message, retryable=False) from None
+    updated = store().apply_changes(record, changed, now=int(time.time()), callback_base=base)
+    if updated is None:
+        raise RequestRejected(409, "campaign_changed", "the campaign changed meanwhile; read it and try again")
+    logger.info("campaign updated", extra={"fields": sorted(changed)})
+    return updated
+
+
+def stop(record: CampaignRecord) -> CampaignRecord:
+    """Stop at Umbrella, then record it; stopping a stopped campaign is a success that changes nothing."""
+    if record.state is CampaignState.STOPPED:
+        return record
+    key = record.key
+    outcome = umbrella().stop_campaign(key.service_id, key.route, key.donation_code)
+    action = "stopped" if not outcome.already_stopped else "stopped_at_umbrella_already"
+    stopped = store().mark_stopped(key, now=int(time.time()), action=action)
+    logger.info("campaign stopped", extra={"already_stopped": outcome.already_stopped})
+    return stopped or campaign(key)
+
+
+def _require_active(record: CampaignRecord) -> None:
+    if record.state is not CampaignState.ACTIVE:
+        raise RequestRejected(409, "campaign_stopped", "a stopped campaign cannot be changed")
+
+
+# ------------------------------------------------------------------------------------------------ views
+
+
+def public_view(record: CampaignRecord) -> dict[str, Any]:
+    """What anyone may see of a campaign: never the creator's number, user id or token."""
+    key = record.key
+    return {
+        "serviceId": key.service_id,
+        "route": key.route,
+        "donationCode": key.donation_code,
+        "state": record.state.value,
+        "amount": record.amount,
+        "answerMessage": record.answer_message,
+        "createdAt": _iso(record.created_at),
+        "updatedAt": _iso(record.updated_at),
+        "stoppedAt": _iso(record.stopped_at),
+        "history": [
+            {"at": _iso(entry["at"]), **{k: v for k, v in entry.items() if k != "at"}} for entry in record.history
+        ],
+    }
+
+
+def donation_view(donation: CampaignDonation) -> dict[str, Any]:
+    """A donation as its campaign's owner sees it: the donor's number is not theirs to see."""
+    return {
+        "messageKey": donation.messageKey,
+        "amount": donation.amount,
+        "donatedAt": donation.donatedAt.isoformat(),
+        "text": donation.text,
+    }
+
+
+def _iso(epoch: int | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()

@@ -1,0 +1,140 @@
+"""What a fundraiser may send to create or change a campaign, the rules it must meet, and what we answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from campaign_lifecycle.sms import sms_size
+
+DONATION_CODE = re.compile(r"^[A-Za-z0-9]{2,20}$")
+ROUTE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_USER_ID = r"^[A-Za-z0-9._:@-]{1,64}$"
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+
+def _sms_text(value: str, info: ValidationInfo) -> str:
+    if _CONTROL.search(value):
+        raise PydanticCustomError("control_character", "must not contain control characters other than new lines")
+    messages = int((info.context or {}).get("sms_messages", 1))
+    size = sms_size(value, messages=messages)
+    if not size.fits:
+        raise PydanticCustomError(
+            "sms_length",
+            "must fit in {limit} {encoding} characters ({messages} SMS); this text takes {units}",
+            {"limit": size.limit, "encoding": size.encoding, "messages": messages, "units": size.units},
+        )
+    return value
+
+
+SmsText = Annotated[str, StringConstraints(min_length=1), AfterValidator(_sms_text)]
+Amount = Annotated[StrictInt, Field(gt=0, description="øre: 5000 is 50 kr")]
+
+
+class _CampaignFields(BaseModel):
+    """Rules shared by creation and change; the context carries the configured limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("amount", check_fields=False)
+    @classmethod
+    def _amount_bound(cls, value: int | None, info: ValidationInfo) -> int | None:
+        limit = int((info.context or {}).get("max_amount_ore", 0))
+        if value is not None and limit and value > limit:
+            raise PydanticCustomError("maximum", "must be at most {limit} øre", {"limit": limit})
+        return value
+
+    @field_validator("confirmMsisdn", check_fields=False)
+    @classmethod
+    def _msisdn(cls, value: str | None, info: ValidationInfo) -> str | None:
+        pattern = str((info.context or {}).get("msisdn_pattern", r"^45\d{8}$"))
+        if value is not None and not re.fullmatch(pattern, value):
+            raise PydanticCustomError(
+                "msisdn_format", "must be a mobile number in msisdn form: country code and digits, e.g. 4512345678"
+            )
+        return value
+
+
+class CampaignForm(_CampaignFields):
+    """POST /campaigns: the documented CampaignCreationRequest without callbackUrl, which is ours to set."""
+
+    serviceId: Annotated[StrictInt, Field(gt=0, le=2**31 - 1)]
+    route: Annotated[str, StringConstraints(pattern=ROUTE_NAME.pattern)]
+    donationCode: Annotated[str, StringConstraints(pattern=DONATION_CODE.pattern)]
+    amount: Amount
+    answerMessage: SmsText
+    confirmMsisdn: str
+    confirmText: SmsText
+    appsMilesUserId: Annotated[str, StringConstraints(pattern=_USER_ID)] | None = None
+
+    @property
+    def key(self) -> CampaignKey:
+        return CampaignKey(service_id=self.serviceId, route=self.route, donation_code=self.donationCode)
+
+    def fingerprint(self) -> str:
+        """Identifies this very request: a retry of it may resume an interrupted create, another may not."""
+        canonical = json.dumps(self.model_dump(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class CampaignChanges(_CampaignFields):
+    """PUT /campaigns/...: the documented CampaignUpdateRequest's fields a fundraiser may change, at least one."""
+
+    amount: Amount | None = None
+    answerMessage: SmsText | None = None
+    confirmMsisdn: str | None = None
+    confirmText: SmsText | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> CampaignChanges:
+        if not self.model_dump(exclude_none=True):
+            raise PydanticCustomError(
+                "empty_change", "give at least one of amount, answerMessage, confirmMsisdn, confirmText"
+            )
+        return self
+
+    def changed(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class CampaignKey(BaseModel):
+    """A campaign is its service, route and donation code, as at Umbrella."""
+
+    model_config = ConfigDict(frozen=True)
+
+    service_id: int
+    route: str
+    donation_code: str
+
+    @property
+    def ref(self) -> str:
+        """The one string that names the campaign in our table, tokens and URLs (its parts cannot hold a '/')."""
+        return f"{self.service_id}/{self.route}/{self.donation_code}"
+
+    @classmethod
+    def from_ref(cls, ref: str) -> CampaignKey:
+        service_id, route, code = ref.split("/")
+        return cls(service_id=int(service_id), route=route, donation_code=code)
+
+
+class CampaignState(StrEnum):
+    CREATING = "creating"  # an attempt holds the code and is talking to Umbrella
+    PENDING = "pending"  # Umbrella could not answer; the same request may resume
+    ACTIVE = "active"  # Umbrella said it exists
+    STOPPED = "stopped"

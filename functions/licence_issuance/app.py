@@ -1,0 +1,183 @@
+"""Licence issuance's Lambda entry point: the shop's LicenceRequested events and the server-to-server routes."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ValidationError
+
+from hub_core.http_api import (
+    FieldProblem,
+    RequestRejected,
+    error_response,
+    install_error_handlers,
+    json_response,
+    problems_from,
+)
+from hub_core.observability import logger_for, metrics_for
+from hub_core.request_body import submitted_fields
+from licence_issuance import SERVICE, flow
+from licence_issuance.models import ORDER_ID_PATTERN, IssuedLicence, LicenceRequest, LicenceState, SiteRequest
+from licence_issuance.settings import settings
+from partners.mlm import MaxSitesReached
+
+logger = logger_for(SERVICE)
+metrics = metrics_for(SERVICE)
+
+app = APIGatewayHttpResolver(enable_validation=True)
+install_error_handlers(app, logger)
+
+# A licence key as documented: an UUID, "-", then a long random suffix; anything else cannot be one of ours.
+LicenceKey = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{16,128}$")]
+
+
+@app.exception_handler(flow.OrderInProgress)
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _in_progress(_: Exception) -> Response[str]:
+    return error_response(
+        409, "order_in_progress", "this order (or another of the same product and type) is being issued right now",
+        headers={"Retry-After": "2"}, retryable=True,
+    )  # fmt: skip
+
+
+@app.exception_handler(flow.OrderConflict)
+@app.exception_handler(IdempotencyValidationError)
+def _conflict(_: Exception) -> Response[str]:
+    problem = FieldProblem("order_id", "reused", "this order id was already used for a different licence request")
+    return error_response(409, "order_conflict", problem.message, [problem], retryable=False)
+
+
+@app.exception_handler(flow.CatalogueMismatch)
+def _unknown_catalogue(exc: flow.CatalogueMismatch) -> Response[str]:
+    return error_response(422, "validation_failed", "the licence request is not valid", exc.problems)
+
+
+@app.exception_handler(flow.MaxSitesOnRecord)
+@app.exception_handler(MaxSitesReached)
+def _max_sites(_: Exception) -> Response[str]:
+    problem = FieldProblem("url", "max_sites", "this licence already has the most sites its type allows")
+    return error_response(409, "max_sites_reached", problem.message, [problem], retryable=False)
+
+
+@app.post("/licences")
+def post_licence() -> Response[str]:
+    _require_iam_caller()
+    request = _validated(LicenceRequest)
+    return _outcome(flow.issue(request))
+
+
+@app.get("/licences/<orderId>")
+def get_licence(orderId: Annotated[str, Path(pattern=ORDER_ID_PATTERN)]) -> Response[str]:
+    _require_iam_caller()
+    record = flow.licence_for_order(orderId)
+    if record is None or record.state in (LicenceState.CREATING, LicenceState.UNCERTAIN):
+        raise RequestRejected(404, "not_found", "no licence was issued for this order (yet)")
+    return json_response(200, {"licence": record.licence.body()})
+
+
+@app.post("/licences/<key>/sites")
+def post_site(key: LicenceKey) -> Response[str]:
+    _require_iam_caller()
+    site = _validated(SiteRequest)
+    try:
+        licence, added = flow.add_site(key, site.url)
+    except LookupError:
+        raise RequestRejected(404, "not_found", "no licence with this key was issued here") from None
+    metrics.add_metric(name="LicenceSiteAdded" if added else "LicenceSiteRepeated", unit=MetricUnit.Count, value=1)
+    return json_response(201 if added else 200, {"licence": licence.body()})
+
+
+@app.get("/licence-types")
+def get_licence_types() -> Response[str]:
+    _require_iam_caller()
+    kinds = [kind.model_dump(mode="json") for kind in flow.licence_types()]
+    return json_response(200, {"licence_types": kinds}, cache_seconds=settings().catalogue_cache_seconds)
+
+
+@app.get("/products")
+def get_products() -> Response[str]:
+    _require_iam_caller()
+    products = [product.model_dump(mode="json") for product in flow.products()]
+    return json_response(200, {"products": products}, cache_seconds=settings().catalogue_cache_seconds)
+
+
+def _require_iam_caller() -> None:
+    """API Gateway lets only SigV4-signed callers through; this refuses any route that lost its AWS_IAM auth."""
+    authorizer = app.current_event.request_context.get("authorizer") or {}
+    if settings().require_iam_caller and not authorizer.get("iam"):
+        raise RequestRejected(403, "forbidden", "this route is for signed (AWS IAM) server-to-server calls only")
+
+
+def _validated[M: BaseModel](model: type[M]) -> M:
+    event = app.current_event
+    fields = submitted_fields(event.raw_event, event.headers, max_bytes=settings().max_body_bytes)
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        problems = problems_from(exc.errors(include_input=False, include_url=False))
+        raise RequestRejected(422, "validation_failed", "the licence request is not valid", problems) from None
+
+
+def _outcome(licence: IssuedLicence) -> Response[str]:
+    if licence.state is LicenceState.REJECTED:
+        metrics.add_metric(name="LicenceRejected", unit=MetricUnit.Count, value=1)
+        return error_response(422, "rejected_by_pimenko", licence.message, retryable=False, order_id=licence.order_id)
+    metrics.add_metric(name="LicenceIssued", unit=MetricUnit.Count, value=1)
+    return json_response(201, {"licence": licence.body()})
+
+
+# ------------------------------------------------------------------------------------------------ events
+
+
+class LicenceRequestedEvent(EventBridgeModel):
+    detail: dict[str, Any]  # validated as a LicenceRequest below, so a bad detail is recorded, not retried
+
+
+def handle_licence_requested(event: dict[str, Any]) -> dict[str, Any]:
+    """An order from the shop. A bad one is recorded and acknowledged; a passing failure raises, so Lambda retries
+    it and, after its retries, hands it to the OnFailure destination (nothing is lost)."""
+    try:
+        envelope = parse(event=event, model=LicenceRequestedEvent)
+        request = LicenceRequest.model_validate(envelope.detail)
+        licence = flow.issue(request)
+    except ValidationError as exc:
+        return _reject_event(event, problems_from(exc.errors(include_input=False, include_url=False)))
+    except flow.CatalogueMismatch as exc:
+        return _reject_event(event, exc.problems)
+    except (flow.OrderConflict, IdempotencyValidationError):
+        problem = FieldProblem("order_id", "reused", "this order id was already used for a different licence request")
+        return _reject_event(event, [problem])
+    if licence.state is LicenceState.REJECTED:
+        metrics.add_metric(name="LicenceRejected", unit=MetricUnit.Count, value=1)
+        return {"order_id": licence.order_id, "state": licence.state.value}
+    metrics.add_metric(name="LicenceIssued", unit=MetricUnit.Count, value=1)
+    return {"order_id": licence.order_id, "state": licence.state.value, "licence_id": licence.licence_id}
+
+
+def _reject_event(event: dict[str, Any], problems: list[FieldProblem]) -> dict[str, Any]:
+    event_id = str(event.get("id") or "unknown")
+    flow.store().record_rejected_event(event_id, problems=[p.as_dict() for p in problems], now=int(time.time()))
+    metrics.add_metric(name="LicenceRequestRejected", unit=MetricUnit.Count, value=1)
+    fields = [p.field for p in problems]
+    logger.warning("LicenceRequested event rejected", extra={"event_id": event_id, "fields": fields})
+    return {"rejected": True, "problems": [p.as_dict() for p in problems]}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    flow.register_context(context)
+    if "detail-type" in event:
+        return handle_licence_requested(event)
+    return app.resolve(event, context)

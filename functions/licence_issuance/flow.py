@@ -1,0 +1,299 @@
+"""How an order becomes exactly one Pimenko licence, however often and however concurrently it is asked for.
+
+Three layers keep it to one:
+1. Powertools Idempotency on the order id: a repeat within the window gets the first answer, and a concurrent
+   repeat is told the order is in progress.
+2. Our order record, held by one attempt at a time with a lease, answers repeats after that window too.
+3. Pimenko's create is not idempotent and a timed-out one may have succeeded, so before its first create an order
+   notes the newest licence id (`after_id`), and any later attempt looks for a licence of its product and type
+   newer than that, not claimed by another order, before it creates again. Creates of one product and type take
+   turns, so while an order holds the turn the only new licence of that kind can be its own.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hub_core import aws, events
+from hub_core.caches import TtlCache, container_cached
+from hub_core.http_api import FieldProblem
+from hub_core.observability import logger_for
+from hub_core.secrets import secret
+from licence_issuance import SERVICE
+from licence_issuance.models import IssuedLicence, LicenceRequest, LicenceState
+from licence_issuance.settings import settings
+from licence_issuance.store import LicenceStore, OrderHeld, OrderRecord
+from partners.errors import PartnerRejected
+from partners.http import RetryPolicy, Timeouts
+from partners.mlm import Licence, LicenceType, MlmClient, Product, mask_key
+
+logger = logger_for(SERVICE)
+
+
+class OrderInProgress(Exception):
+    """Another attempt holds this order, or another order of the same product and type is being created."""
+
+
+class OrderConflict(Exception):
+    """The order id was already used for a different request."""
+
+
+class CatalogueMismatch(Exception):
+    """The product or licence type does not exist at Pimenko (checked against the cached catalogue)."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("product or licence type unknown")
+        self.problems = problems
+
+
+@container_cached
+def store() -> LicenceStore:
+    return LicenceStore(settings().licences_table_name)
+
+
+@container_cached
+def mlm() -> MlmClient:
+    config = settings()
+    return MlmClient(
+        config.mlm_base_url,
+        api_token=lambda: secret("MLM_API_TOKEN_PARAM"),
+        timeouts=Timeouts(connect=config.mlm_connect_timeout, read=config.mlm_read_timeout),
+        retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ catalogue
+
+_CATALOGUE = TtlCache(max_entries=2)
+
+
+def licence_types() -> list[LicenceType]:
+    return _CATALOGUE.get_or_load(
+        "types", lambda: mlm().licence_types(), ttl_seconds=settings().catalogue_cache_seconds
+    )
+
+
+def products() -> list[Product]:
+    return _CATALOGUE.get_or_load("products", lambda: mlm().products(), ttl_seconds=settings().catalogue_cache_seconds)
+
+
+def check_catalogue(request: LicenceRequest) -> None:
+    """Product and licence type must exist: checked against the cached lists, never by trying a create."""
+    problems = []
+    if request.product_id not in {product.id for product in products()}:
+        problems.append(FieldProblem("product_id", "unknown_product", "is not one of the products GET /products lists"))
+    if request.licence_type not in {kind.id for kind in licence_types()}:
+        problems.append(
+            FieldProblem("licence_type", "unknown_licence_type", "is not one of the types GET /licence-types lists")
+        )
+    if problems:
+        raise CatalogueMismatch(problems)
+
+
+def max_sites(licence_type: int) -> int | None:
+    return next((kind.max_sites for kind in licence_types() if kind.id == licence_type), None)
+
+
+# ------------------------------------------------------------------------------------------------ issue
+
+
+@container_cached
+def idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath="order_id",
+        # The same order id with another product, type or site is the shop's bug: refused, not replayed.
+        payload_validation_jmespath="[product_id, licence_type, url, customer_reference]",
+        expires_after_seconds=settings().idempotency_window_seconds,
+    )
+
+
+@container_cached
+def _idempotent_issue() -> Any:
+    persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name, boto3_client=aws.dynamodb())
+    return idempotent_function(
+        data_keyword_argument="request",
+        persistence_store=persistence,
+        config=idempotency_config(),
+        output_serializer=PydanticSerializer(IssuedLicence),
+    )(_issue)
+
+
+def register_context(context: LambdaContext) -> None:
+    """Lets Idempotency expire an in-progress record when this invocation would have timed out."""
+    idempotency_config().register_lambda_context(context)
+
+
+def issue(request: LicenceRequest) -> IssuedLicence:
+    """The order's licence: issued now, or the one issued before; REJECTED when refused for good."""
+    issued: IssuedLicence = _idempotent_issue()(request=request)
+    return issued
+
+
+def _issue(request: LicenceRequest) -> IssuedLicence:
+    logger.append_keys(order_id=request.order_id)
+    known = store().order(request.order_id)
+    if known is not None and known.state in (LicenceState.ISSUED, LicenceState.REJECTED):
+        return _settled(known, request)
+    # Not recorded as a rejection: the catalogue may be a few minutes stale, so the same order may pass later.
+    check_catalogue(request)
+    config = settings()
+    attempt_id = str(uuid.uuid4())
+    held = store().hold_order(
+        request, attempt_id=attempt_id, now=int(time.time()), lease_seconds=config.create_lease_seconds
+    )
+    if isinstance(held, OrderHeld):
+        return _settled(held.record, request)
+    if not store().take_turn(
+        request.product_id, request.licence_type, holder=attempt_id, now=int(time.time()),
+        lease_seconds=config.create_lease_seconds,
+    ):  # fmt: skip
+        _let_go(held, attempt_id)
+        raise OrderInProgress("another licence of this product and type is being created")
+    try:
+        return _create_once(request, held, attempt_id)
+    finally:
+        store().end_turn(request.product_id, request.licence_type, holder=attempt_id)
+
+
+def _create_once(request: LicenceRequest, record: OrderRecord, attempt_id: str) -> IssuedLicence:
+    noted = record.after_id > 0
+    try:
+        licence = _look_up(record) if noted else None
+        if licence is None:
+            after_id = mlm().newest_licence_id()
+            store().note_after_id(request.order_id, attempt_id, after_id)
+            noted = True
+            licence = mlm().create_licence(request.licence_type, request.product_id, request.url).licence
+            if not store().claim_licence(licence.id, request.order_id):  # pragma: no cover - Pimenko reused an id
+                logger.error("a new Pimenko licence id was already claimed", extra={"licence_id": licence.id})
+        else:
+            logger.info("licence found after an interrupted create", extra={"licence_id": licence.id})
+    except PartnerRejected as exc:
+        store().reject(request, now=int(time.time()), message=exc.message, attempt_id=attempt_id)
+        logger.info("licence refused by Pimenko", extra=exc.log_fields())
+        return _rejected(request, exc.message)
+    except BaseException as exc:
+        if noted:
+            # A licence may exist now; the next attempt looks for it before creating.
+            store().settle_uncertain(request.order_id, attempt_id, now=int(time.time()), message=type(exc).__name__)
+        else:
+            store().release_order(request.order_id, attempt_id)
+        raise
+    issued = store().issue(request.order_id, attempt_id, licence=_as_issued(request, licence), now=int(time.time()))
+    logger.info("licence issued", extra={"licence_id": licence.id, "licence_key": mask_key(licence.key)})
+    _announce(request, issued.licence)
+    return issued.licence
+
+
+def _look_up(record: OrderRecord) -> Licence | None:
+    """This order's licence if an interrupted create made one: new since its `after_id`, of its kind, unclaimed."""
+    excluded: set[str] = set()
+    while True:
+        found = mlm().find_new_licence(
+            after_id=record.after_id,
+            product_id=record.product_id,
+            licence_type=record.licence_type,
+            exclude_keys=excluded,
+        )
+        if found is None or store().claim_licence(found.id, record.order_id):
+            return found
+        excluded.add(found.key)
+
+
+def _as_issued(request: LicenceRequest, licence: Licence) -> IssuedLicence:
+    return IssuedLicence(
+        order_id=request.order_id,
+        state=LicenceState.ISSUED,
+        licence_id=licence.id,
+        key=licence.key,
+        status=licence.status,
+        expires_at=None if licence.expires_at is None else licence.expires_at.isoformat(),
+        product_id=licence.product_id,
+        licence_type=licence.licence_type_id,
+        sites=[request.url],
+    )
+
+
+def _settled(record: OrderRecord, request: LicenceRequest) -> IssuedLicence:
+    if record.fingerprint != request.fingerprint():
+        raise OrderConflict(request.order_id)
+    if record.state in (LicenceState.ISSUED, LicenceState.REJECTED):
+        return record.licence
+    raise OrderInProgress("this order is being issued right now")
+
+
+def _let_go(record: OrderRecord, attempt_id: str) -> None:
+    if record.after_id > 0:
+        store().settle_uncertain(record.order_id, attempt_id, now=int(time.time()), message="waiting for its turn")
+    else:
+        store().release_order(record.order_id, attempt_id)
+
+
+def _rejected(request: LicenceRequest, message: str) -> IssuedLicence:
+    return IssuedLicence(
+        order_id=request.order_id,
+        state=LicenceState.REJECTED,
+        product_id=request.product_id,
+        licence_type=request.licence_type,
+        message=message,
+    )
+
+
+def _announce(request: LicenceRequest, licence: IssuedLicence) -> None:
+    """LicenceIssued for the loyalty relay and the mailer: ids and a masked key, never the key itself."""
+    detail = {
+        "order_id": request.order_id,
+        "customer_reference": request.customer_reference,
+        "licence_id": licence.licence_id,
+        "licence_key_hint": mask_key(licence.key or ""),
+        "product_id": licence.product_id,
+        "licence_type": licence.licence_type,
+        "expires_at": licence.expires_at,
+    }
+    try:
+        events.publish("licence-issuance", "LicenceIssued", detail)
+    except Exception:  # the licence exists and is recorded; a lost notification must not make the order fail
+        logger.exception("LicenceIssued not published")
+
+
+# ------------------------------------------------------------------------------------------------ reads, sites
+
+
+def licence_for_order(order_id: str) -> OrderRecord | None:
+    return store().order(order_id)
+
+
+class MaxSitesOnRecord(Exception):
+    """Our record already shows the licence type's maximum number of sites: Pimenko would refuse."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} sites")
+        self.limit = limit
+
+
+def add_site(licence_key: str, url: str) -> tuple[IssuedLicence, bool]:
+    """Add a site to a licence we issued; (licence, added) — False when the site was already there."""
+    record = store().order_by_key(licence_key)
+    if record is None or record.state is not LicenceState.ISSUED:
+        raise LookupError("no licence with this key was issued here")
+    if url in record.licence.sites:
+        return record.licence, False
+    limit = max_sites(record.licence_type)
+    if limit is not None and len(record.licence.sites) >= limit:
+        raise MaxSitesOnRecord(limit)
+    mlm().add_site(licence_key, url)
+    store().add_site(record.order_id, url, now=int(time.time()))
+    logger.info("site added", extra={"order_id": record.order_id, "licence_key": mask_key(licence_key)})
+    updated = store().order(record.order_id)
+    assert updated is not None
+    return updated.licence, True

@@ -1,0 +1,30 @@
+"""Licence issuance's settings, read from its environment on first use."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from hub_core.caches import container_cached
+from hub_core.config import Settings
+
+
+class LicenceSettings(Settings):
+    licences_table_name: str
+    idempotency_table_name: str
+    mlm_base_url: str
+    # The API token's SSM parameter name is read by hub_core.secrets from MLM_API_TOKEN_PARAM.
+    mlm_connect_timeout: float = Field(default=3.05, gt=0)
+    mlm_read_timeout: float = Field(default=8.0, gt=0)
+    catalogue_cache_seconds: int = Field(default=300, ge=0)
+    # Creates of one product and licence type go one at a time (see flow): how long one may hold the turn.
+    create_lease_seconds: int = Field(default=30, ge=1)
+    # A repeated order id within this window is answered from the Idempotency record without any look-up.
+    idempotency_window_seconds: int = Field(default=86400, ge=60)
+    max_body_bytes: int = Field(default=4 * 1024, ge=512)
+    # On AWS, POST /licences is IAM-authorised by API Gateway; the handler refuses a request that did not pass it.
+    require_iam_caller: bool = True
+
+
+@container_cached
+def settings() -> LicenceSettings:
+    return LicenceSettings.from_env()  # type: ignore[return-value]

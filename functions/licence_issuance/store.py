@@ -1,0 +1,305 @@
+"""LicencesTable access: each order's licence, which Pimenko licence belongs to which order, and create turns.
+
+One table, four kinds of item, told apart by their key's prefix:
+- `order#<order id>`: the order's state and, once issued, its licence (key, expiry, sites);
+- `licence#<Pimenko id>`: which order a Pimenko licence belongs to, written once, so no two orders claim one;
+- `key#<sha256 of the licence key>`: finds the order from a licence key without storing the key a second time;
+- `turn#<product>#<type>`: who may create a licence of that product and type right now (see flow).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from hub_core import aws
+from hub_core.dynamo import from_item, is_condition_failure, to_item
+from licence_issuance.models import IssuedLicence, LicenceRequest, LicenceState
+
+
+def key_digest(licence_key: str) -> str:
+    return hashlib.sha256(licence_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    order_id: str
+    state: LicenceState
+    fingerprint: str
+    product_id: int
+    licence_type: int
+    url: str
+    attempt_id: str
+    after_id: int
+    lease_until: int
+    licence: IssuedLicence
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> OrderRecord:
+        values = from_item(item)
+        state = LicenceState(values["state"])
+        issued = IssuedLicence(
+            order_id=values["order_id"],
+            state=state,
+            licence_id=None if values.get("licence_id") is None else int(values["licence_id"]),
+            key=values.get("licence_key"),
+            status=values.get("licence_status"),
+            expires_at=values.get("expires_at"),
+            product_id=int(values["product_id"]),
+            licence_type=int(values["licence_type"]),
+            sites=list(values.get("sites", [])),
+            message=values.get("message", ""),
+        )
+        return cls(
+            order_id=values["order_id"],
+            state=state,
+            fingerprint=values["fingerprint"],
+            product_id=int(values["product_id"]),
+            licence_type=int(values["licence_type"]),
+            url=values["first_site"],
+            attempt_id=values.get("attempt_id", ""),
+            after_id=int(values.get("after_id", 0)),
+            lease_until=int(values.get("lease_until", 0)),
+            licence=issued,
+        )
+
+
+@dataclass(frozen=True)
+class OrderHeld:
+    """Another attempt holds the order right now, or it is settled: `record` says which."""
+
+    record: OrderRecord
+
+
+class LicenceStore:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    # ---------------------------------------------------------------------------------------------- orders
+
+    def order(self, order_id: str) -> OrderRecord | None:
+        response = aws.dynamodb().get_item(
+            TableName=self.table_name, Key={"pk": {"S": f"order#{order_id}"}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return OrderRecord.from_item(dict(item)) if item else None
+
+    def order_by_key(self, licence_key: str) -> OrderRecord | None:
+        response = aws.dynamodb().get_item(
+            TableName=self.table_name, Key={"pk": {"S": f"key#{key_digest(licence_key)}"}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return self.order(from_item(dict(item))["order_id"]) if item else None
+
+    def hold_order(
+        self, request: LicenceRequest, *, attempt_id: str, now: int, lease_seconds: int
+    ) -> OrderRecord | OrderHeld:
+        """Take the order for one attempt: a new order, an uncertain one, or one whose last attempt died.
+
+        An uncertain order keeps the `after_id` its first create attempt saw, so the look-up knows what is new.
+        """
+        try:
+            response = aws.dynamodb().update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"order#{request.order_id}"}},
+                UpdateExpression=(
+                    "SET order_id = :order, #state = :creating, fingerprint = :fingerprint, product_id = :product, "
+                    "licence_type = :type, first_site = :url, customer_reference = :customer, attempt_id = :attempt, "
+                    "lease_until = :lease, updated_at = :now, created_at = if_not_exists(created_at, :now), "
+                    "attempts = if_not_exists(attempts, :zero) + :one"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (fingerprint = :fingerprint AND "
+                    "(#state = :uncertain OR (#state = :creating AND lease_until < :now)))"
+                ),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":order": request.order_id,
+                        ":creating": LicenceState.CREATING.value,
+                        ":uncertain": LicenceState.UNCERTAIN.value,
+                        ":fingerprint": request.fingerprint(),
+                        ":product": request.product_id,
+                        ":type": request.licence_type,
+                        ":url": request.url,
+                        ":customer": request.customer_reference,
+                        ":attempt": attempt_id,
+                        ":lease": now + lease_seconds,
+                        ":now": now,
+                        ":zero": 0,
+                        ":one": 1,
+                    }
+                ),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            return OrderHeld(OrderRecord.from_item(exc.response["Item"]))  # type: ignore[typeddict-item]
+        return OrderRecord.from_item(dict(response["Attributes"]))
+
+    def note_after_id(self, order_id: str, attempt_id: str, after_id: int) -> None:
+        """Remember the newest licence id seen before this order's first create: the look-up's starting point."""
+        self._update_order(order_id, attempt_id, "SET after_id = :after", {":after": after_id})
+
+    def settle_uncertain(self, order_id: str, attempt_id: str, *, now: int, message: str) -> None:
+        self._update_order(
+            order_id,
+            attempt_id,
+            "SET #state = :uncertain, updated_at = :now, message = :message REMOVE lease_until",
+            {":uncertain": LicenceState.UNCERTAIN.value, ":now": now, ":message": message},
+        )
+
+    def release_order(self, order_id: str, attempt_id: str) -> None:
+        """Nothing of this order exists at Pimenko: forget the attempt, so a retry starts afresh."""
+        aws.dynamodb().delete_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"order#{order_id}"}},
+            ConditionExpression="attempt_id = :attempt",
+            ExpressionAttributeValues=to_item({":attempt": attempt_id}),
+        )
+
+    def reject(self, request: LicenceRequest, *, now: int, message: str, attempt_id: str | None = None) -> None:
+        """Record an order refused for good (our rules or Pimenko's), so a repeat is answered the same way."""
+        condition = "attempt_id = :attempt" if attempt_id else "attribute_not_exists(pk)"
+        values: dict[str, Any] = {":attempt": attempt_id} if attempt_id else {}
+        item = {
+            "pk": f"order#{request.order_id}",
+            "order_id": request.order_id,
+            "state": LicenceState.REJECTED.value,
+            "fingerprint": request.fingerprint(),
+            "product_id": request.product_id,
+            "licence_type": request.licence_type,
+            "first_site": request.url,
+            "message": message,
+            "attempt_id": attempt_id or "",
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            aws.dynamodb().put_item(
+                TableName=self.table_name,
+                Item=to_item(item),
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": to_item(values)} if values else {}),  # type: ignore[arg-type]
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+    def record_rejected_event(self, event_id: str, *, problems: list[dict[str, str]], now: int) -> None:
+        """A LicenceRequested we cannot even read as an order: kept for the operator, never retried."""
+        aws.dynamodb().put_item(
+            TableName=self.table_name,
+            Item=to_item({"pk": f"rejected-event#{event_id}", "problems": problems, "created_at": now}),
+        )
+
+    def issue(self, order_id: str, attempt_id: str, *, licence: IssuedLicence, now: int) -> OrderRecord:
+        """The order has its licence: recorded with the key's digest item, in one transaction."""
+        assert licence.key is not None
+        assert licence.licence_id is not None
+        order_update = {
+            "TableName": self.table_name,
+            "Key": {"pk": {"S": f"order#{order_id}"}},
+            "UpdateExpression": (
+                "SET #state = :issued, licence_id = :id, licence_key = :key, licence_status = :status, "
+                "expires_at = :expires, sites = :sites, updated_at = :now, issued_at = :now, message = :empty "
+                "REMOVE lease_until"
+            ),
+            "ConditionExpression": "attempt_id = :attempt",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":issued": LicenceState.ISSUED.value,
+                    ":id": licence.licence_id,
+                    ":key": licence.key,
+                    ":status": licence.status or "",
+                    ":expires": licence.expires_at,
+                    ":sites": licence.sites,
+                    ":now": now,
+                    ":empty": "",
+                    ":attempt": attempt_id,
+                }
+            ),
+        }
+        key_item = {
+            "TableName": self.table_name,
+            "Item": to_item({"pk": f"key#{key_digest(licence.key)}", "order_id": order_id}),
+        }
+        aws.dynamodb().transact_write_items(
+            TransactItems=[{"Update": order_update}, {"Put": key_item}]  # type: ignore[typeddict-item]
+        )
+        record = self.order(order_id)
+        assert record is not None
+        return record
+
+    def add_site(self, order_id: str, url: str, *, now: int) -> None:
+        aws.dynamodb().update_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"order#{order_id}"}},
+            UpdateExpression="SET sites = list_append(sites, :url), updated_at = :now",
+            ExpressionAttributeValues=to_item({":url": [url], ":now": now}),
+        )
+
+    def _update_order(self, order_id: str, attempt_id: str, expression: str, values: dict[str, Any]) -> None:
+        names = {"#state": "state"} if "#state" in expression else {}
+        aws.dynamodb().update_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"order#{order_id}"}},
+            UpdateExpression=expression,
+            ConditionExpression="attempt_id = :attempt",
+            ExpressionAttributeValues=to_item(values | {":attempt": attempt_id}),
+            **({"ExpressionAttributeNames": names} if names else {}),  # type: ignore[arg-type]
+        )
+
+    # ---------------------------------------------------------------------------------------------- claims
+
+    def claim_licence(self, licence_id: int, order_id: str) -> bool:
+        """Make a Pimenko licence this order's; False when another order already has it."""
+        try:
+            aws.dynamodb().put_item(
+                TableName=self.table_name,
+                Item=to_item({"pk": f"licence#{licence_id}", "order_id": order_id}),
+                ConditionExpression="attribute_not_exists(pk) OR order_id = :order",
+                ExpressionAttributeValues=to_item({":order": order_id}),
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    # ---------------------------------------------------------------------------------------------- turns
+
+    def take_turn(self, product_id: int, licence_type: int, *, holder: str, now: int, lease_seconds: int) -> bool:
+        """One create (or look-up) at a time per product and type, so "new since" names exactly one licence."""
+        try:
+            aws.dynamodb().put_item(
+                TableName=self.table_name,
+                Item=to_item(
+                    {"pk": f"turn#{product_id}#{licence_type}", "holder": holder, "lease_until": now + lease_seconds}
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR holder = :holder",
+                ExpressionAttributeValues=to_item({":now": now, ":holder": holder}),
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def end_turn(self, product_id: int, licence_type: int, *, holder: str) -> None:
+        try:
+            aws.dynamodb().delete_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"turn#{product_id}#{licence_type}"}},
+                ConditionExpression="holder = :holder",
+                ExpressionAttributeValues=to_item({":holder": holder}),
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
