@@ -47,31 +47,28 @@ def stack():
         yield local
 
 
-@pytest.fixture
-def miimosa(stack):
-    sandbox = stack.sandboxes["miimosa"]
+def _fresh_sandbox(stack, name):
+    """A partner sandbox of the module's stack with no fault and no recorded request left by an earlier test."""
+    sandbox = stack.sandboxes[name]
     sandbox.faults.clear()
     sandbox.clear_requests()
     yield sandbox
     sandbox.faults.clear()
+
+
+@pytest.fixture
+def miimosa(stack):
+    yield from _fresh_sandbox(stack, "miimosa")
 
 
 @pytest.fixture
 def umbrella(stack):
-    sandbox = stack.sandboxes["umbrella"]
-    sandbox.faults.clear()
-    sandbox.clear_requests()
-    yield sandbox
-    sandbox.faults.clear()
+    yield from _fresh_sandbox(stack, "umbrella")
 
 
 @pytest.fixture
 def mlm(stack):
-    sandbox = stack.sandboxes["mlm"]
-    sandbox.faults.clear()
-    sandbox.clear_requests()
-    yield sandbox
-    sandbox.faults.clear()
+    yield from _fresh_sandbox(stack, "mlm")
 
 
 def lead_fields(**changes: Any) -> dict[str, Any]:
