@@ -19,6 +19,8 @@ SUBJECTS = {
     "baseline: import boto3, pydantic, requests": "import boto3, pydantic, requests",
     "baseline: import boto3": "import boto3",
     "lead_intake.app": "import lead_intake.app",
+    "campaign_lifecycle.app": "import campaign_lifecycle.app",
+    "licence_issuance.app": "import licence_issuance.app",
 }
 PROBE = "import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
 
