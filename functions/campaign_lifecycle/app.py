@@ -64,7 +64,7 @@ def get_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationC
     collected = flow.collected(record)
     body = {
         "campaign": flow.public_view(record),
-        "collected": {"amount": collected.amount, "note": collected.note},
+        "collected": {"amount": collected.amount, "count": collected.count, "note": collected.note},
     }
     return json_response(200, body)
 

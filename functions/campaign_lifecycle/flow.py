@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from botocore.exceptions import ClientError
+
 from campaign_lifecycle import SERVICE
 from campaign_lifecycle.models import CampaignChanges, CampaignForm, CampaignKey, CampaignState
 from campaign_lifecycle.settings import settings
@@ -22,11 +24,11 @@ from campaign_lifecycle.store import FIELD_NAMES, CampaignRecord, CampaignStore,
 from hub_core.caches import TtlCache, container_cached
 from hub_core.config import ConfigError
 from hub_core.http_api import FieldProblem, RequestRejected
+from hub_core.ledger import read_totals
 from hub_core.observability import logger_for
 from hub_core.secrets import secret
 from hub_core.tokens import CallbackSigner, new_manage_token, token_hash, token_matches
 from partners.errors import (
-    PartnerError,
     PartnerNotFound,
     PartnerRejected,
     PartnerUnavailable,
@@ -254,30 +256,21 @@ def campaign(key: CampaignKey) -> CampaignRecord:
     return record
 
 
-_TOTALS = TtlCache(max_entries=1024)
-
-
 @dataclass(frozen=True)
 class Collected:
     amount: int | None
+    count: int | None = None
     note: str | None = None
 
 
 def collected(record: CampaignRecord) -> Collected:
-    """Umbrella's collected amount, cached briefly; a page showing it keeps working while Umbrella does not."""
-    key = record.key
+    """The hub's own ledger total (the donation ingester folds it): it keeps counting while Umbrella is down."""
     try:
-        total = _TOTALS.get_or_load(
-            key.ref,
-            lambda: umbrella().collected_amount(key.service_id, key.route, key.donation_code),
-            ttl_seconds=settings().totals_cache_seconds,
-        )
-    except PartnerNotFound:
-        return Collected(None, "Umbrella no longer reports on this campaign")
-    except PartnerError as exc:
-        logger.warning("collected amount unavailable", extra=exc.log_fields())
-        return Collected(None, "the collected amount is unavailable just now; try again shortly")
-    return Collected(total.amount)
+        totals = read_totals(settings().donations_table_name, record.key.ref)
+    except ClientError as exc:
+        logger.warning("ledger total unavailable", extra={"kind": type(exc).__name__})
+        return Collected(None, None, "the collected amount is unavailable just now; try again shortly")
+    return Collected(totals.amount, totals.count)
 
 
 def authorize(record: CampaignRecord, authorization: str | None) -> None:

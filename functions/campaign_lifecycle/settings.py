@@ -12,6 +12,8 @@ from hub_core.config import Settings
 
 class CampaignSettings(Settings):
     campaigns_table_name: str
+    # The donation ledger, read for a campaign's collected amount (the donation ingester writes it).
+    donations_table_name: str
     umbrella_base_url: str
     # The API key's and the signing key ring's SSM parameter names are read by hub_core.secrets from
     # UMBRELLA_API_KEY_PARAM and CALLBACK_SIGNING_KEY_PARAM.
@@ -29,7 +31,6 @@ class CampaignSettings(Settings):
     # How many SMS an answer or confirmation text may span; 1 keeps every donor's receipt a single message.
     sms_messages: int = Field(default=1, ge=1, le=4)
     services_cache_seconds: int = Field(default=300, ge=0)
-    totals_cache_seconds: int = Field(default=15, ge=0)
     # How long a create attempt holds a donation code before another may take over (beyond the function timeout).
     create_lease_seconds: int = Field(default=30, ge=1)
 

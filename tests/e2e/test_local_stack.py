@@ -211,6 +211,34 @@ def test_a_campaign_created_on_localhost_gets_a_callback_url_back_to_the_local_s
     assert stopped.json()["campaign"]["state"] == "stopped"
 
 
+@pytest.mark.parametrize("payload_form", ["json", "form", "query"])
+def test_a_sandbox_donation_to_a_local_campaign_shows_in_its_total(live, payload_form):
+    """Umbrella's sandbox calls the callbackUrl through the gateway; the bus and the fold queue raise the total."""
+    code = f"e2e{uuid.uuid4().hex[:8]}"
+    fields = {
+        "serviceId": 1,
+        "route": "hjerte",
+        "donationCode": code,
+        "amount": 5000,
+        "answerMessage": "Tak!",
+        "confirmMsisdn": "4512345678",
+        "confirmText": "Oprettet",
+    }
+    assert requests.post(f"{live.gateway_url}/campaigns", json=fields, timeout=10).status_code == 201
+    umbrella_url = live.partner_urls["umbrella"]
+    spec = {"serviceId": 1, "route": "hjerte", "donationCode": code, "amount": 2500, "payload_form": payload_form}
+    donated = requests.post(f"{umbrella_url}/_sandbox/donate", json=spec | {"repeat": 2}, timeout=10)
+    assert donated.status_code == 200, donated.text
+    assert [d["status"] for d in donated.json()["deliveries"]] == [200, 200]
+
+    def collected():
+        return requests.get(f"{live.gateway_url}/campaigns/1/hjerte/{code}", timeout=10).json()["collected"]
+
+    assert wait_for(lambda: collected()["amount"] == 2500)
+    time.sleep(0.5)
+    assert collected() == {"amount": 2500, "count": 1, "note": None}
+
+
 def test_the_iam_routes_are_served_locally_as_a_signed_caller(live):
     order = {
         "order_id": f"e2e-{uuid.uuid4().hex[:10]}",

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from botocore.exceptions import ClientError
 
 from campaign_lifecycle import flow
 from campaign_lifecycle.models import CampaignForm
@@ -434,13 +435,23 @@ def get(stack, fields):
     return response_json(response)
 
 
-def test_a_campaign_shows_its_state_and_collected_amount(stack, umbrella):
+def fold_umbrellas_donations(stack, fields) -> None:
+    """Reconciliation brings Umbrella's donations into the ledger; the bus and the fold queue add them up."""
+    ref = f"{fields['serviceId']}/{fields['route']}/{fields['donationCode']}"
+    stack.invoke("DonationIngesterFunction", {"reconcile": {"campaigns": [ref]}})
+    assert stack.drain_events(timeout=20)
+    assert stack.drain("DonationTotalsQueue", timeout=20)
+
+
+def test_a_campaign_shows_its_state_and_the_ledgers_collected_amount(stack, umbrella):
     fields, _ = create(stack)
+    assert get(stack, fields)["collected"] == {"amount": 0, "count": 0, "note": None}
     umbrella.donate(fields["serviceId"], fields["route"], fields["donationCode"], amount=2500, deliver=False)
     umbrella.donate(fields["serviceId"], fields["route"], fields["donationCode"], amount=1000, deliver=False)
+    fold_umbrellas_donations(stack, fields)
     body = get(stack, fields)
     assert body["campaign"]["state"] == "active"
-    assert body["collected"] == {"amount": 3500, "note": None}
+    assert body["collected"] == {"amount": 3500, "count": 2, "note": None}
 
 
 def test_the_get_event_file_answers_for_its_campaign(stack, umbrella):
@@ -450,9 +461,24 @@ def test_the_get_event_file_answers_for_its_campaign(stack, umbrella):
     assert response_json(response)["campaign"]["donationCode"] == "anna50"
 
 
-def test_the_collected_amount_degrades_when_umbrella_is_down(stack, umbrella):
+def test_the_collected_amount_keeps_counting_while_umbrella_is_down(stack, umbrella):
     fields, _ = create(stack)
+    umbrella.donate(fields["serviceId"], fields["route"], fields["donationCode"], amount=1200, deliver=False)
+    fold_umbrellas_donations(stack, fields)
     umbrella.faults.add("status", status=503)
+    umbrella.clear_requests()
+    body = get(stack, fields)
+    assert body["collected"] == {"amount": 1200, "count": 1, "note": None}
+    assert umbrella.requests == []
+
+
+def test_the_collected_amount_degrades_when_the_ledger_cannot_be_read(stack, umbrella, monkeypatch):
+    fields, _ = create(stack)
+
+    def throttled(*_args):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "GetItem")
+
+    monkeypatch.setattr(flow, "read_totals", throttled)
     body = get(stack, fields)
     assert body["collected"]["amount"] is None
     assert "unavailable" in body["collected"]["note"]

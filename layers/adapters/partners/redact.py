@@ -58,3 +58,9 @@ def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
     if len(text) > _MAX_MESSAGE:
         text = text[: _MAX_MESSAGE - 1] + "…"
     return text
+
+
+def mask_msisdn(msisdn: str) -> str:
+    """A phone number as a log may show it: its last two digits, enough to tell two donors apart in one incident."""
+    digits = [char for char in msisdn if char.isdigit()]
+    return MASK + "".join(digits[-2:]) if len(digits) > 4 else MASK

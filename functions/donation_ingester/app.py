@@ -1,0 +1,86 @@
+"""Donation ingester's Lambda entry point: Umbrella's callbacks (HTTP), the fold queue (SQS) and reconciliation
+(the schedule, or a direct invoke `{"reconcile": {"campaigns": [...]}}` from the operators' CLI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from donation_ingester import SERVICE, flow
+from hub_core.http_api import install_error_handlers, json_response
+from hub_core.observability import logger_for, metrics_for
+from hub_core.request_body import submitted_fields
+
+logger = logger_for(SERVICE)
+metrics = metrics_for(SERVICE)
+
+app = APIGatewayHttpResolver(enable_validation=True)
+install_error_handlers(app, logger)
+
+MAX_BODY_BYTES = 8 * 1024
+CALLBACK = "/donations/callback/<serviceId>/<route>/<donationCode>"
+
+
+@app.route(f"{CALLBACK}/<token>", method=["GET", "POST"])
+def donation_callback(serviceId: str, route: str, donationCode: str, token: str) -> Response[str]:
+    campaign = flow.CampaignRef(serviceId, route, donationCode)
+    flow.verify_token(campaign, token)
+    donation = flow.parse_donation(_payload_fields())
+    received = flow.receive(campaign, donation)
+    body: dict[str, Any] = {"status": received.status, "messageKey": received.message_key}
+    if received.flags:
+        body["flags"] = received.flags
+    return json_response(200, body)
+
+
+@app.route(CALLBACK, method=["GET", "POST"])
+def donation_callback_without_token(serviceId: str, route: str, donationCode: str) -> Response[str]:
+    flow.verify_token(flow.CampaignRef(serviceId, route, donationCode), None)
+    raise AssertionError("verify_token refuses a missing token")  # pragma: no cover
+
+
+def _payload_fields() -> dict[str, Any]:
+    """Umbrella's webhook may send the donation as a GET query, a form post or JSON: all three are read."""
+    event = app.current_event
+    fields: dict[str, Any] = dict(event.query_string_parameters or {})
+    if event.request_context.http.method == "POST" and event.body:
+        fields |= submitted_fields(event.raw_event, event.headers, max_bytes=MAX_BODY_BYTES)
+    return fields
+
+
+def _is_http(event: dict[str, Any]) -> bool:
+    return "routeKey" in event and "requestContext" in event
+
+
+def _is_sqs_batch(event: dict[str, Any]) -> bool:
+    records = event.get("Records")
+    return isinstance(records, list) and all(r.get("eventSource") == "aws:sqs" for r in records)
+
+
+def _is_schedule(event: dict[str, Any]) -> bool:
+    return event.get("detail-type") == "Scheduled Event"
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if _is_http(event):
+        return app.resolve(event, context)
+    if _is_sqs_batch(event):
+        report = flow.fold_batch(event["Records"])
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failed_message_ids]}
+    if _is_schedule(event):
+        return flow.reconcile_all(context.get_remaining_time_in_millis)
+    request = event.get("reconcile")
+    if isinstance(request, dict):
+        campaigns = request.get("campaigns")
+        if campaigns is None:
+            return flow.reconcile_all(context.get_remaining_time_in_millis)
+        if isinstance(campaigns, list) and all(isinstance(ref, str) and ref.count("/") == 2 for ref in campaigns):
+            return flow.reconcile_refs(campaigns)
+    raise ValueError(
+        "unrecognised event: expected an HTTP API request, an SQS batch, a Scheduled Event or "
+        '{"reconcile": {"campaigns": ["<serviceId>/<route>/<donationCode>", ...]}}'
+    )

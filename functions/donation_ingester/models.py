@@ -1,0 +1,100 @@
+"""What Umbrella sends about a donation, and the DonationReceived event the hub publishes about it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+
+# Stable across republishing: consumers de-duplicate on it (EventBridge gives each put a new envelope id).
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c2d0e-3b51-4c7a-9a55-0c4e1b7d2f10")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INT32_MAX = 2**31 - 1
+
+
+def event_id_for(message_key: str) -> str:
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"donation:{message_key}"))
+
+
+def _whole_number(value: object) -> object:
+    """Form and query fields arrive as text: a string of digits is that number; anything else fails validation."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, bool | float):
+        raise ValueError("must be a whole number of øre")
+    return value
+
+
+def _blank_is_absent(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+OptionalText = Annotated[str | None, BeforeValidator(_blank_is_absent)]
+
+
+class CallbackDonation(BaseModel):
+    """Umbrella's CampaignDonation as its webhook sends it; only messageKey and amount are indispensable.
+
+    Umbrella's webhook fields are set up per integration, so fields we do not know are ignored, and donationCode,
+    routeName, donatedAt, msisdn and text may be missing (the campaign comes from the signed URL, the time from
+    our clock).
+    """
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    messageKey: Annotated[str, Field(min_length=1, max_length=128)]
+    amount: Annotated[int, BeforeValidator(_whole_number), Field(gt=0, le=_INT32_MAX, strict=True)]
+    donatedAt: Annotated[datetime | None, BeforeValidator(_blank_is_absent)] = None
+    donationCode: Annotated[OptionalText, Field(max_length=40)] = None
+    routeName: Annotated[OptionalText, Field(max_length=40)] = None
+    msisdn: OptionalText = None
+    text: Annotated[OptionalText, Field(max_length=1000)] = None
+
+    @field_validator("messageKey", "donationCode", "routeName", "text")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("donatedAt")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        # Umbrella's examples carry an offset; one without is read as UTC, as the adapter does.
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("msisdn")
+    @classmethod
+    def _msisdn(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        digits = value.removeprefix("+").replace(" ", "")
+        pattern = (info.context or {}).get("msisdn_pattern", r"^\d{8,15}$")
+        if not re.fullmatch(pattern, digits):
+            raise ValueError("must be a phone number in msisdn form, e.g. 4512345678")
+        return digits
+
+
+class DonationReceived(BaseModel):
+    """The detail of a DonationReceived event: ids and money, never the donor's number."""
+
+    model_config = ConfigDict(frozen=True)
+
+    eventId: str
+    campaign: str
+    serviceId: int
+    route: str
+    donationCode: str
+    messageKey: str
+    amount: int
+    donatedAt: datetime
+    appsMilesUserId: str | None = None
+    flags: list[str] = Field(default_factory=list)
+
+    def as_detail(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
