@@ -7,6 +7,7 @@ transaction that marks those donations folded: a donation is counted once, whate
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -154,12 +155,12 @@ class DonationLedger:
             except ClientError as exc:
                 if _error_code(exc) != "TransactionCanceledException":
                     raise
-                reasons = exc.response.get("CancellationReasons", [])
+                reasons = exc.response.get("CancellationReasons") or []
                 entries_in_order = list(pending.values())
                 refused = [
                     entries_in_order[index].message_key
                     for index, reason in enumerate(reasons[: len(entries_in_order)])
-                    if reason.get("Code") == "ConditionalCheckFailed"
+                    if (reason or {}).get("Code") == "ConditionalCheckFailed"
                 ]
                 for key in refused:
                     del pending[key]
@@ -207,7 +208,10 @@ class DonationLedger:
                 ),
             }
         }
-        aws.dynamodb().transact_write_items(TransactItems=[*marks, total])
+        # The same chunk retried by the SDK after a timeout is recognised by DynamoDB as already applied (for ten
+        # minutes), instead of failing every condition and looking like a chunk that someone else folded.
+        token = hashlib.sha256("\n".join([campaign_ref, *sorted(e.message_key for e in entries)]).encode()).hexdigest()
+        aws.dynamodb().transact_write_items(TransactItems=[*marks, total], ClientRequestToken=token[:36])
 
     # --------------------------------------------------------------------------------------- reconciliation
 

@@ -1,0 +1,225 @@
+"""A telethon in simulation: 1,000 donations a second to one campaign, counting DynamoDB writes per item per second.
+
+The real code paths run against moto on the template's tables: each callback is `flow.receive` (one conditional put
+of its own donation item), each fold batch is `flow.fold_batch` with the batches the SQS event source would form from
+the template's BatchSize, MaximumBatchingWindowInSeconds and MaximumConcurrency. Time is simulated (a callback at
+i / rate seconds, a batch when it fills or its window closes), so the counts do not depend on how fast this machine
+is: only on the design. The baseline is the design this one replaces, one ADD on the campaign's total per donation,
+run the same way. It prints the largest number of writes any single item took in any one simulated second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for path in ("layers/adapters", "functions", "local"):
+    if str(ROOT / path) not in sys.path:
+        sys.path.insert(0, str(ROOT / path))
+
+# The hub's own modules, once the paths above make them importable (as `make bench` runs this file).
+from donation_ingester import flow  # noqa: E402
+from donation_ingester.models import CallbackDonation  # noqa: E402
+from hub_core import aws, events  # noqa: E402
+from hub_core.caches import reset_all  # noqa: E402
+from hub_core.dynamo import to_item  # noqa: E402
+from hub_core.ledger import read_totals  # noqa: E402
+from hub_local.stack import LocalStack  # noqa: E402
+from hub_local.template import load_yaml  # noqa: E402
+
+FUNCTION = "DonationIngesterFunction"
+ITEM_LIMIT_PER_SECOND = 1000  # DynamoDB's write ceiling for one item (one partition key), in writes a second
+TARGET_PER_SECOND = 100
+
+
+@dataclass(frozen=True)
+class FoldSource:
+    batch_size: int
+    window_seconds: float
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class SimResult:
+    donations: int
+    seconds: float
+    hottest_item: str
+    hottest_writes_per_second: int
+    total_item_writes_per_second: int
+    folded_amount: int
+    folded_count: int
+    baseline_writes_per_second: int
+
+
+def fold_source() -> FoldSource:
+    """The FoldTotals event source as template.yaml declares it."""
+    events = load_yaml(ROOT / "template.yaml")["Resources"][FUNCTION]["Properties"]["Events"]
+    properties = events["FoldTotals"]["Properties"]
+    return FoldSource(
+        batch_size=int(properties["BatchSize"]),
+        window_seconds=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
+        concurrency=int(properties.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)),
+    )
+
+
+class WriteCounter:
+    """Counts writes per (simulated second, item) from the DynamoDB client's own requests."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.writes: Counter[tuple[int, str]] = Counter()
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        second = int(self.now)
+        operation = model.name
+        if operation == "PutItem":
+            self.writes[(second, params["Item"]["pk"]["S"])] += 1
+        elif operation == "UpdateItem":
+            self.writes[(second, params["Key"]["pk"]["S"])] += 1
+        elif operation == "TransactWriteItems":
+            for action in params["TransactItems"]:
+                (body,) = action.values()
+                key = body.get("Key") or body.get("Item")
+                self.writes[(second, key["pk"]["S"])] += 1
+
+    def hottest(self, prefix: str = "") -> tuple[str, int]:
+        per_item = Counter()
+        for (_, item), count in self.writes.items():
+            if item.startswith(prefix):
+                per_item[item] = max(per_item[item], count)
+        if not per_item:
+            return "", 0
+        item, count = per_item.most_common(1)[0]
+        return item, count
+
+
+@contextmanager
+def ingester_environment(stack: Any) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(stack.function_env(FUNCTION))
+    os.environ.update(POWERTOOLS_METRICS_DISABLED="true")
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def batches(published: list[tuple[float, dict[str, Any]]], source: FoldSource) -> Iterator[tuple[float, list[Any]]]:
+    """(close time, records) as an SQS event source forms them: full at batch_size, or when the window closes."""
+    current: list[Any] = []
+    opened = 0.0
+    for index, (at, detail) in enumerate(published):
+        if current and at >= opened + source.window_seconds:
+            yield opened + source.window_seconds, current
+            current = []
+        if not current:
+            opened = at
+        event = {"detail-type": "DonationReceived", "source": "partner-hub.donation-ingester", "detail": detail}
+        current.append({"messageId": f"m{index}", "body": json.dumps(event), "eventSource": "aws:sqs"})
+        if len(current) == source.batch_size:
+            yield at, current
+            current = []
+    if current:
+        yield opened + source.window_seconds, current
+
+
+def simulate(rate: int = 1000, seconds: float = 1.0) -> SimResult:
+    with LocalStack(ROOT / "template.yaml", gateway_port=None, pump_queues=False) as stack:
+        ref = "1/hjerte/telethon"
+        stack.boto3_client("dynamodb").put_item(
+            TableName=stack.physical("CampaignsTable"),
+            Item=to_item({"campaign_ref": ref, "state": "active", "created_at": int(time.time())}),
+        )
+        with ingester_environment(stack):
+            reset_all()
+            # Thousands of "donation recorded" lines would only slow the simulation down.
+            flow.logger.setLevel(logging.WARNING)
+
+            counter = WriteCounter()
+            client = aws.dynamodb()
+            client.meta.events.register("before-parameter-build.dynamodb.*", counter)
+            published: list[tuple[float, dict[str, Any]]] = []
+            real_publish = events.publish
+            events.publish = lambda _source, _type, detail: published.append((counter.now, dict(detail)))
+            try:
+                campaign = flow.CampaignRef.parse(ref)
+                count = int(rate * seconds)
+                for index in range(count):
+                    counter.now = index / rate
+                    flow.receive(campaign, CallbackDonation(messageKey=f"sim-{index}", amount=100))
+                source = fold_source()
+                # The pollers take turns; a batch is folded when it closes (each poller folds one batch at a time).
+                for closed_at, records in batches(published, source):
+                    counter.now = closed_at
+                    report = flow.fold_batch(records)
+                    assert not report.failed_message_ids, report
+            finally:
+                events.publish = real_publish
+            totals = read_totals(stack.physical("DonationsTable"), ref)
+            hottest_item, hottest = counter.hottest()
+            _, total_item = counter.hottest("total#")
+
+            # The baseline: the same donations, each adding itself to the total as it arrives.
+            baseline = WriteCounter()
+            client.meta.events.register("before-parameter-build.dynamodb.*", baseline)
+            client.meta.events.unregister("before-parameter-build.dynamodb.*", counter)
+            for index in range(count):
+                baseline.now = index / rate
+                client.update_item(
+                    TableName=stack.physical("DonationsTable"),
+                    Key={"pk": {"S": f"baseline-total#{ref}"}},
+                    UpdateExpression="ADD amount :a",
+                    ExpressionAttributeValues={":a": {"N": "100"}},
+                )
+            _, baseline_hottest = baseline.hottest()
+            flow.logger.setLevel(logging.INFO)
+            reset_all()
+    return SimResult(
+        donations=count,
+        seconds=seconds,
+        hottest_item=hottest_item,
+        hottest_writes_per_second=hottest,
+        total_item_writes_per_second=total_item,
+        folded_amount=totals.amount,
+        folded_count=totals.count,
+        baseline_writes_per_second=baseline_hottest,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=1000, help="donations per second to one campaign")
+    parser.add_argument("--seconds", type=float, default=1.0, help="simulated seconds")
+    arguments = parser.parse_args()
+    source = fold_source()
+    result = simulate(arguments.rate, arguments.seconds)
+    print(
+        f"hot campaign: {result.donations} donations at {arguments.rate}/s for {arguments.seconds:g} s "
+        f"(fold: batch {source.batch_size}, window {source.window_seconds:g} s, concurrency {source.concurrency})"
+    )
+    print(f"  folded into the total: {result.folded_count} donations, {result.folded_amount} øre")
+    print(
+        f"  largest writes/s on any single item: {result.hottest_writes_per_second}"
+        f"  (the campaign's total: {result.total_item_writes_per_second}/s; target ≤ {TARGET_PER_SECOND},"
+        f" DynamoDB's ceiling ≈ {ITEM_LIMIT_PER_SECOND})"
+    )
+    print(
+        f"  baseline, one ADD per donation: {result.baseline_writes_per_second}/s on the total"
+        f"  → x{result.total_item_writes_per_second / max(1, result.baseline_writes_per_second):.3f} of baseline"
+    )
+
+
+if __name__ == "__main__":
+    main()
