@@ -156,6 +156,7 @@ def _print_banner(stack: LocalStack, out: TextIO) -> None:
     for name, url in stack.partner_urls.items():
         origin = "sandbox" if name in stack.sandboxes else "override"
         lines.append(f"  partner  {name:<10} {url}  ({origin})")
+    lines.extend(f"  web      {url}  ({name})" for name, url in stack.web_pages.items())
     lines.append(f"  moto     {stack.moto_url}  (AWS_ENDPOINT_URL of every function)")
     lines.extend(
         f"  queue    {pump.queue.logical_id} -> {pump.function} "
@@ -192,6 +193,12 @@ def _schedule_line(stack: LocalStack, schedule: ScheduleSpec) -> str:
     return f"{name} {schedule.expression.text} -> {schedule.target.describe}  ({when})"
 
 
+def _web_root(arguments: argparse.Namespace) -> Path | None:
+    """The embeddable pages beside the template (web/), unless turned off or absent."""
+    root = Path(arguments.template).parent / "web"
+    return None if arguments.no_web or not root.is_dir() else root
+
+
 def _run(arguments: argparse.Namespace) -> int:
     overrides = _check_template(arguments)
     stack = LocalStack(
@@ -202,6 +209,8 @@ def _run(arguments: argparse.Namespace) -> int:
         sqs_retry_seconds=arguments.retry_seconds,
         run_schedules=not arguments.no_schedules,
         async_retry_seconds=arguments.async_retry_seconds,
+        web_root=_web_root(arguments),
+        web_port=arguments.port + 1 if arguments.web_port is None else arguments.web_port,
     )
     stopping = threading.Event()
 
@@ -295,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="pause before Lambda retries a failed asynchronous (event, schedule) invocation",
     )
     run.add_argument("--no-schedules", action="store_true", help="do not fire schedules on their timer")
+    run.add_argument(
+        "--web-port", type=int, default=os.environ.get("WEB_PORT"), help="port of the pages (web/) ($WEB_PORT, port+1)"
+    )
+    run.add_argument("--no-web", action="store_true", help="do not serve the pages (web/) and Swagger UI")
     run.set_defaults(handler=_run)
 
     put_events = commands.add_parser("put-events", help="put events on the bus of a running stack (make run)")
