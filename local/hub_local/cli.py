@@ -25,6 +25,7 @@ import yaml
 
 from hub_local.eventbus import entries_from_document
 from hub_local.gateway import EVENTS_PATH
+from hub_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
 from hub_local.stack import HandlerImportError, LocalStack
 from hub_local.template import ScheduleSpec, TemplateError, load_template
 
@@ -265,6 +266,28 @@ def _put_events(arguments: argparse.Namespace) -> int:
     return 1 if answer.get("FailedEntryCount") else 0
 
 
+def _openapi(arguments: argparse.Namespace) -> int:
+    output = Path(arguments.output) if arguments.output else Path(arguments.template).parent / DOCUMENT_PATH
+    try:
+        text = render(build_document(arguments.template))
+    except FileNotFoundError:
+        raise UsageError(f"template {arguments.template} not found") from None
+    except (OpenApiError, TemplateError) as error:
+        print(f"hub_local openapi: {error}", file=sys.stderr)
+        return 1
+    current = output.read_text(encoding="utf-8") if output.is_file() else None
+    if arguments.check:
+        if current != text:
+            print(f"hub_local openapi: {output} is stale; run make openapi", file=sys.stderr)
+            return 1
+        print(f"{output} is up to date")
+        return 0
+    if current != text:
+        output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}" if current != text else f"{output} is up to date")
+    return 0
+
+
 def _layer_size(arguments: argparse.Namespace) -> int:
     directory = Path(arguments.directory)
     if not directory.is_dir():
@@ -324,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("function", help="logical id of the function")
     invoke.add_argument("event_file", help="JSON event file ('-' reads stdin)")
     invoke.set_defaults(handler=_invoke)
+
+    openapi = commands.add_parser("openapi", help="write the HTTP API's OpenAPI document from the functions")
+    openapi.add_argument("--template", "-t", default="template.yaml", help="SAM template (template.yaml)")
+    openapi.add_argument("--output", "-o", help=f"where to write it ({DOCUMENT_PATH} beside the template)")
+    openapi.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file is stale")
+    openapi.set_defaults(handler=_openapi)
 
     layer = commands.add_parser("layer-size", help="unzipped and zipped size of a built layer directory")
     layer.add_argument("directory")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import mimetypes
 import sys
 import threading
@@ -14,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 # The pages name the API by this base URL (make run's default); served pages get the running gateway's instead.
 API_BASE_IN_PAGES: Final = "http://localhost:3000"
 DOCS_PREFIX: Final = "/docs/"
-# Swagger UI from the swagger-ui-bundle package (its assets ship in the wheel; nothing comes from a CDN).
+# Swagger UI from the swagger-ui-py package (its assets ship in the wheel; nothing comes from a CDN).
 _DOCS_PAGE: Final = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Partner hub API</title>
 <link rel="stylesheet" href="/docs/swagger-ui.css"></head>
@@ -31,12 +32,12 @@ _SECURITY_HEADERS: Final = (
 
 
 def swagger_ui_dir() -> Path | None:
-    """Where swagger-ui-bundle keeps Swagger UI's files; None when the package is not installed."""
-    try:
-        from swagger_ui_bundle import swagger_ui_path  # noqa: PLC0415 - optional: only make run's docs need it
-    except ImportError:
+    """Where swagger-ui-py keeps Swagger UI's files; None when the package is not installed."""
+    # Found, not imported: only its static files are used.
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or spec.origin is None:
         return None
-    return Path(str(swagger_ui_path))
+    return Path(spec.origin).parent / "static"
 
 
 class _Server(ThreadingHTTPServer):

@@ -148,3 +148,13 @@ def test_a_fundraiser_error_names_its_field(site, page):
     expect(code).to_be_focused()
     expect(page.get_by_role("status")).to_have_text("2 fields need your attention.")
     screenshot(page, "campaign-form-errors")
+
+
+def test_swagger_ui_shows_the_document_the_api_serves(site, page):
+    served = requests.get(f"{site.gateway_url}/openapi.json", timeout=10)
+    assert served.status_code == 200
+    assert served.json()["info"]["title"] == "Partner hub HTTP API"
+    page.goto(f"{site.web_url}/docs/")
+    expect(page.get_by_role("heading", name=re.compile("Partner hub HTTP API"))).to_be_visible()
+    expect(page.get_by_text("/leads", exact=True).first).to_be_visible()
+    screenshot(page, "api-docs")
