@@ -26,7 +26,7 @@ import yaml
 from hub_local.eventbus import entries_from_document
 from hub_local.gateway import EVENTS_PATH
 from hub_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
-from hub_local.stack import HandlerImportError, LocalStack
+from hub_local.stack import HandlerImportError, LocalStack, _port_if_free
 from hub_local.template import ScheduleSpec, TemplateError, load_template
 
 LAYER_LIMIT_UNZIPPED: Final = 250 * 1024 * 1024
@@ -200,6 +200,13 @@ def _web_root(arguments: argparse.Namespace) -> Path | None:
     return None if arguments.no_web or not root.is_dir() else root
 
 
+def _web_port(arguments: argparse.Namespace) -> int:
+    """The pages' port: as asked, else the gateway's + 1 when that is free, else any free port (the banner says)."""
+    if arguments.web_port is not None:
+        return int(arguments.web_port)
+    return _port_if_free(arguments.port + 1) if arguments.port else 0
+
+
 def _run(arguments: argparse.Namespace) -> int:
     overrides = _check_template(arguments)
     stack = LocalStack(
@@ -211,7 +218,7 @@ def _run(arguments: argparse.Namespace) -> int:
         run_schedules=not arguments.no_schedules,
         async_retry_seconds=arguments.async_retry_seconds,
         web_root=_web_root(arguments),
-        web_port=arguments.port + 1 if arguments.web_port is None else arguments.web_port,
+        web_port=_web_port(arguments),
     )
     stopping = threading.Event()
 
