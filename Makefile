@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 export PYTHONPATH := $(abspath layers/adapters):$(abspath functions):$(abspath local)
 
-.PHONY: help venv run test lint typecheck validate build pytest invoke put-events clean
+.PHONY: help venv run test lint typecheck validate build pytest invoke put-events openapi clean
 
 help:
 	@echo "make run     the whole system on localhost (moto, partner sandboxes, HTTP gateway, queue pump)"
@@ -21,6 +21,7 @@ help:
 	@echo "make build   sam build (python3.13, arm64) and the built layer's size"
 	@echo "make invoke FUNCTION=LeadIntakeFunction EVENT=events/lead_intake/post_valid.json"
 	@echo "make put-events EVENT=events/licence_issuance/licence_requested.json   (onto the bus of a running make run)"
+	@echo "make openapi regenerate the HTTP API's OpenAPI document (functions/api_docs/openapi.json) from the functions"
 
 $(STAMP): requirements-dev.txt layers/adapters/requirements.txt
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13.0)"; exit 1; }
@@ -41,6 +42,9 @@ invoke: $(STAMP)
 put-events: $(STAMP)
 	@test -n "$(EVENT)" || { echo "usage: make put-events EVENT=<file>"; exit 2; }
 	$(BIN)/python -m hub_local put-events $(EVENT)
+
+openapi: $(STAMP)
+	$(BIN)/python -m hub_local openapi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,6 +18,7 @@ from campaign_lifecycle.models import DONATION_CODE, ROUTE_NAME, CampaignChanges
 from campaign_lifecycle.settings import settings
 from hub_core.http_api import FieldProblem, RequestRejected, install_error_handlers, json_response, problems_from
 from hub_core.observability import logger_for, metrics_for
+from hub_core.openapi import answers, form_body
 from hub_core.request_body import is_form_post, submitted_fields
 
 logger = logger_for(SERVICE)
@@ -34,15 +35,27 @@ _LAST_UMBRELLA_SECOND = 2**31 - 1
 ServiceId = Annotated[int, Path(gt=0, le=2**31 - 1)]
 RouteName = Annotated[str, Path(pattern=ROUTE_NAME.pattern)]
 DonationCode = Annotated[str, Path(pattern=DONATION_CODE.pattern)]
+# PUT, DELETE and the donations list: `Authorization: Bearer <manageToken>` from the create answer.
+MANAGE_TOKEN: list[dict[str, list[str]]] = [{"manageToken": []}]
 
 
-@app.get("/services")
+@app.get(
+    "/services",
+    summary="Umbrella services and their keywords (routes)",
+    responses=answers({200: "the services"}, 502, 503),
+)
 def get_services() -> Response[str]:
     services = [service.model_dump() for service in flow.services()]
     return json_response(200, {"services": services}, cache_seconds=settings().services_cache_seconds)
 
 
-@app.post("/campaigns")
+@app.post(
+    "/campaigns",
+    summary="Create a personal SMS donation campaign",
+    description="Answers the campaign and, once only, its manageToken.",
+    responses=answers({201: "created"}, 400, 409, 413, 415, 502, 503),
+    openapi_extensions=form_body(CampaignForm, "the campaign: JSON, or a plain HTML form post"),
+)
 def post_campaign() -> Response[str]:
     form = _validated(CampaignForm, "the campaign is not valid")
     created = flow.create(form, request_base_url=_request_base_url())
@@ -58,7 +71,11 @@ def post_campaign() -> Response[str]:
     return json_response(201, body, headers={"Location": _location(key)})
 
 
-@app.get("/campaigns/<serviceId>/<route>/<donationCode>")
+@app.get(
+    "/campaigns/<serviceId>/<route>/<donationCode>",
+    summary="A campaign's public view and collected amount (øre)",
+    responses=answers({200: "the campaign and `collected.amount` (null with a note when unknown)"}, 404),
+)
 def get_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
     record = flow.campaign(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
     collected = flow.collected(record)
@@ -69,7 +86,13 @@ def get_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationC
     return json_response(200, body)
 
 
-@app.put("/campaigns/<serviceId>/<route>/<donationCode>")
+@app.put(
+    "/campaigns/<serviceId>/<route>/<donationCode>",
+    summary="Change a campaign",
+    security=MANAGE_TOKEN,
+    responses=answers({200: "changed"}, 400, 401, 403, 404, 409, 413, 415, 502, 503),
+    openapi_extensions=form_body(CampaignChanges, "at least one field to change: JSON, or a form post"),
+)
 def put_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
     record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
     changes = _validated(CampaignChanges, "the change is not valid")
@@ -78,7 +101,12 @@ def put_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationC
     return json_response(200, {"campaign": flow.public_view(updated)})
 
 
-@app.delete("/campaigns/<serviceId>/<route>/<donationCode>")
+@app.delete(
+    "/campaigns/<serviceId>/<route>/<donationCode>",
+    summary="Stop a campaign",
+    security=MANAGE_TOKEN,
+    responses=answers({200: "stopped (also when it already was)"}, 401, 403, 404, 502, 503),
+)
 def delete_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
     record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
     stopped = flow.stop(record)
@@ -86,7 +114,12 @@ def delete_campaign(serviceId: ServiceId, route: RouteName, donationCode: Donati
     return json_response(200, {"campaign": flow.public_view(stopped)})
 
 
-@app.get("/campaigns/<serviceId>/<route>/<donationCode>/donations")
+@app.get(
+    "/campaigns/<serviceId>/<route>/<donationCode>/donations",
+    summary="A campaign's donations, without donors' numbers",
+    security=MANAGE_TOKEN,
+    responses=answers({200: "the donations and their total"}, 401, 403, 404, 502, 503),
+)
 def get_donations(
     serviceId: ServiceId,
     route: RouteName,

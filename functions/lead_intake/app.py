@@ -29,9 +29,10 @@ from hub_core.http_api import (
     problems_from,
 )
 from hub_core.observability import logger_for, metrics_for
+from hub_core.openapi import answers, form_body
 from hub_core.request_body import submitted_fields
 from lead_intake import SERVICE, flow
-from lead_intake.models import LeadOutcome, LeadStatus, LeadSubmission
+from lead_intake.models import LeadForm, LeadOutcome, LeadStatus, LeadSubmission
 from lead_intake.settings import settings
 from partners.miimosa import Category, CollectType, ProjectOrder
 
@@ -60,7 +61,26 @@ def _key_reused(_: IdempotencyValidationError) -> Response[str]:
     return error_response(422, "idempotency_key_reused", problem.message, [problem])
 
 
-@app.post("/leads")
+@app.post(
+    "/leads",
+    summary="Submit a lead for MiiMOSA",
+    description="Stored, then forwarded to MiiMOSA; when MiiMOSA is unavailable it is accepted (202) and forwarded "
+    "later. A double submit (same Idempotency-Key, or the same lead within 15 minutes) gets the first answer.",
+    responses=answers(
+        {201: "forwarded to MiiMOSA", 202: "accepted: stored and being forwarded to MiiMOSA"}, 400, 409, 413, 415
+    ),
+    openapi_extensions=form_body(LeadForm, "a lead: JSON, or a plain HTML form post")
+    | {
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": _IDEMPOTENCY_KEY.pattern},
+            }
+        ]
+    },
+)
 def post_lead() -> Response[str]:
     fields = _submitted_fields()
     try:
@@ -86,7 +106,7 @@ def post_lead() -> Response[str]:
     return _outcome_response(outcome)
 
 
-@app.get("/projects")
+@app.get("/projects", summary="MiiMOSA projects", responses=answers({200: "the projects"}, 502, 503))
 def get_projects(
     order: Annotated[ProjectOrder | None, Query()] = None,
     category: Annotated[Category | None, Query()] = None,
@@ -102,7 +122,7 @@ def get_projects(
 
 
 # The path parameter keeps the template's name ({id}) so the OpenAPI document and the HTTP API agree.
-@app.get("/projects/<id>")
+@app.get("/projects/<id>", summary="One MiiMOSA project", responses=answers({200: "the project"}, 404, 502, 503))
 def get_project(id: Annotated[int, Path(gt=0, le=2**31)]) -> Response[str]:
     return json_response(200, flow.get_project(id), cache_seconds=settings().projects_cache_seconds)
 

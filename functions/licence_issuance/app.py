@@ -26,6 +26,7 @@ from hub_core.http_api import (
     problems_from,
 )
 from hub_core.observability import logger_for, metrics_for
+from hub_core.openapi import answers, form_body
 from hub_core.request_body import submitted_fields
 from licence_issuance import SERVICE, flow
 from licence_issuance.models import ORDER_ID_PATTERN, IssuedLicence, LicenceRequest, LicenceState, SiteRequest
@@ -70,7 +71,12 @@ def _max_sites(_: Exception) -> Response[str]:
     return error_response(409, "max_sites_reached", problem.message, [problem], retryable=False)
 
 
-@app.post("/licences")
+@app.post(
+    "/licences",
+    summary="Issue the licence of a shop order (once per order)",
+    responses=answers({201: "issued (or issued before for this order)"}, 400, 403, 409, 413, 415, 502, 503),
+    openapi_extensions=form_body(LicenceRequest, "the order's licence", ("application/json",)),
+)
 def post_licence() -> Response[str]:
     _require_iam_caller()
     request = _validated(LicenceRequest)
@@ -86,7 +92,12 @@ def get_licence(orderId: Annotated[str, Path(pattern=ORDER_ID_PATTERN)]) -> Resp
     return json_response(200, {"licence": record.licence.body()})
 
 
-@app.post("/licences/<key>/sites")
+@app.post(
+    "/licences/<key>/sites",
+    summary="Add a site to a licence",
+    responses=answers({200: "the site was there already", 201: "added"}, 400, 403, 404, 409, 413, 415, 502, 503),
+    openapi_extensions=form_body(SiteRequest, "the site", ("application/json",)),
+)
 def post_site(key: LicenceKey) -> Response[str]:
     _require_iam_caller()
     site = _validated(SiteRequest)

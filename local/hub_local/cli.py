@@ -25,7 +25,8 @@ import yaml
 
 from hub_local.eventbus import entries_from_document
 from hub_local.gateway import EVENTS_PATH
-from hub_local.stack import HandlerImportError, LocalStack
+from hub_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
+from hub_local.stack import HandlerImportError, LocalStack, _port_if_free
 from hub_local.template import ScheduleSpec, TemplateError, load_template
 
 LAYER_LIMIT_UNZIPPED: Final = 250 * 1024 * 1024
@@ -156,6 +157,7 @@ def _print_banner(stack: LocalStack, out: TextIO) -> None:
     for name, url in stack.partner_urls.items():
         origin = "sandbox" if name in stack.sandboxes else "override"
         lines.append(f"  partner  {name:<10} {url}  ({origin})")
+    lines.extend(f"  web      {url}  ({name})" for name, url in stack.web_pages.items())
     lines.append(f"  moto     {stack.moto_url}  (AWS_ENDPOINT_URL of every function)")
     lines.extend(
         f"  queue    {pump.queue.logical_id} -> {pump.function} "
@@ -192,6 +194,19 @@ def _schedule_line(stack: LocalStack, schedule: ScheduleSpec) -> str:
     return f"{name} {schedule.expression.text} -> {schedule.target.describe}  ({when})"
 
 
+def _web_root(arguments: argparse.Namespace) -> Path | None:
+    """The embeddable pages beside the template (web/), unless turned off or absent."""
+    root = Path(arguments.template).parent / "web"
+    return None if arguments.no_web or not root.is_dir() else root
+
+
+def _web_port(arguments: argparse.Namespace) -> int:
+    """The pages' port: as asked, else the gateway's + 1 when that is free, else any free port (the banner says)."""
+    if arguments.web_port is not None:
+        return int(arguments.web_port)
+    return _port_if_free(arguments.port + 1) if arguments.port else 0
+
+
 def _run(arguments: argparse.Namespace) -> int:
     overrides = _check_template(arguments)
     stack = LocalStack(
@@ -202,6 +217,8 @@ def _run(arguments: argparse.Namespace) -> int:
         sqs_retry_seconds=arguments.retry_seconds,
         run_schedules=not arguments.no_schedules,
         async_retry_seconds=arguments.async_retry_seconds,
+        web_root=_web_root(arguments),
+        web_port=_web_port(arguments),
     )
     stopping = threading.Event()
 
@@ -256,6 +273,28 @@ def _put_events(arguments: argparse.Namespace) -> int:
     return 1 if answer.get("FailedEntryCount") else 0
 
 
+def _openapi(arguments: argparse.Namespace) -> int:
+    output = Path(arguments.output) if arguments.output else Path(arguments.template).parent / DOCUMENT_PATH
+    try:
+        text = render(build_document(arguments.template))
+    except FileNotFoundError:
+        raise UsageError(f"template {arguments.template} not found") from None
+    except (OpenApiError, TemplateError) as error:
+        print(f"hub_local openapi: {error}", file=sys.stderr)
+        return 1
+    current = output.read_text(encoding="utf-8") if output.is_file() else None
+    if arguments.check:
+        if current != text:
+            print(f"hub_local openapi: {output} is stale; run make openapi", file=sys.stderr)
+            return 1
+        print(f"{output} is up to date")
+        return 0
+    if current != text:
+        output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}" if current != text else f"{output} is up to date")
+    return 0
+
+
 def _layer_size(arguments: argparse.Namespace) -> int:
     directory = Path(arguments.directory)
     if not directory.is_dir():
@@ -295,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="pause before Lambda retries a failed asynchronous (event, schedule) invocation",
     )
     run.add_argument("--no-schedules", action="store_true", help="do not fire schedules on their timer")
+    run.add_argument(
+        "--web-port", type=int, default=os.environ.get("WEB_PORT"), help="port of the pages (web/) ($WEB_PORT, port+1)"
+    )
+    run.add_argument("--no-web", action="store_true", help="do not serve the pages (web/) and Swagger UI")
     run.set_defaults(handler=_run)
 
     put_events = commands.add_parser("put-events", help="put events on the bus of a running stack (make run)")
@@ -311,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("function", help="logical id of the function")
     invoke.add_argument("event_file", help="JSON event file ('-' reads stdin)")
     invoke.set_defaults(handler=_invoke)
+
+    openapi = commands.add_parser("openapi", help="write the HTTP API's OpenAPI document from the functions")
+    openapi.add_argument("--template", "-t", default="template.yaml", help="SAM template (template.yaml)")
+    openapi.add_argument("--output", "-o", help=f"where to write it ({DOCUMENT_PATH} beside the template)")
+    openapi.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file is stale")
+    openapi.set_defaults(handler=_openapi)
 
     layer = commands.add_parser("layer-size", help="unzipped and zipped size of a built layer directory")
     layer.add_argument("directory")

@@ -54,7 +54,9 @@ from hub_local.template import (
     ScheduleSpec,
     TableSpec,
     load_template,
+    load_yaml,
 )
+from hub_local.web import WebServer, swagger_ui_dir
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
@@ -176,6 +178,8 @@ class LocalStack:
         run_schedules: bool = False,
         schedule_time_scale: float = 1.0,
         async_retry_seconds: float = 1.0,
+        web_root: str | Path | None = None,
+        web_port: int = 0,
     ) -> None:
         """`function_overrides` are set in every function's environment, last; `env_overrides` is shaped like
         `sam local --env-vars` ({"<FunctionId>" or "Parameters": {VAR: value}}) and applies after them.
@@ -184,7 +188,11 @@ class LocalStack:
         background threads; without it nothing runs unseen: `drain` and `drain_events` drive them.
         `run_schedules` starts the schedule timer (schedule time runs `schedule_time_scale` times faster than real
         time); schedules can always be run on demand with `run_schedule`. `async_retry_seconds` is the pause
-        before Lambda retries a failed asynchronous invocation (minutes on AWS)."""
+        before Lambda retries a failed asynchronous invocation (minutes on AWS).
+
+        `web_root` (with a gateway) serves that folder and Swagger UI on a second origin (`web_port`, 0 picks a free
+        one), which is added to the template's `CorsAllowedOrigins`: the pages call the API cross-origin, as a
+        website would."""
         self.template_path = Path(template_path)
         self.gateway_port = gateway_port
         self.parameter_overrides = dict(parameter_overrides or {})
@@ -198,6 +206,9 @@ class LocalStack:
         self.run_schedules = run_schedules
         self.schedule_time_scale = schedule_time_scale
         self.async_retry_seconds = async_retry_seconds
+        self.web_root = None if web_root is None else Path(web_root)
+        self.web_port = web_port
+        self._web: WebServer | None = None
         self._moto: ThreadedMotoServer | None = None
         self._moto_url: str | None = None
         self._session: boto3.session.Session | None = None
@@ -232,9 +243,12 @@ class LocalStack:
             raise RuntimeError("LocalStack is already started")
         try:
             self._start_moto()
+            overrides = dict(self.parameter_overrides)
+            if self.web_root is not None and self.gateway_port is not None:
+                overrides = self._bind_web(self.web_root, overrides)
             template = self._template = load_template(
                 self.template_path,
-                parameter_overrides=self.parameter_overrides,
+                parameter_overrides=overrides,
                 endpoint_url=self.moto_url,
                 stack_name=self.stack_name,
             )
@@ -258,6 +272,8 @@ class LocalStack:
             self._start_events(template)
             if self._gateway is not None:
                 self._gateway.start()
+                if self._web is not None:
+                    self._web.start(self._gateway.url)
             self._pumps = self._build_pumps(template)
             if self.pump_queues:
                 for pump in self._pumps:
@@ -276,6 +292,9 @@ class LocalStack:
         for pump in self._pumps:
             pump.join(timeout=5)
         self._pumps = []
+        if self._web is not None:
+            self._web.stop()
+            self._web = None
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
@@ -289,6 +308,16 @@ class LocalStack:
             self._remove_event_resources()
             self._moto.stop()
             self._moto = None
+
+    def _bind_web(self, root: Path, overrides: dict[str, str]) -> dict[str, str]:
+        """Bind the pages' server; the overrides, with its origins added to CorsAllowedOrigins as on AWS."""
+        self._web = WebServer(root, port=self.web_port, docs_dir=swagger_ui_dir())
+        declared = load_yaml(self.template_path).get("Parameters", {}).get("CorsAllowedOrigins")
+        if declared is None:
+            return overrides
+        current = overrides.get("CorsAllowedOrigins", str(declared.get("Default", "")))
+        origins = [origin for origin in current.split(",") if origin.strip()]
+        return overrides | {"CorsAllowedOrigins": ",".join([*origins, *self._web.origins])}
 
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer  # noqa: PLC0415 - moto is slow to import, only start() needs it
@@ -710,6 +739,16 @@ class LocalStack:
     def gateway_url(self) -> str | None:
         """Base URL of the HTTP gateway; None when started with gateway_port=None."""
         return None if self._gateway is None else self._gateway.url
+
+    @property
+    def web_url(self) -> str | None:
+        """Base URL of the pages' server; None when not serving `web_root`."""
+        return None if self._web is None else self._web.url
+
+    @property
+    def web_pages(self) -> dict[str, str]:
+        """The pages served, by name (for the run banner)."""
+        return {} if self._web is None else self._web.pages()
 
     @property
     def routes(self) -> list[dict[str, str]]:

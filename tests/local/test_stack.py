@@ -970,6 +970,7 @@ def test_cli_run_banner_lists_partners(capsys: Any) -> None:
         routes=[],
         partner_urls={"Fake": "http://127.0.0.1:1", "Other": "https://other.example"},
         sandboxes={"Fake": object()},
+        web_pages={"lead": "http://127.0.0.1:3001/lead.html"},
         moto_url="http://127.0.0.1:2",
         pumps=[],
     )
@@ -977,6 +978,7 @@ def test_cli_run_banner_lists_partners(capsys: Any) -> None:
     out = capsys.readouterr().out
     assert "partner  Fake       http://127.0.0.1:1  (sandbox)" in out
     assert "partner  Other      https://other.example  (override)" in out
+    assert "web      http://127.0.0.1:3001/lead.html  (lead)" in out
 
 
 def test_cli_layer_size(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,3 @@
+"""API docs: serves the HTTP API's OpenAPI document."""
+
+SERVICE = "api-docs"

@@ -1,0 +1,45 @@
+"""API docs' Lambda entry point: GET /openapi.json, the committed document of every route (`make openapi`)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from api_docs import SERVICE
+from hub_core.http_api import install_error_handlers
+from hub_core.observability import logger_for
+
+# Shipped with the function's code (CodeUri functions/); the repository root links to it.
+DOCUMENT = Path(__file__).with_name("openapi.json")
+
+logger = logger_for(SERVICE)
+app = APIGatewayHttpResolver(enable_validation=True)
+install_error_handlers(app, logger)
+
+
+@cache
+def _document() -> str:
+    return DOCUMENT.read_text(encoding="utf-8")
+
+
+@app.get(
+    "/openapi.json",
+    summary="This API's OpenAPI document",
+    responses={200: {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
+)
+def get_openapi() -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=_document(),
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
