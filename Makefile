@@ -76,7 +76,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term
 
 bench: build
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 test: lint typecheck validate scan build pytest
 
