@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import statistics
+import threading
 import time
 import uuid
 from collections import Counter
@@ -40,20 +41,27 @@ class AwsCalls:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self._thread: int | None = None
+        self._installed = False
+
+    def _install(self) -> None:
+        # Patched on first use only, so that importing this module changes nothing.
         original = botocore.client.BaseClient._make_api_call
         recorder = self
 
         def recorded(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            if recorder._thread is not None and recorder._thread == _thread_id():
+            if recorder._thread is not None and recorder._thread == threading.get_ident():
                 recorder.calls.append((client.meta.service_model.service_name, operation, copy.deepcopy(params)))
             return original(client, operation, params)
 
         botocore.client.BaseClient._make_api_call = recorded  # type: ignore[method-assign]
+        self._installed = True
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[list[Call]]:
+        if not self._installed:
+            self._install()
         self.calls = []
-        self._thread = _thread_id()
+        self._thread = threading.get_ident()
         try:
             yield self.calls
         finally:
@@ -62,12 +70,6 @@ class AwsCalls:
     @staticmethod
     def count(calls: list[Call], service: str, operations: set[str] | None = None) -> int:
         return sum(1 for name, operation, _ in calls if name == service and (not operations or operation in operations))
-
-
-def _thread_id() -> int:
-    import threading  # noqa: PLC0415 - only here
-
-    return threading.get_ident()
 
 
 AWS = AwsCalls()
