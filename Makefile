@@ -13,12 +13,14 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 export PYTHONPATH := $(abspath layers/adapters):$(abspath functions):$(abspath local)
 
-.PHONY: help venv run test lint typecheck validate build pytest invoke put-events openapi clean
+.PHONY: help venv run test lint typecheck validate scan build bench pytest invoke put-events openapi clean
 
 help:
 	@echo "make run     the whole system on localhost (moto, partner sandboxes, HTTP gateway, queue pump)"
 	@echo "make test    every check: ruff, mypy, sam validate --lint, sam build, pytest with coverage"
 	@echo "make build   sam build (python3.13, arm64) and the built layer's size"
+	@echo "make scan    cfn-lint with the serverless rules, and checkov, on template.yaml"
+	@echo "make bench   sam build, then the performance benchmark: ratios against baselines of the same run"
 	@echo "make invoke FUNCTION=LeadIntakeFunction EVENT=events/lead_intake/post_valid.json"
 	@echo "make put-events EVENT=events/licence_issuance/licence_requested.json   (onto the bus of a running make run)"
 	@echo "make openapi regenerate the HTTP API's OpenAPI document (functions/api_docs/openapi.json) from the functions"
@@ -31,6 +33,15 @@ $(STAMP): requirements-dev.txt layers/adapters/requirements.txt
 	@touch $@
 
 venv: $(STAMP)
+
+# checkov pins boto3, packaging and others far below requirements-dev.txt, so it gets a small venv of its own.
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
+$(SCAN_STAMP): requirements-scan.txt
+	@test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13.0)"; exit 1; }
+	@test -x $(SCAN_VENV)/bin/python3.13 || $(PYTHON313) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	@touch $@
 
 run: $(STAMP)
 	$(BIN)/python -m hub_local run
@@ -56,6 +67,11 @@ typecheck: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/sam validate --lint
 
+# Suppressions live in template.yaml, each with its reason (Metadata: cfn-lint / checkov). No network: --skip-download.
+scan: $(STAMP) $(SCAN_STAMP)
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
 build: $(STAMP)
 	$(BIN)/sam build
 	@$(BIN)/python -m hub_local layer-size .aws-sam/build/AdaptersLayer
@@ -63,7 +79,10 @@ build: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term
 
-test: lint typecheck validate build pytest
+bench: build
+	$(BIN)/python -m bench.run
+
+test: lint typecheck validate scan build pytest
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,55 +1,71 @@
-"""Cold import of each handler module against `import boto3, pydantic, requests`, in fresh processes, interleaved.
+"""Cold import of each handler module of template.yaml against `import boto3`, in fresh processes, interleaved.
 
-Prints medians and ratios; never asserts a time (the machines are shared and noisy). Bytecode is compiled first so
-both sides import from valid .pyc files, as a warm-built Lambda package would.
+Both sides import from valid timestamp .pyc (compiled first), as a warm-built package would. The handlers do not
+use Powertools Tracer today; the "with Tracer" subject adds `Tracer()` (which imports aws-xray-sdk and patches
+botocore and requests) to show what switching it on would cost.
 """
 
 from __future__ import annotations
 
 import compileall
-import os
-import statistics
-import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PATHS = [ROOT / "layers/adapters", ROOT / "functions"]
-SUBJECTS = {
-    "baseline: import boto3, pydantic, requests": "import boto3, pydantic, requests",
-    "baseline: import boto3": "import boto3",
-    "lead_intake.app": "import lead_intake.app",
-    "campaign_lifecycle.app": "import campaign_lifecycle.app",
-    "licence_issuance.app": "import licence_issuance.app",
-}
-PROBE = "import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+from bench.common import (
+    NOT_BUILT,
+    SOURCE_PATHS,
+    Row,
+    Subject,
+    base_env,
+    built_handlers,
+    declared_handlers,
+    interleaved_medians,
+    is_built,
+    ratio,
+)
+
+BOTO3 = "baseline: import boto3"
+BOTO3_PYDANTIC_REQUESTS = "baseline: import boto3, pydantic, requests"
+WITH_TRACER = "; from aws_lambda_powertools import Tracer; Tracer(service='bench')"
 
 
-def measure(statement: str, env: dict[str, str]) -> float:
-    output = subprocess.run(  # noqa: S603 - our own interpreter on our own statements
-        [sys.executable, "-c", PROBE.format(statement=statement)], env=env, capture_output=True, text=True, check=True
-    )
-    return float(output.stdout.strip())
+def subjects() -> list[Subject]:
+    for path in SOURCE_PATHS:
+        compileall.compile_dir(path, quiet=1)
+    env = base_env(SOURCE_PATHS)
+    found = [
+        Subject(BOTO3, "import boto3", env),
+        Subject(BOTO3_PYDANTIC_REQUESTS, "import boto3, pydantic, requests", env),
+    ]
+    for handler in built_handlers():
+        found.append(Subject(f"import {handler.module}", f"import {handler.module}", env))
+        found.append(Subject(f"import {handler.module} + Tracer()", f"import {handler.module}{WITH_TRACER}", env))
+    return found
+
+
+def rows(medians: dict[str, float]) -> list[Row]:
+    boto3 = medians[BOTO3]
+    table = [
+        Row("cold import: import boto3 (the baseline)", f"{boto3 * 1000:.0f} ms"),
+        Row("cold import: boto3+pydantic+requests / boto3", ratio(medians[BOTO3_PYDANTIC_REQUESTS], boto3)),
+    ]
+    for handler in declared_handlers():
+        if not is_built(handler):
+            table.append(Row(f"cold import {handler.module} / boto3", NOT_BUILT, "<= 1.8"))
+            continue
+        plain = medians[f"import {handler.module}"]
+        traced = medians[f"import {handler.module} + Tracer()"]
+        table.append(
+            Row(f"cold import {handler.module} / boto3 (no Tracer: as shipped)", ratio(plain, boto3), "<= 1.8")
+        )
+        table.append(
+            Row(f"cold import {handler.module} + Tracer() / boto3 (not used today)", ratio(traced, boto3), "<= 2.2")
+        )
+    return table
 
 
 def main(rounds: int = 15) -> None:
-    for path in PATHS:
-        compileall.compile_dir(path, quiet=1)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, PATHS)), "AWS_DEFAULT_REGION": "eu-west-1"}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    samples: dict[str, list[float]] = {name: [] for name in SUBJECTS}
-    for _ in range(rounds):
-        for name, statement in SUBJECTS.items():  # interleaved, so drift in machine load hits every subject
-            samples[name].append(measure(statement, env))
-    baseline = statistics.median(samples["baseline: import boto3, pydantic, requests"])
-    boto3_only = statistics.median(samples["baseline: import boto3"])
-    print(f"cold import, median of {rounds} fresh processes ({sys.version.split()[0]}, {os.cpu_count()} cores)")
-    for name, values in samples.items():
-        median = statistics.median(values)
-        print(
-            f"  {name:<45} {median * 1000:7.1f} ms  x{median / baseline:.2f} of boto3+pydantic+requests"
-            f"  x{median / boto3_only:.2f} of boto3"
-        )
+    for row in rows(interleaved_medians(subjects(), rounds)):
+        print(f"{row.metric:<75} {row.value:>10}  {row.target}")
 
 
 if __name__ == "__main__":

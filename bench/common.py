@@ -1,0 +1,120 @@
+"""What every benchmark shares: the handlers template.yaml declares, fresh-process timing, interleaving, result rows."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE_PATHS = [ROOT / "layers/adapters", ROOT / "functions"]
+PROBE = "import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+NOT_BUILT = "n/a (function not built yet)"
+
+
+@dataclass(frozen=True)
+class Handler:
+    logical_id: str
+    module: str  # "lead_intake.app"
+    function: str  # "lambda_handler"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the results table."""
+
+    metric: str
+    value: str
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A statement timed in fresh interpreters with its own environment."""
+
+    name: str
+    statement: str
+    env: Mapping[str, str]
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+# template.yaml's short tags (!Ref, !Sub ...) are irrelevant here: read them as plain values.
+_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def template_resources() -> dict[str, dict]:
+    with (ROOT / "template.yaml").open(encoding="utf-8") as source:
+        return yaml.load(source, Loader=_CfnLoader)["Resources"]  # noqa: S506 - a SafeLoader subclass
+
+
+def declared_handlers() -> list[Handler]:
+    """Every Python function of the template, in template order."""
+    handlers = []
+    for logical_id, resource in template_resources().items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        module, _, function = resource["Properties"]["Handler"].rpartition(".")
+        handlers.append(Handler(logical_id, module, function))
+    return handlers
+
+
+def is_built(handler: Handler) -> bool:
+    """Whether the function's package exists yet (the template may name functions still being written)."""
+    return (ROOT / "functions" / handler.module.split(".")[0] / "__init__.py").is_file()
+
+
+def built_handlers() -> list[Handler]:
+    return [handler for handler in declared_handlers() if is_built(handler)]
+
+
+def time_in_fresh_process(subject: Subject) -> float:
+    output = subprocess.run(  # noqa: S603 - our own interpreter on our own statements
+        [sys.executable, "-c", PROBE.format(statement=subject.statement)],
+        env=dict(subject.env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if output.returncode != 0:
+        raise RuntimeError(f"{subject.name}: {output.stderr.strip().splitlines()[-1:]}")
+    return float(output.stdout.strip())
+
+
+def interleaved_medians(subjects: Sequence[Subject], rounds: int) -> dict[str, float]:
+    """Median seconds per subject; each round runs every subject once, so load drift hits all of them alike."""
+    samples: dict[str, list[float]] = {subject.name: [] for subject in subjects}
+    for _ in range(rounds):
+        for subject in subjects:
+            samples[subject.name].append(time_in_fresh_process(subject))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def base_env(paths: Sequence[Path]) -> dict[str, str]:
+    """The host environment for a probe: only `paths` importable, a region, no user site or bytecode writes."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "SOURCE_DATE_EPOCH", "PYTHONPYCACHEPREFIX"}
+    }
+    env |= {
+        "PYTHONPATH": os.pathsep.join(map(str, paths)),
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "PYTHONNOUSERSITE": "1",
+        # As in a Lambda container: Powertools sees one, so a Tracer patches the SDKs for real.
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "LAMBDA_TASK_ROOT": "/var/task",
+    }
+    return env
+
+
+def ratio(value: float, baseline: float) -> str:
+    return f"{value / baseline:.2f}"

@@ -1,0 +1,310 @@
+"""Warm invocations on the local stack: handler CPU against a minimal handler doing the same AWS I/O, and real counts.
+
+AWS requests are counted where botocore makes them (every client's `_make_api_call`, on the calling thread only);
+partner calls come from the sandboxes' own request logs. Adding a measurement is adding one scenario below: a
+`WarmScenario` (an event to repeat after a setup) or a `CountScenario` (a function that drives the stack and returns
+the value to print). Scenarios of functions the template does not declare yet, or whose package is not written yet,
+print "n/a (function not built yet)".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import statistics
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.client
+from botocore.exceptions import ClientError
+
+from bench.common import NOT_BUILT, ROOT, Row, built_handlers
+from hub_core.caches import reset_all
+from hub_local.stack import LambdaContext, LocalStack, load_handler
+
+Call = tuple[str, str, dict[str, Any]]  # (service, operation, parameters)
+
+
+# ------------------------------------------------------------------------------------------------ recording
+
+
+class AwsCalls:
+    """Every botocore API call made on the recording thread while `recording()` is open."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._thread: int | None = None
+        self._installed = False
+
+    def _install(self) -> None:
+        # Patched on first use only, so that importing this module changes nothing.
+        original = botocore.client.BaseClient._make_api_call
+        recorder = self
+
+        def recorded(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            if recorder._thread is not None and recorder._thread == threading.get_ident():
+                recorder.calls.append((client.meta.service_model.service_name, operation, copy.deepcopy(params)))
+            return original(client, operation, params)
+
+        botocore.client.BaseClient._make_api_call = recorded  # type: ignore[method-assign]
+        self._installed = True
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[Call]]:
+        if not self._installed:
+            self._install()
+        self.calls = []
+        self._thread = threading.get_ident()
+        try:
+            yield self.calls
+        finally:
+            self._thread = None
+
+    @staticmethod
+    def count(calls: list[Call], service: str, operations: set[str] | None = None) -> int:
+        return sum(1 for name, operation, _ in calls if name == service and (not operations or operation in operations))
+
+
+AWS = AwsCalls()
+SSM_READS = {"GetParameter", "GetParameters", "GetParametersByPath"}
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def load_event(relative: str) -> dict[str, Any]:
+    return json.loads((ROOT / "events" / relative).read_text(encoding="utf-8"))
+
+
+def response_body(response: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(response["body"])
+
+
+@contextlib.contextmanager
+def function_environment(stack: LocalStack, logical_id: str) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(stack.function_env(logical_id))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """The handlers log (and flush metrics) as on Lambda, into /dev/null rather than the table."""
+    saved = os.dup(1)
+    with open(os.devnull, "wb") as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def new_lead_event() -> dict[str, Any]:
+    event = load_event("lead_intake/post_valid.json")
+    fields = json.loads(event["body"])
+    fields["email"] = f"bench-{uuid.uuid4().hex[:12]}@example.org"
+    event["body"] = json.dumps(fields)
+    event["headers"].pop("content-length", None)
+    return event
+
+
+def new_campaign_event() -> tuple[dict[str, Any], dict[str, Any]]:
+    event = load_event("campaign_lifecycle/post_campaign.json")
+    fields = json.loads(event["body"])
+    fields["donationCode"] = f"b{uuid.uuid4().hex[:10]}"
+    event["body"] = json.dumps(fields)
+    return event, fields
+
+
+def new_licence_event() -> tuple[dict[str, Any], str]:
+    event = load_event("licence_issuance/post_licence.json")
+    fields = json.loads(event["body"])
+    fields["order_id"] = f"bench-{uuid.uuid4().hex[:12]}"
+    event["body"] = json.dumps(fields)
+    return event, fields["order_id"]
+
+
+# ------------------------------------------------------------------------------------------------ warm CPU
+
+
+@dataclass(frozen=True)
+class WarmScenario:
+    logical_id: str
+    description: str
+    setup: Callable[[LocalStack], dict[str, Any]]  # drives the stack into shape, returns the event to repeat
+
+
+def _settled_lead_retry(stack: LocalStack) -> dict[str, Any]:
+    lead_id = response_body(stack.invoke("LeadIntakeFunction", new_lead_event()))["lead_id"]
+    event = load_event("lead_intake/retry_batch.json")
+    event["Records"] = [{**event["Records"][0], "body": json.dumps({"lead_id": lead_id})}]
+    return event
+
+
+def _campaign_read(stack: LocalStack) -> dict[str, Any]:
+    post, fields = new_campaign_event()
+    assert stack.invoke("CampaignLifecycleFunction", post)["statusCode"] == 201
+    event = load_event("campaign_lifecycle/get_campaign.json")
+    code = fields["donationCode"]
+    event["pathParameters"] = {"serviceId": str(fields["serviceId"]), "route": fields["route"], "donationCode": code}
+    event["rawPath"] = f"/campaigns/{fields['serviceId']}/{fields['route']}/{code}"
+    return event
+
+
+def _licence_read(stack: LocalStack) -> dict[str, Any]:
+    post, order_id = new_licence_event()
+    assert stack.invoke("LicenceIssuanceFunction", post)["statusCode"] == 201
+    event = load_event("licence_issuance/get_licence.json")
+    event["pathParameters"] = {"orderId": order_id}
+    event["rawPath"] = f"/licences/{order_id}"
+    return event
+
+
+WARM: list[WarmScenario] = [
+    WarmScenario("LeadIntakeFunction", "safety-net retry of a forwarded lead (SQS)", _settled_lead_retry),
+    WarmScenario("CampaignLifecycleFunction", "GET /campaigns/{...} (Umbrella total cached 15 s)", _campaign_read),
+    WarmScenario("LicenceIssuanceFunction", "GET /licences/{orderId}", _licence_read),
+]
+
+
+def minimal_handler(stack: LocalStack, calls: list[Call]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """A hand-written handler making exactly `calls` with plain boto3 clients to the same moto, warm."""
+    clients = {service: stack.boto3_client(service) for service, _, _ in calls}
+    methods = [
+        (getattr(clients[service], botocore.xform_name(operation)), params) for service, operation, params in calls
+    ]
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        for method, params in methods:
+            # A condition that fails for the real handler fails here too: handled, not raised.
+            with contextlib.suppress(ClientError):
+                method(**params)
+        return {"statusCode": 200, "body": "{}"}
+
+    return handler
+
+
+def warm_cpu(stack: LocalStack, scenario: WarmScenario, blocks: int, per_block: int) -> tuple[float, float, list[Call]]:
+    """Median per-invocation CPU of this thread (the moto server's threads excluded) for handler and minimal."""
+    spec = stack.function(scenario.logical_id)
+    event = scenario.setup(stack)
+    with function_environment(stack, scenario.logical_id):
+        handler = load_handler(spec.handler)  # type: ignore[arg-type]
+        context = LambdaContext(spec)
+        for _ in range(5):
+            handler(copy.deepcopy(event), context)
+        with AWS.recording() as calls:
+            handler(copy.deepcopy(event), context)
+        minimal = minimal_handler(stack, calls)
+        for _ in range(5):
+            minimal(copy.deepcopy(event), context)
+        samples: dict[str, list[float]] = {"handler": [], "minimal": []}
+        for _ in range(blocks):
+            for name, function in (("handler", handler), ("minimal", minimal)):
+                events = [copy.deepcopy(event) for _ in range(per_block)]
+                started = time.thread_time()
+                for item in events:
+                    function(item, context)
+                samples[name].append((time.thread_time() - started) / per_block)
+    return statistics.median(samples["handler"]), statistics.median(samples["minimal"]), list(calls)
+
+
+# ------------------------------------------------------------------------------------------------ counts
+
+
+@dataclass(frozen=True)
+class CountScenario:
+    metric: str
+    target: str
+    needs: tuple[str, ...]  # logical ids of the functions it drives
+    run: Callable[[LocalStack, int], str] | None = field(default=None)  # None: its function is still being written
+
+
+def _forwarded_leads(stack: LocalStack, invocations: int) -> str:
+    miimosa = stack.sandboxes["miimosa"]
+    miimosa.clear_requests()
+    forwarded = 0
+    for _ in range(invocations):
+        forwarded += response_body(stack.invoke("LeadIntakeFunction", new_lead_event())).get("status") == "forwarded"
+    posts = sum(1 for request in miimosa.requests if request.method == "POST" and request.path == "/leads")
+    return f"{posts / forwarded:.2f} ({posts} POST /leads for {forwarded} leads)"
+
+
+def _ssm_reads(stack: LocalStack, invocations: int) -> str:
+    drivers: dict[str, Callable[[], Any]] = {
+        "LeadIntakeFunction": lambda: stack.invoke("LeadIntakeFunction", new_lead_event()),
+        "CampaignLifecycleFunction": lambda: stack.invoke("CampaignLifecycleFunction", new_campaign_event()[0]),
+        "LicenceIssuanceFunction": lambda: stack.invoke("LicenceIssuanceFunction", new_licence_event()[0]),
+    }
+    parts = []
+    for logical_id, drive in drivers.items():
+        reset_all()  # a fresh container: its first invocation reads the secret, the cache serves the rest
+        with AWS.recording() as calls:
+            for _ in range(invocations):
+                drive()
+        reads = AwsCalls.count(calls, "ssm", SSM_READS)
+        parts.append(f"{logical_id.removesuffix('Function')} {reads * 1000 / invocations:.0f}")
+    return ", ".join(parts)
+
+
+COUNTS: list[CountScenario] = [
+    CountScenario("DynamoDB requests per donation callback", "1", ("DonationIngesterFunction",)),
+    CountScenario("partner calls per forwarded lead (MiiMOSA)", "1", ("LeadIntakeFunction",), _forwarded_leads),
+    CountScenario(
+        "SSM reads per 1,000 invocations (each function's partner-calling route)",
+        "1 per container per 300 s",
+        ("LeadIntakeFunction", "CampaignLifecycleFunction", "LicenceIssuanceFunction"),
+        _ssm_reads,
+    ),
+    CountScenario("app's miles token fetches per 1,000 relayed actions", "", ("LoyaltyRelayFunction",)),
+]
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+
+def measure(blocks: int = 15, per_block: int = 20, invocations: int = 1000) -> list[Row]:
+    built = {handler.logical_id for handler in built_handlers()}
+    rows: list[Row] = []
+    with (
+        LocalStack(ROOT / "template.yaml", gateway_port=None, pump_queues=False) as stack,
+        quiet_stdout(),
+    ):
+        for scenario in WARM:
+            if scenario.logical_id not in built:
+                rows.append(Row(f"warm CPU {scenario.logical_id} / minimal handler", NOT_BUILT, "<= 1.4"))
+                continue
+            handler_cpu, minimal_cpu, calls = warm_cpu(stack, scenario, blocks, per_block)
+            operations = Counter(f"{service}.{operation}" for service, operation, _ in calls)
+            rows.append(
+                Row(
+                    f"warm CPU {scenario.logical_id} / minimal handler, same I/O: {scenario.description}",
+                    f"{handler_cpu / minimal_cpu:.2f}",
+                    "<= 1.4",
+                )
+            )
+            rows.append(
+                Row(
+                    f"  {handler_cpu * 1000:.2f} ms vs {minimal_cpu * 1000:.2f} ms per invocation; I/O: "
+                    + ", ".join(f"{name} x{count}" for name, count in sorted(operations.items())),
+                    "",
+                )
+            )
+        for count in COUNTS:
+            if count.run is None or not set(count.needs) <= built:
+                rows.append(Row(count.metric, NOT_BUILT, count.target))
+                continue
+            rows.append(Row(count.metric, count.run(stack, invocations), count.target))
+    return rows

@@ -1,0 +1,64 @@
+"""The `sam build` artifact ships checked-hash bytecode that Lambda can use despite the zip's 1980 file dates."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import cfn_yaml
+
+from tests.conftest import ROOT
+
+BUILD = ROOT / ".aws-sam" / "build"
+# PEP 552 flags word: bit 0 = hash-based, bit 1 = check the source's hash on import.
+CHECKED_HASH = 0b11
+
+
+def _resources() -> dict[str, dict]:
+    return cfn_yaml.load(str(ROOT / "template.yaml"))["Resources"]
+
+
+def _built_code_dirs() -> list[Path]:
+    if not (BUILD / "template.yaml").is_file():
+        pytest.skip("no .aws-sam/build: run `make build` (make test does)")
+    return [BUILD / name for name, resource in _resources().items() if _is_code(resource)]
+
+
+def _is_code(resource: dict) -> bool:
+    return resource["Type"] in {"AWS::Serverless::Function", "AWS::Serverless::LayerVersion"}
+
+
+def _pyc_for(source: Path) -> Path:
+    return Path(importlib.util.cache_from_source(str(source)))
+
+
+def test_every_function_and_layer_is_built_by_our_makefiles():
+    # A resource left on SAM's default builder would ship no bytecode and recompile on every cold start.
+    methods = {name: resource.get("Metadata", {}).get("BuildMethod") for name, resource in _resources().items()}
+    code = {name for name, resource in _resources().items() if _is_code(resource)}
+    assert {name: methods[name] for name in code} == dict.fromkeys(code, "makefile")
+
+
+def test_every_built_module_has_checked_hash_bytecode_of_its_own_source():
+    checked = 0
+    for directory in _built_code_dirs():
+        sources = list(directory.rglob("*.py"))
+        assert sources, f"{directory.name} was built empty"
+        for source in sources:
+            header = _pyc_for(source).read_bytes()[:16]
+            assert header[:4] == importlib.util.MAGIC_NUMBER, source
+            assert int.from_bytes(header[4:8], "little") == CHECKED_HASH, source
+            assert header[8:16] == importlib.util.source_hash(source.read_bytes()), f"stale bytecode for {source}"
+            checked += 1
+    assert checked > 100  # the layer's dependencies are in there, not only our packages
+
+
+def test_the_layer_holds_our_adapters_and_no_scripts_or_stray_bytecode():
+    layer = next(path for path in _built_code_dirs() if path.name == "AdaptersLayer") / "python"
+    assert (layer / "partners" / "http.py").is_file()
+    assert not (layer / "bin").exists()
+    orphans = [
+        pyc for pyc in layer.rglob("*.pyc") if not (pyc.parent.parent / f"{pyc.name.split('.')[0]}.py").is_file()
+    ]
+    assert orphans == []
