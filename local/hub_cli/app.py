@@ -93,7 +93,8 @@ def _failure(error: BaseException) -> tuple[str, int]:
         message = f"hub: AWS refused {error.operation_name}: {details.get('Code', '?')}: {details.get('Message', '')}"
     else:
         message = f"hub: {error}"
-    return message.rstrip(": "), status
+    # One line, whatever the error's own text holds (botocore's validation errors span several).
+    return " ".join(message.split()).rstrip(": "), status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

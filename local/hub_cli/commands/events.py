@@ -50,7 +50,9 @@ def put(settings: Settings, file: str, bus: str | None) -> int:
 
 def put_events(target: Target, entries: list[dict[str, Any]], bus: str | None) -> list[dict[str, Any]]:
     """PutEvents, 10 at a time; one result per entry (EventId, or ErrorCode and ErrorMessage), with its bus."""
-    buses = {resource.logical_id: resource.physical_id for resource in target.of_type(*BUS_TYPES)}
+    buses = {
+        resource.logical_id: resource.physical_id for resource in target.of_type(*BUS_TYPES) if resource.physical_id
+    }
     default_bus = bus if bus is not None else next(iter(buses.values())) if len(buses) == 1 else None
     if default_bus in buses:
         default_bus = buses[default_bus]
