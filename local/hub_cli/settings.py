@@ -26,14 +26,21 @@ class Settings:
     def local(self) -> bool:
         return self.stage is None
 
-    def target(self) -> Target:
-        if self._target is None:
-            if self.stage is None:
-                self._target = connect_local(self.url)
-            else:
-                self._target = connect_aws(
-                    self.stage, region=self.region, stack_name=self.stack_name, profile=self.profile
-                )
+    def target(self, *, with_resources: bool = True) -> Target:
+        """The stack named by the options; `with_resources=False` on AWS: its stage and region only, no look-up of
+        a stack that may not be deployed yet."""
+        if self._target is not None and (self._target.resources or not with_resources or self.local):
+            return self._target
+        if self.stage is None:
+            self._target = connect_local(self.url)
+        else:
+            self._target = connect_aws(
+                self.stage,
+                region=self.region,
+                stack_name=self.stack_name,
+                profile=self.profile,
+                with_resources=with_resources,
+            )
         return self._target
 
 

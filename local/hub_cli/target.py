@@ -141,12 +141,22 @@ def connect_local(url: str) -> Target:
     )
 
 
-def connect_aws(stage: str, *, region: str | None, stack_name: str | None = None, profile: str | None = None) -> Target:
-    """The deployed stack of `stage` (`partner-hub-<stage>` unless named), with the caller's AWS credentials."""
+def connect_aws(
+    stage: str,
+    *,
+    region: str | None,
+    stack_name: str | None = None,
+    profile: str | None = None,
+    with_resources: bool = True,
+) -> Target:
+    """The deployed stack of `stage` (`partner-hub-<stage>` unless named), with the caller's AWS credentials;
+    without `with_resources` the stack need not exist yet (secrets are set before the first deploy)."""
     session = boto3.session.Session(profile_name=profile, region_name=region)
     if not session.region_name:
         raise CliError("no AWS region: pass --region or set AWS_REGION")
     name = stack_name or STACK_NAME_PREFIX + stage
+    if not with_resources:
+        return Target(stage=stage, region=session.region_name, stack_name=name, local=False, session=session)
     cloudformation = session.client("cloudformation")
     try:
         rows = [

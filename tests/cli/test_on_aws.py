@@ -115,6 +115,19 @@ def test_secrets_set_puts_a_secure_string_under_the_stage(aws, deployed, monkeyp
     assert listed.out.count("MISSING") == 3
 
 
+def test_secrets_are_set_before_the_first_deploy(aws, hub, monkeypatch):
+    import io  # noqa: PLC0415
+
+    import boto3  # noqa: PLC0415
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("mlm-live-token\n"))
+    outcome = hub("--stage", "fresh", "--region", REGION, "secrets", "set", "mlm/api-token", "--from-stdin")
+    assert outcome.status == 0, outcome.err
+    ssm = boto3.client("ssm", region_name=REGION)
+    stored = ssm.get_parameter(Name="/partner-hub/fresh/mlm/api-token", WithDecryption=True)["Parameter"]
+    assert stored["Value"] == "mlm-live-token"
+
+
 def test_events_put_on_the_stacks_bus(aws, deployed):
     event_file = str(EVENTS / "licence_issuance/licence_requested.json")
     # moto's CloudFormation leaves an EventBus's physical id empty (AWS's is its name): the bus is named here.

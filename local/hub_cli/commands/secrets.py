@@ -34,7 +34,7 @@ def command() -> None:
 @pass_settings
 def list_secrets(settings: Settings) -> int:
     """Which secrets the stage has (names and dates, never values)."""
-    target = settings.target()
+    target = settings.target(with_resources=False)
     path = PARAMETER_PATH.format(stage=target.stage)
     ssm = target.client("ssm")
     stored = {
@@ -100,7 +100,7 @@ def set_secret(settings: Settings, name: str, from_stdin: bool, overwrite: bool,
         raise CliError(f"unknown secret {name!r} (known: {', '.join(SECRETS)})", EXIT_USAGE)
     if generate and (name != SIGNING_KEY or from_stdin):
         raise CliError(f"--generate is for {SIGNING_KEY} alone, without --from-stdin", EXIT_USAGE)
-    target = settings.target()
+    target = settings.target(with_resources=False)
     parameter = PARAMETER_PATH.format(stage=target.stage) + name
     ssm = target.client("ssm")
     if generate:
