@@ -24,12 +24,15 @@ help:
 	@echo "make invoke FUNCTION=LeadIntakeFunction EVENT=events/lead_intake/post_valid.json"
 	@echo "make put-events EVENT=events/licence_issuance/licence_requested.json   (onto the bus of a running make run)"
 	@echo "make openapi regenerate the HTTP API's OpenAPI document (functions/api_docs/openapi.json) from the functions"
+	@echo ".venv/bin/hub --help   the operators' command line (dlq, events, invoke, secrets; --stage for AWS)"
 
-$(STAMP): requirements-dev.txt layers/adapters/requirements.txt
+$(STAMP): requirements-dev.txt layers/adapters/requirements.txt pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13.0)"; exit 1; }
 	@test -x $(BIN)/python3.13 || $(PYTHON313) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@# The project itself, editable, for .venv/bin/hub (setuptools is pinned in requirements-dev.txt).
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 venv: $(STAMP)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from hub_local.eventbus import entries_from_document
-from hub_local.gateway import EVENTS_PATH
+from hub_local.gateway import EVENTS_PATH, STACK_PATH
 from hub_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
 from hub_local.stack import HandlerImportError, LocalStack, _port_if_free
 from hub_local.template import ScheduleSpec, TemplateError, load_template
@@ -154,6 +154,7 @@ def _print_banner(stack: LocalStack, out: TextIO) -> None:
     lines.append(f"  gateway  {stack.gateway_url}")
     lines.extend(f"    {route['method']:<7} {route['url']}  -> {route['function']}" for route in stack.routes)
     lines.append(f"    GET     {stack.gateway_url}/_local/routes  (this list, as JSON)")
+    lines.append(f"    GET     {stack.gateway_url}{STACK_PATH}  (endpoints and resources, for the hub CLI)")
     for name, url in stack.partner_urls.items():
         origin = "sandbox" if name in stack.sandboxes else "override"
         lines.append(f"  partner  {name:<10} {url}  ({origin})")

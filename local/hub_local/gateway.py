@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import sys
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,16 +19,23 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
-from hub_local.eventbus import entries_from_document
+from hub_local.eventbus import entries_from_document, error_payload
 from hub_local.template import ACCOUNT_ID, LOCAL_API_ID, CorsConfig, HttpRoute
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 PutEvents = Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]
+InvokeAsync = Callable[[str, Any], str]
 Headers = list[tuple[str, str]]
 
 ROUTES_PATH: Final = "/_local/routes"
 # POST {"Entries": [...]} (or one entry, or EventBridge events): PutEvents on the local stack's buses.
 EVENTS_PATH: Final = "/_local/events"
+# GET: what a tool (the hub CLI) needs to reach the running stack: moto's URL, stage, physical resource names.
+STACK_PATH: Final = "/_local/stack"
+# Lambda's Invoke API (POST {LAMBDA_PATH}/2015-03-31/functions/{name}/invocations) for boto3's lambda client with
+# endpoint_url={gateway}{LAMBDA_PATH}: synchronous calls, and InvocationType=Event with Lambda's retries.
+LAMBDA_PATH: Final = "/_local/lambda"
+_INVOKE_PATH: Final = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 NOT_FOUND: Final = b'{"message":"Not Found"}'
 INTERNAL_ERROR: Final = b'{"message":"Internal Server Error"}'
 _MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -332,10 +341,17 @@ class Gateway:
         cors: Mapping[str, CorsConfig | None] | None = None,
         port: int = 0,
         put_events: PutEvents | None = None,
+        describe: Callable[[], dict[str, Any]] | None = None,
+        invoke_async: InvokeAsync | None = None,
+        functions: Iterable[str] = (),
     ) -> None:
+        """`describe` serves STACK_PATH; `invoke_async` and `functions` (the names it may invoke) serve LAMBDA_PATH."""
         self.routes = list(routes)
         self.invoke = invoke
         self.put_events = put_events
+        self.describe = describe
+        self.invoke_async = invoke_async
+        self.functions = frozenset(functions)
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.gateway = self
         self.port: int = self._server.server_address[1]
@@ -401,6 +417,10 @@ class Gateway:
             return json_response(200, json.dumps(self.route_list(), indent=2).encode())
         if method == "POST" and path == EVENTS_PATH and self.put_events is not None:
             return self._put_events(body)
+        if method == "GET" and path == STACK_PATH and self.describe is not None:
+            return json_response(200, json.dumps(self.describe(), indent=2).encode())
+        if path.startswith(LAMBDA_PATH + "/") and self.functions:
+            return self._lambda_invoke(method, path.removeprefix(LAMBDA_PATH), header_map, body)
         match = match_route(self.routes, method, path)
         if match is None:
             response = json_response(404, NOT_FOUND)
@@ -436,6 +456,54 @@ class Gateway:
             traceback.print_exc(file=sys.stderr)
             return json_response(500, INTERNAL_ERROR)
         return json_response(200, json.dumps(answer).encode())
+
+    def _lambda_invoke(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        """Lambda's Invoke API, as boto3 calls it: errors carry x-amzn-ErrorType, a function's own error is a 200
+        with X-Amz-Function-Error and the runtime's error document."""
+        request = self._lambda_request(method, path, body)
+        if isinstance(request, HttpResponse):
+            return request
+        name, event = request
+        request_id = str(uuid.uuid4())
+        invocation_type = headers.get("x-amz-invocation-type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return HttpResponse(204, [("x-amzn-RequestId", request_id)], b"")
+        if invocation_type == "Event" and self.invoke_async is not None:
+            request_id = self.invoke_async(name, event)
+            return HttpResponse(202, [("x-amzn-RequestId", request_id)], b"")
+        if invocation_type != "RequestResponse":
+            return _lambda_error(400, "InvalidParameterValueException", f"InvocationType {invocation_type!r}")
+        response_headers: Headers = [
+            ("Content-Type", "application/json"),
+            ("x-amzn-RequestId", request_id),
+            ("X-Amz-Executed-Version", "$LATEST"),
+        ]
+        try:
+            result = self.invoke(name, event)
+        except Exception as error:  # the function's own failure: Lambda answers 200 and says so in a header
+            traceback.print_exc(file=sys.stderr)
+            response_headers.append(("X-Amz-Function-Error", "Unhandled"))
+            return HttpResponse(200, response_headers, json.dumps(error_payload(error, request_id)).encode())
+        return HttpResponse(200, response_headers, json.dumps(result).encode())
+
+    def _lambda_request(self, method: str, path: str, body: bytes) -> tuple[str, Any] | HttpResponse:
+        """(function name, event) of an Invoke call, or the error Lambda would answer."""
+        found = _INVOKE_PATH.match(path)
+        if method != "POST" or found is None:
+            return _lambda_error(404, "UnknownOperationException", f"{method} {path} is not a Lambda API call here")
+        # A name, a function ARN or a partial ARN: the function's name is the part after "function:".
+        name = unquote(found.group(1)).rpartition("function:")[2].partition(":")[0]
+        if name not in self.functions:
+            return _lambda_error(404, "ResourceNotFoundException", f"Function not found: {name}")
+        try:
+            return name, json.loads(body or b"{}")
+        except ValueError:
+            return _lambda_error(400, "InvalidRequestContentException", "Could not parse request body into json")
+
+
+def _lambda_error(status: int, error_type: str, message: str) -> HttpResponse:
+    body = json.dumps({"Type": "User", "message": message, "__type": error_type}).encode()
+    return HttpResponse(status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)], body)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -39,7 +39,7 @@ from hub_local.eventbus import (
     send_to_queue,
     tap_queue_name,
 )
-from hub_local.gateway import Gateway
+from hub_local.gateway import LAMBDA_PATH, Gateway
 from hub_local.partners import PartnerSpec, Sandbox, default_partners, hub_secret_values, secret_parameter_name
 from hub_local.sqs_pump import SqsPump
 from hub_local.template import (
@@ -264,6 +264,9 @@ class LocalStack:
                     cors={api.logical_id: api.cors for api in template.http_apis.values()},
                     port=self.gateway_port,
                     put_events=self.put_events,
+                    describe=self.describe,
+                    invoke_async=self.invoke_async,
+                    functions=template.functions,
                 )
             self._function_envs = {
                 logical_id: self._build_function_env(function) for logical_id, function in template.functions.items()
@@ -844,6 +847,37 @@ class LocalStack:
                 file=sys.stderr,
             )
         return _as_lambda_json(result)
+
+    def invoke_async(self, logical_id: str, event: Any) -> str:
+        """Lambda's InvocationType=Event: queued with its retries and destinations; returns the request id."""
+        self.function(logical_id)
+        return self._require_invoker().submit(logical_id, _as_lambda_json(event))
+
+    def describe(self) -> dict[str, Any]:
+        """What a tool needs to act on this stack from another process (GET /_local/stack): endpoints, stage, and
+        each resource as CloudFormation's ListStackResources names it, so one code path serves AWS and local."""
+        template = self.template
+        resources = [
+            {
+                "LogicalResourceId": logical_id,
+                "PhysicalResourceId": str(template.physical(logical_id)),
+                "ResourceType": resource.get("Type", ""),
+            }
+            for logical_id, resource in template.resources.items()
+            if logical_id in template.resolver.physical
+        ]
+        gateway = self.gateway_url
+        return {
+            "stackName": self.stack_name,
+            "stage": template.stage,
+            "region": REGION,
+            "accountId": ACCOUNT_ID,
+            "template": str(self.template_path.resolve()),
+            "motoUrl": self.moto_url,
+            "gatewayUrl": gateway,
+            "lambdaUrl": None if gateway is None else gateway + LAMBDA_PATH,
+            "resources": resources,
+        }
 
     def drain(self, queue_logical_id: str | None = None, timeout: float = 10.0) -> bool:
         """Run pump cycles until the queue(s) hold no visible, delayed or in-flight message; False on timeout."""

@@ -1,0 +1,12 @@
+"""Every command group of `hub`, one module each: a new command is a new module here plus one entry in COMMANDS."""
+
+from __future__ import annotations
+
+import click
+
+from hub_cli.commands.dlq import command as dlq_command
+from hub_cli.commands.events import command as events_command
+from hub_cli.commands.invoke import command as invoke_command
+from hub_cli.commands.secrets import command as secrets_command
+
+COMMANDS: tuple[click.Command, ...] = (invoke_command, events_command, dlq_command, secrets_command)
