@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from bench.common import NOT_BUILT, ROOT, Row, built_handlers
 from hub_core.caches import reset_all
+from hub_core.tokens import CallbackSigner
 from hub_local.stack import LambdaContext, LocalStack, load_handler
 
 Call = tuple[str, str, dict[str, Any]]  # (service, operation, parameters)
@@ -172,10 +173,46 @@ def _licence_read(stack: LocalStack) -> dict[str, Any]:
     return event
 
 
+def _callback_event(stack: LocalStack, fields: dict[str, Any], message_key: str) -> dict[str, Any]:
+    """A JSON donation callback for the campaign of `fields`, with the token the campaign was given."""
+    ref = f"{fields['serviceId']}/{fields['route']}/{fields['donationCode']}"
+    key_name = stack.function_env("DonationIngesterFunction")["CALLBACK_SIGNING_KEY_PARAM"]
+    ring = stack.boto3_client("ssm").get_parameter(Name=key_name, WithDecryption=True)["Parameter"]["Value"]
+    token = CallbackSigner(lambda: ring).token_for(ref)
+    event = load_event("donation_ingester/callback_post_json.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/donations/callback/{ref}/{token}"
+    event["pathParameters"] = {
+        "serviceId": str(fields["serviceId"]),
+        "route": fields["route"],
+        "donationCode": fields["donationCode"],
+        "token": token,
+    }
+    body = json.loads(event["body"]) | {"messageKey": message_key, "donationCode": fields["donationCode"]}
+    event["body"] = json.dumps(body)
+    return event
+
+
+def _new_campaign(stack: LocalStack) -> dict[str, Any]:
+    post, fields = new_campaign_event()
+    assert stack.invoke("CampaignLifecycleFunction", post)["statusCode"] == 201
+    return fields
+
+
+def _repeated_callback(stack: LocalStack) -> dict[str, Any]:
+    fields = _new_campaign(stack)
+    event = _callback_event(stack, fields, f"bench-{uuid.uuid4().hex[:12]}")
+    assert stack.invoke("DonationIngesterFunction", event)["statusCode"] == 200
+    # Folded, so each repeat is the duplicate path alone: one conditional put, nothing to announce again.
+    stack.drain_events(timeout=20)
+    stack.drain("DonationTotalsQueue", timeout=20)
+    return event
+
+
 WARM: list[WarmScenario] = [
     WarmScenario("LeadIntakeFunction", "safety-net retry of a forwarded lead (SQS)", _settled_lead_retry),
-    WarmScenario("CampaignLifecycleFunction", "GET /campaigns/{...} (Umbrella total cached 15 s)", _campaign_read),
+    WarmScenario("CampaignLifecycleFunction", "GET /campaigns/{...} (campaign and ledger total)", _campaign_read),
     WarmScenario("LicenceIssuanceFunction", "GET /licences/{orderId}", _licence_read),
+    WarmScenario("DonationIngesterFunction", "a repeated donation callback (already folded)", _repeated_callback),
 ]
 
 
@@ -242,6 +279,23 @@ def _forwarded_leads(stack: LocalStack, invocations: int) -> str:
     return f"{posts / forwarded:.2f} ({posts} POST /leads for {forwarded} leads)"
 
 
+def _donation_callbacks(stack: LocalStack, invocations: int) -> str:
+    fields = _new_campaign(stack)
+    events = [_callback_event(stack, fields, f"bench-{uuid.uuid4().hex}") for _ in range(invocations)]
+    reset_all()  # a fresh container: the campaign is read once, then cached
+    with AWS.recording() as calls:
+        for event in events:
+            assert stack.invoke("DonationIngesterFunction", event)["statusCode"] == 200
+    dynamodb = AwsCalls.count(calls, "dynamodb")
+    by_operation = Counter(operation for service, operation, _ in calls if service == "dynamodb")
+    detail = ", ".join(f"{operation} {count}" for operation, count in sorted(by_operation.items()))
+    events_put = AwsCalls.count(calls, "events", {"PutEvents"})
+    return (
+        f"{dynamodb / invocations:.3f} ({dynamodb} for {invocations} callbacks: {detail}; "
+        f"{events_put / invocations:.2f} PutEvents each)"
+    )
+
+
 def _ssm_reads(stack: LocalStack, invocations: int) -> str:
     drivers: dict[str, Callable[[], Any]] = {
         "LeadIntakeFunction": lambda: stack.invoke("LeadIntakeFunction", new_lead_event()),
@@ -260,7 +314,7 @@ def _ssm_reads(stack: LocalStack, invocations: int) -> str:
 
 
 COUNTS: list[CountScenario] = [
-    CountScenario("DynamoDB requests per donation callback", "1", ("DonationIngesterFunction",)),
+    CountScenario("DynamoDB requests per donation callback", "1", ("DonationIngesterFunction",), _donation_callbacks),
     CountScenario("partner calls per forwarded lead (MiiMOSA)", "1", ("LeadIntakeFunction",), _forwarded_leads),
     CountScenario(
         "SSM reads per 1,000 invocations (each function's partner-calling route)",

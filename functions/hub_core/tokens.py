@@ -55,15 +55,25 @@ class CallbackSigner:
     def __init__(self, key_ring: Callable[[], str]) -> None:
         # Read through the callable on every use: SSM's cache decides when a rotated ring is seen.
         self._key_ring = key_ring
+        self._parsed: tuple[str, KeyRing] | None = None
+
+    def _ring(self) -> KeyRing:
+        """The ring, parsed once per value (a telethon verifies a token per donation)."""
+        value = self._key_ring()
+        parsed = self._parsed
+        if parsed is None or parsed[0] != value:
+            parsed = (value, KeyRing.parse(value))
+            self._parsed = parsed
+        return parsed[1]
 
     def token_for(self, campaign_ref: str) -> str:
-        ring = KeyRing.parse(self._key_ring())
+        ring = self._ring()
         return f"{ring.active}.{_mac(ring.keys[ring.active], campaign_ref)}"
 
     def verify(self, campaign_ref: str, token: str) -> bool:
         """True only for a token this ring issued for this very campaign; compared in constant time."""
         key_id, separator, mac = token.partition(".")
-        key = KeyRing.parse(self._key_ring()).keys.get(key_id) if separator else None
+        key = self._ring().keys.get(key_id) if separator else None
         if key is None:
             # Still spend a MAC's time, so the answer's timing does not tell a bad key id from a bad MAC.
             hmac.compare_digest(_mac(b"\0" * _MIN_KEY_BYTES, campaign_ref), mac)
