@@ -26,14 +26,13 @@ from hub_core.config import ConfigError
 from hub_core.http_api import FieldProblem, RequestRejected
 from hub_core.ledger import read_totals
 from hub_core.observability import logger_for
-from hub_core.secrets import secret
 from hub_core.tokens import CallbackSigner, new_manage_token, token_hash, token_matches
+from hub_core.umbrella import callback_signer, umbrella_client
 from partners.errors import (
     PartnerNotFound,
     PartnerRejected,
     PartnerUnavailable,
 )
-from partners.http import RetryPolicy, Timeouts
 from partners.umbrella import (
     CampaignCreationRequest,
     CampaignDonation,
@@ -55,20 +54,12 @@ def store() -> CampaignStore:
 
 @container_cached
 def umbrella() -> UmbrellaClient:
-    config = settings()
-    return UmbrellaClient(
-        config.umbrella_base_url,
-        api_key=lambda: secret("UMBRELLA_API_KEY_PARAM"),
-        key_placement=config.umbrella_key_placement,
-        key_parameter=config.umbrella_key_parameter,
-        timeouts=Timeouts(connect=config.umbrella_connect_timeout, read=config.umbrella_read_timeout),
-        retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
-    )
+    return umbrella_client(settings())
 
 
 @container_cached
 def signer() -> CallbackSigner:
-    return CallbackSigner(lambda: secret("CALLBACK_SIGNING_KEY_PARAM"))
+    return callback_signer()
 
 
 def validation_context() -> dict[str, Any]:

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from hub_core.caches import container_cached
-from hub_core.config import Settings
+from hub_core.umbrella import UmbrellaSettings
 
 
-class CampaignSettings(Settings):
+class CampaignSettings(UmbrellaSettings):
     campaigns_table_name: str
     # The donation ledger, read for a campaign's collected amount (the donation ingester writes it).
     donations_table_name: str
-    umbrella_base_url: str
-    # The API key's and the signing key ring's SSM parameter names are read by hub_core.secrets from
-    # UMBRELLA_API_KEY_PARAM and CALLBACK_SIGNING_KEY_PARAM.
-    umbrella_key_placement: Literal["query", "bearer"] = "query"
-    umbrella_key_parameter: str = "apikey"
-    umbrella_connect_timeout: float = Field(default=3.05, gt=0)
-    umbrella_read_timeout: float = Field(default=8.0, gt=0)
     # Where Umbrella must send donations, e.g. https://api.example.org; empty: the address this request came in on.
     callback_base_url: str = ""
     callback_path: str = "/donations/callback"

@@ -39,10 +39,9 @@ from hub_core.caches import TtlCache, container_cached
 from hub_core.http_api import FieldProblem, RequestRejected, problems_from
 from hub_core.ledger import donation_pk, read_totals
 from hub_core.observability import logger_for, metrics_for
-from hub_core.secrets import secret
 from hub_core.tokens import CallbackSigner
+from hub_core.umbrella import callback_signer, umbrella_client
 from partners.errors import PartnerError, PartnerNotFound
-from partners.http import RetryPolicy, Timeouts
 from partners.redact import mask_msisdn
 from partners.umbrella import CampaignDonation, UmbrellaClient
 
@@ -65,20 +64,12 @@ def directory() -> CampaignDirectory:
 
 @container_cached
 def signer() -> CallbackSigner:
-    return CallbackSigner(lambda: secret("CALLBACK_SIGNING_KEY_PARAM"))
+    return callback_signer()
 
 
 @container_cached
 def umbrella() -> UmbrellaClient:
-    config = settings()
-    return UmbrellaClient(
-        config.umbrella_base_url,
-        api_key=lambda: secret("UMBRELLA_API_KEY_PARAM"),
-        key_placement=config.umbrella_key_placement,
-        key_parameter=config.umbrella_key_parameter,
-        timeouts=Timeouts(connect=config.umbrella_connect_timeout, read=config.umbrella_read_timeout),
-        retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
-    )
+    return umbrella_client(settings())
 
 
 @dataclass(frozen=True)

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from hub_core.caches import container_cached
-from hub_core.config import Settings
+from hub_core.umbrella import UmbrellaSettings
 
 
-class IngesterSettings(Settings):
+class IngesterSettings(UmbrellaSettings):
     donations_table_name: str
     campaigns_table_name: str
-    umbrella_base_url: str
-    # The API key's and the signing key ring's SSM parameter names are read by hub_core.secrets from
-    # UMBRELLA_API_KEY_PARAM and CALLBACK_SIGNING_KEY_PARAM.
-    umbrella_key_placement: Literal["query", "bearer"] = "query"
-    umbrella_key_parameter: str = "apikey"
-    umbrella_connect_timeout: float = Field(default=3.05, gt=0)
-    umbrella_read_timeout: float = Field(default=8.0, gt=0)
     # A donor's number as Umbrella sends it: msisdn digits, country code first (a leading + is dropped).
     msisdn_pattern: str = r"^\d{8,15}$"
     # How long a campaign's creator and state are reused between callbacks; a telethon reads the campaign once a

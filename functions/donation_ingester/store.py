@@ -209,8 +209,10 @@ class DonationLedger:
             }
         }
         # The same chunk retried by the SDK after a timeout is recognised by DynamoDB as already applied (for ten
-        # minutes), instead of failing every condition and looking like a chunk that someone else folded.
-        token = hashlib.sha256("\n".join([campaign_ref, *sorted(e.message_key for e in entries)]).encode()).hexdigest()
+        # minutes), instead of failing every condition and looking like a chunk that someone else folded. `now` is
+        # part of it: a later redelivery is a new request (its conditions then fail), not a parameter mismatch.
+        keys = sorted(entry.message_key for entry in entries)
+        token = hashlib.sha256("\n".join([campaign_ref, str(now), *keys]).encode()).hexdigest()
         aws.dynamodb().transact_write_items(TransactItems=[*marks, total], ClientRequestToken=token[:36])
 
     # --------------------------------------------------------------------------------------- reconciliation
