@@ -194,6 +194,10 @@
             if (total.textContent !== text) total.textContent = text; /* announce changes only */
             total.setAttribute("data-ore", String(collected.amount));
           }
+          if (typeof collected.count === "number") {
+            section.querySelector(".campaign-count").textContent =
+              "from " + collected.count + (collected.count === 1 ? " donation" : " donations");
+          }
         })
         .catch(function () { note.textContent = "The total could not be refreshed; retrying."; })
         .then(function () { window.setTimeout(poll, every); });

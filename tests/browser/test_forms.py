@@ -130,6 +130,7 @@ def test_a_fundraiser_is_created_and_its_page_shows_a_donation_raise_the_total(s
     assert answer.status_code == 200, answer.text
     expect(total).to_have_attribute("data-ore", "7500")
     expect(total).to_have_text(re.compile(r"75,00\s*kr"))
+    expect(page.locator(".campaign-count")).to_have_text("from 1 donation")
     screenshot(page, "campaign-page")
 
 
