@@ -14,7 +14,7 @@ from botocore.config import Config
 from hub_cli import ui
 from hub_cli.errors import EXIT_USAGE, CliError
 from hub_cli.settings import Settings, pass_settings
-from hub_cli.target import FUNCTION_TYPES, TABLE_TYPES, Target
+from hub_cli.target import FUNCTION_TYPES, TABLE_TYPES, StackResource, Target
 
 INGESTER: Final = "DonationIngesterFunction"
 CAMPAIGNS_TABLE: Final = "CampaignsTable"
@@ -53,7 +53,7 @@ def command(settings: Settings, campaign: str | None, as_json: bool) -> int:
     if campaign is not None and not CAMPAIGN_REF.fullmatch(campaign):
         raise CliError(f"CAMPAIGN {campaign!r} is not serviceId/route/donationCode (e.g. 1/hjerte/anna50)", EXIT_USAGE)
     target = settings.target()
-    function = target.find(INGESTER, FUNCTION_TYPES, "function")
+    function = _ingester(target)
     refs = [campaign] if campaign is not None else reconcilable_campaigns(target, now=int(time.time()))
     results = _run(target, function.physical_id, refs)
     if campaign is not None and results[0]["status"] == "unknown_campaign":
@@ -64,6 +64,14 @@ def command(settings: Settings, campaign: str | None, as_json: bool) -> int:
     else:
         _print(target, summary)
     return 1 if summary["drift"] or summary["failed"] else 0
+
+
+def _ingester(target: Target) -> StackResource:
+    try:
+        return target.find(INGESTER, FUNCTION_TYPES, "function")
+    except CliError:
+        how = "make run with the current template" if target.local else f"sam deploy --config-env {target.stage}"
+        raise CliError(f"{target.label} has no {INGESTER}, which reconciles donations ({how})") from None
 
 
 def reconcilable_campaigns(target: Target, *, now: int) -> list[str]:
