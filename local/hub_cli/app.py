@@ -64,7 +64,8 @@ def cli(
     url: str,
     template: Path,
 ) -> None:
-    """Operate partner hub: invoke functions, put events, inspect and redrive dead letters, set secrets."""
+    """Operate partner hub: invoke functions, put events, inspect and redrive dead letters, set secrets, reconcile
+    donations."""
     if stage is None and (region or stack_name):
         raise click.UsageError("--region and --stack-name need --stage (without it, hub acts on the local stack)")
     context.obj = Settings(stage, region, stack_name, profile, url, template)

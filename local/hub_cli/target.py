@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import botocore.session
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from hub_cli.errors import CliError
@@ -29,6 +30,7 @@ QUEUE_TYPES: Final = ("AWS::SQS::Queue",)
 # SAM's type in the template (what the local stack reports), Lambda's once deployed.
 FUNCTION_TYPES: Final = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 BUS_TYPES: Final = ("AWS::Events::EventBus",)
+TABLE_TYPES: Final = ("AWS::DynamoDB::Table",)
 _LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
 _LOCAL_CREDENTIAL: Final = "testing"
 
@@ -68,9 +70,9 @@ class Target:
             return f"the local stack (stage {self.stage})"
         return f"stack {self.stack_name} in {self.region}"
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, config: Config | None = None) -> Any:
         endpoint = self.lambda_endpoint_url if service == "lambda" else self.endpoint_url
-        return self.session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
+        return self.session.client(service, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
 
     def of_type(self, *types: str) -> list[StackResource]:
         return sorted((r for r in self.resources.values() if r.resource_type in types), key=lambda r: r.logical_id)

@@ -27,12 +27,15 @@ def table(title: str, *columns: str, **options: Any) -> Table:
 
 
 def progress() -> Progress:
-    """A progress bar on stderr (stdout stays clean for what the command prints), e.g. over messages or campaigns."""
+    """A progress bar on stderr (stdout stays clean for what the command prints), e.g. over messages or campaigns;
+    none when stderr is not a terminal (a log), where Rich would leave an empty line behind."""
+    console = err()
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err(),
+        console=console,
         transient=True,
+        disable=not console.is_terminal,
     )

@@ -32,3 +32,15 @@ def test_invoke_names_a_missing_event_file(hub):
 def test_invoke_needs_both_arguments(hub):
     line = one_line_error(hub("invoke", "LeadIntakeFunction"))
     assert line.startswith("hub invoke: Missing argument 'EVENT_FILE'")
+
+
+def test_invoke_runs_a_reconciliation_from_the_event_file(hub):
+    # What README's example runs: the campaign of the file does not exist in a fresh stack, and the summary says so.
+    event = str(EVENTS / "donation_ingester/reconcile_campaign.json")
+    outcome = hub("--template", TEMPLATE, "invoke", "DonationIngesterFunction", event)
+    assert outcome.status == 0, outcome.err
+    summary = json.loads(outcome.out)
+    assert [(item["campaign"], item["status"]) for item in summary["campaigns"]] == [
+        ("1/hjerte/anna50", "unknown_campaign")
+    ]
+    assert (summary["reconciled"], summary["left"]) == (1, 0)

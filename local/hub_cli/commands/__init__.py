@@ -7,6 +7,13 @@ import click
 from hub_cli.commands.dlq import command as dlq_command
 from hub_cli.commands.events import command as events_command
 from hub_cli.commands.invoke import command as invoke_command
+from hub_cli.commands.reconcile import command as reconcile_command
 from hub_cli.commands.secrets import command as secrets_command
 
-COMMANDS: tuple[click.Command, ...] = (invoke_command, events_command, dlq_command, secrets_command)
+COMMANDS: tuple[click.Command, ...] = (
+    invoke_command,
+    events_command,
+    dlq_command,
+    secrets_command,
+    reconcile_command,
+)
