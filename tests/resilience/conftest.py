@@ -25,6 +25,8 @@ FUNCTION_OVERRIDES = {
     "MLM_READ_TIMEOUT": str(READ_TIMEOUT),
     "MLM_CONNECT_TIMEOUT": str(READ_TIMEOUT),
     "LEAD_RETRY_DELAY_SECONDS": "0",
+    # After a licence create Pimenko did not answer, only look-ups for this long: the slow create lands meanwhile.
+    "RECREATE_GRACE_SECONDS": "2",
 }
 # Deliveries of a lead's retry message before it is dead-lettered: outages here last seconds, deliveries are 1 s apart.
 LEAD_RETRY_MAX_RECEIVES = "15"
