@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 import requests
-from botocore.exceptions import ClientError
 
 from campaign_lifecycle.models import CampaignForm
 from campaign_lifecycle.store import CampaignStore, Claim
 from donation_ingester.models import event_id_for
-from donation_ingester.store import DonationLedger, FoldEntry
+from donation_ingester.store import DonationLedger
 from hub_core import aws
-from hub_core.ledger import donation_pk, read_totals
+from hub_core.ledger import donation_pk
 from lead_intake.models import LeadStatus
 from lead_intake.store import LeadRecord, LeadStore
 from licence_issuance.models import LicenceRequest
@@ -162,7 +161,9 @@ def test_one_of_a_hundred_attempts_holds_a_campaign_code(live, function_env):
     assert sum(isinstance(outcome, Claim) for outcome in concurrently(STORM, claim)) == 1
 
 
-def test_one_of_a_hundred_records_of_a_donation_is_new_and_the_fold_counts_it_once(live, function_env):
+def test_one_of_a_hundred_records_of_a_donation_is_new(live, function_env):
+    # Concurrent folds are not raced here: moto restores a whole table's snapshot when a transaction fails, undoing
+    # other threads' committed writes meanwhile (DynamoDB serialises them); the end-to-end storm above counts once.
     function_env("DonationIngesterFunction")
     ledger = DonationLedger(live.physical("DonationsTable"))
     message_key, ref, now = f"race-{uuid.uuid4()}", f"1/hjerte/{unique('rd')}", int(time.time())
@@ -173,16 +174,6 @@ def test_one_of_a_hundred_records_of_a_donation_is_new_and_the_fold_counts_it_on
 
     outcomes = concurrently(STORM, lambda _: ledger.record(dict(item)))
     assert sum(outcome.new for outcome in outcomes) == 1
-
-    def fold(_: int) -> int:
-        try:
-            return ledger.fold(ref, [FoldEntry(message_key, 300)], now=now, attempts=5).folded
-        except ClientError:  # lost every retry of a conflicting transaction: the queue would redeliver it
-            return 0
-
-    assert sum(concurrently(STORM, fold)) == 1
-    totals = read_totals(live.physical("DonationsTable"), ref)
-    assert (totals.amount, totals.count) == (300, 1)
 
 
 def test_one_of_a_hundred_attempts_holds_an_order_and_one_order_claims_a_licence(live, function_env):
