@@ -9,6 +9,7 @@ or the invocation dies half-way, the message is what forwards the lead later. So
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from typing import Any
@@ -138,12 +139,18 @@ def forward(lead_id: str, lead: dict[str, str]) -> LeadOutcome:
         # Our key refused or unreadable, or no /leads route where we point: an operator's fix, never the lead's
         # fault, so the lead waits in the queue like during an outage.
         _log_hold(exc)
-        store().settle(lead_id, LeadStatus.QUEUED, now=now, message=type(exc).__name__)
+        store().settle(lead_id, LeadStatus.QUEUED, now=now, message=type(exc).__name__, not_before=_not_before(exc))
         return LeadOutcome(lead_id=lead_id, status=LeadStatus.QUEUED, message=QUEUED_MESSAGE)
     store().settle(lead_id, LeadStatus.FORWARDED, now=now, reference=receipt.reference)
     logger.info("lead forwarded to MiiMOSA")
     _announce(lead_id, lead)
     return LeadOutcome(lead_id=lead_id, status=LeadStatus.FORWARDED, message=FORWARDED_MESSAGE)
+
+
+def _not_before(exc: Exception) -> int | None:
+    """When MiiMOSA said to come back (a 429's or 503's Retry-After): no retry delivery calls it before then."""
+    wait = exc.retry_after if isinstance(exc, PartnerUnavailable) else None
+    return None if wait is None else math.ceil(time.time() + wait)
 
 
 def retry(lead_id: str) -> LeadOutcome | None:
@@ -163,8 +170,9 @@ def _refused(lead_id: str, record: LeadRecord | None) -> LeadOutcome | None:
         # Expired by its TTL or never stored: nothing left to forward.
         logger.warning("retry for an unknown lead dropped", extra={"lead_id": lead_id})
         return None
-    if record.status is LeadStatus.FORWARDING:
-        raise LeadNotForwardedYet(lead_id)  # another attempt holds it right now
+    if record.status in (LeadStatus.FORWARDING, LeadStatus.QUEUED):
+        # Another attempt holds it right now, or MiiMOSA asked us to wait (Retry-After) and the time is not up.
+        raise LeadNotForwardedYet(lead_id)
     return LeadOutcome(lead_id=lead_id, status=record.status, message=record.message)
 
 

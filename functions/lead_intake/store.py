@@ -63,7 +63,8 @@ class LeadStore:
         )
 
     def claim(self, lead_id: str, *, now: int, lease_seconds: int) -> LeadRecord | ClaimRefused:
-        """Take a queued lead (or one whose previous attempt's lease ran out) for one forwarding attempt.
+        """Take a queued lead (or one whose previous attempt's lease ran out) for one forwarding attempt, once the
+        pause MiiMOSA asked for (`not_before`, from its Retry-After) is over.
 
         One conditional update both claims and reads: no read-then-write race between two deliveries of the same
         retry message.
@@ -78,7 +79,8 @@ class LeadStore:
                 ),
                 ConditionExpression=(
                     "attribute_exists(lead_id) AND "
-                    "(#status = :queued OR (#status = :forwarding AND lease_until < :now))"
+                    "(#status = :queued OR (#status = :forwarding AND lease_until < :now)) AND "
+                    "(attribute_not_exists(not_before) OR not_before <= :now)"
                 ),
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=to_item(
@@ -102,14 +104,28 @@ class LeadStore:
         return LeadRecord.from_item(response["Attributes"])
 
     def settle(
-        self, lead_id: str, status: LeadStatus, *, now: int, message: str = "", reference: str | None = None
+        self,
+        lead_id: str,
+        status: LeadStatus,
+        *,
+        now: int,
+        message: str = "",
+        reference: str | None = None,
+        not_before: int | None = None,
     ) -> None:
-        """Record the outcome of an attempt and release its lease."""
+        """Record the outcome of an attempt and release its lease; `not_before` holds off the next attempt."""
         values: dict[str, Any] = {":status": status.value, ":now": now, ":message": message}
-        expression = "SET #status = :status, updated_at = :now, message = :message REMOVE lease_until"
+        sets = ["#status = :status", "updated_at = :now", "message = :message"]
+        removes = ["lease_until"]
         if reference is not None:
             values[":reference"] = reference
-            expression = expression.replace(" REMOVE", ", partner_reference = :reference REMOVE")
+            sets.append("partner_reference = :reference")
+        if not_before is not None:
+            values[":not_before"] = not_before
+            sets.append("not_before = :not_before")
+        else:
+            removes.append("not_before")
+        expression = f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
         aws.dynamodb().update_item(
             TableName=self.table_name,
             Key={"lead_id": {"S": lead_id}},

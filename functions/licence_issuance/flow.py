@@ -7,7 +7,9 @@ Three layers keep it to one:
 3. Pimenko's create is not idempotent and a timed-out one may have succeeded, so before its first create an order
    notes the newest licence id (`after_id`), and any later attempt looks for a licence of its product and type
    newer than that, not claimed by another order, before it creates again. Creates of one product and type take
-   turns, so while an order holds the turn the only new licence of that kind can be its own.
+   turns, so while an order holds the turn the only new licence of that kind can be its own. A create Pimenko did
+   not answer may still be processed after our timeout, so for `recreate_grace_seconds` after it the order's
+   attempts only look for its licence; they create again only once it has had time to land.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from licence_issuance import SERVICE
 from licence_issuance.models import IssuedLicence, LicenceRequest, LicenceState
 from licence_issuance.settings import settings
 from licence_issuance.store import LicenceStore, OrderHeld, OrderRecord
-from partners.errors import PartnerRejected
+from partners.errors import PartnerRejected, PartnerUnavailable
 from partners.http import RetryPolicy, Timeouts
 from partners.mlm import Licence, LicenceType, MlmClient, Product, mask_key
 
@@ -166,14 +168,23 @@ def _issue(request: LicenceRequest) -> IssuedLicence:
 
 
 def _create_once(request: LicenceRequest, record: OrderRecord, attempt_id: str) -> IssuedLicence:
-    noted = record.after_id > 0
+    # Noted even when it is 0: the first licence of an empty Pimenko account may come from an interrupted create.
+    noted = record.after_id is not None
+    recreate_after: int | None = None
     try:
         licence = _look_up(record) if noted else None
+        if licence is None and int(time.time()) < record.recreate_after:
+            raise OrderInProgress("an unanswered create may still land at Pimenko; looking again later")
         if licence is None:
             after_id = mlm().newest_licence_id()
             store().note_after_id(request.order_id, attempt_id, after_id)
             noted = True
-            licence = mlm().create_licence(request.licence_type, request.product_id, request.url).licence
+            try:
+                licence = mlm().create_licence(request.licence_type, request.product_id, request.url).licence
+            except PartnerUnavailable as exc:
+                if exc.ambiguous:  # it may have been made all the same, and may land later still
+                    recreate_after = int(time.time()) + settings().recreate_grace_seconds
+                raise
             if not store().claim_licence(licence.id, request.order_id):  # pragma: no cover - Pimenko reused an id
                 logger.error("a new Pimenko licence id was already claimed", extra={"licence_id": licence.id})
         else:
@@ -185,7 +196,10 @@ def _create_once(request: LicenceRequest, record: OrderRecord, attempt_id: str) 
     except BaseException as exc:
         if noted:
             # A licence may exist now; the next attempt looks for it before creating.
-            store().settle_uncertain(request.order_id, attempt_id, now=int(time.time()), message=type(exc).__name__)
+            store().settle_uncertain(
+                request.order_id, attempt_id, now=int(time.time()), message=type(exc).__name__,
+                recreate_after=recreate_after,
+            )  # fmt: skip
         else:
             store().release_order(request.order_id, attempt_id)
         raise
@@ -200,7 +214,7 @@ def _look_up(record: OrderRecord) -> Licence | None:
     excluded: set[str] = set()
     while True:
         found = mlm().find_new_licence(
-            after_id=record.after_id,
+            after_id=record.after_id or 0,
             product_id=record.product_id,
             licence_type=record.licence_type,
             exclude_keys=excluded,
@@ -233,7 +247,7 @@ def _settled(record: OrderRecord, request: LicenceRequest) -> IssuedLicence:
 
 
 def _let_go(record: OrderRecord, attempt_id: str) -> None:
-    if record.after_id > 0:
+    if record.after_id is not None:
         store().settle_uncertain(record.order_id, attempt_id, now=int(time.time()), message="waiting for its turn")
     else:
         store().release_order(record.order_id, attempt_id)

@@ -18,6 +18,9 @@ class LicenceSettings(Settings):
     catalogue_cache_seconds: int = Field(default=300, ge=0)
     # Creates of one product and licence type go one at a time (see flow): how long one may hold the turn.
     create_lease_seconds: int = Field(default=30, ge=1)
+    # A create Pimenko did not answer (read timeout, 5xx) may still land later: the order's next attempts only look
+    # for it during this long, and create again only after it.
+    recreate_grace_seconds: int = Field(default=60, ge=0)
     # A repeated order id within this window is answered from the Idempotency record without any look-up.
     idempotency_window_seconds: int = Field(default=86400, ge=60)
     max_body_bytes: int = Field(default=4 * 1024, ge=512)

@@ -33,9 +33,12 @@ class OrderRecord:
     licence_type: int
     url: str
     attempt_id: str
-    after_id: int
+    # The newest licence id before this order's first create; None until noted (0 is an empty Pimenko account).
+    after_id: int | None
     lease_until: int
     licence: IssuedLicence
+    # After a create whose outcome is unknown: no new create before then, only look-ups (it may still land).
+    recreate_after: int = 0
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> OrderRecord:
@@ -61,9 +64,10 @@ class OrderRecord:
             licence_type=int(values["licence_type"]),
             url=values["first_site"],
             attempt_id=values.get("attempt_id", ""),
-            after_id=int(values.get("after_id", 0)),
+            after_id=None if values.get("after_id") is None else int(values["after_id"]),
             lease_until=int(values.get("lease_until", 0)),
             licence=issued,
+            recreate_after=int(values.get("recreate_after", 0)),
         )
 
 
@@ -146,13 +150,16 @@ class LicenceStore:
         """Remember the newest licence id seen before this order's first create: the look-up's starting point."""
         self._update_order(order_id, attempt_id, "SET after_id = :after", {":after": after_id})
 
-    def settle_uncertain(self, order_id: str, attempt_id: str, *, now: int, message: str) -> None:
-        self._update_order(
-            order_id,
-            attempt_id,
-            "SET #state = :uncertain, updated_at = :now, message = :message REMOVE lease_until",
-            {":uncertain": LicenceState.UNCERTAIN.value, ":now": now, ":message": message},
-        )
+    def settle_uncertain(
+        self, order_id: str, attempt_id: str, *, now: int, message: str, recreate_after: int | None = None
+    ) -> None:
+        """A licence may exist now; `recreate_after` (after a create that got no answer) holds off a new create."""
+        values: dict[str, Any] = {":uncertain": LicenceState.UNCERTAIN.value, ":now": now, ":message": message}
+        sets = "#state = :uncertain, updated_at = :now, message = :message"
+        if recreate_after is not None:
+            values[":recreate_after"] = recreate_after
+            sets += ", recreate_after = :recreate_after"
+        self._update_order(order_id, attempt_id, f"SET {sets} REMOVE lease_until", values)
 
     def release_order(self, order_id: str, attempt_id: str) -> None:
         """Nothing of this order exists at Pimenko: forget the attempt, so a retry starts afresh."""

@@ -327,6 +327,8 @@ def _normal_origin(origin: str) -> str:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's backlog of 5 resets connections when a burst of requests arrives at once (a double-click storm).
+    request_queue_size = 128
     gateway: Gateway
 
 

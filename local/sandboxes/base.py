@@ -24,7 +24,7 @@ CONTROL_PREFIX: Final = "/_sandbox"
 # A sandbox only ever receives small JSON documents; a larger Content-Length is a broken client, not a lead.
 MAX_BODY_BYTES: Final = 1 << 20
 
-FaultMode = Literal["status", "rate_limit", "slow", "malformed", "drop"]
+FaultMode = Literal["status", "rate_limit", "slow", "hang", "malformed", "drop"]
 FAULT_MODES: Final[frozenset[str]] = frozenset(get_args(FaultMode))
 _MODE_NAMES: Final = ", ".join(sorted(FAULT_MODES))
 # Looks like the start of a real answer so that a client which sniffs the first bytes is still fooled.
@@ -144,6 +144,8 @@ class RecordedRequest:
     headers: Headers
     body_json: Any
     faulted: bool = False
+    # Wall-clock seconds when the request arrived: fault tests measure a client's pauses (Retry-After) by it.
+    received_at: float = 0.0
 
 
 @dataclass
@@ -214,7 +216,7 @@ class FaultInjector:
             (_is_int(status) and 200 <= status <= 599, "status must be an integer from 200 to 599"),
             (retry_after is None or (_is_int(retry_after) and retry_after >= 0), "retry_after must be >= 0"),
             (delay is None or (_is_number(delay) and delay >= 0), "delay must be a number >= 0"),
-            (mode != "slow" or delay is not None, "a slow fault needs a delay"),
+            (mode not in ("slow", "hang") or delay is not None, f"a {mode} fault needs a delay"),
             (path_prefix is None or _is_path(path_prefix), "path_prefix must be a string starting with /"),
         )
         problems = [message for ok, message in checks if not ok]
@@ -486,7 +488,7 @@ class SandboxServer:
 
     def _record(self, request: SandboxRequest, *, faulted: bool) -> None:
         method, path, query, headers = request.method, request.path, request.query, request.headers
-        recorded = RecordedRequest(method, path, query, headers, request.json, faulted)
+        recorded = RecordedRequest(method, path, query, headers, request.json, faulted, time.time())
         with self._lock:
             self._recorded.append(recorded)
 
@@ -528,6 +530,10 @@ class SandboxServer:
             case "slow":
                 interrupted = self._stopping.wait(fault.delay or 0.0)
                 return _Outcome.DROP if interrupted else _Outcome.PROCEED
+            case "hang":
+                # A partner that is down behind its load balancer: the client times out, nothing is processed.
+                self._stopping.wait(fault.delay or 0.0)
+                return _Outcome.DROP
             case "malformed":
                 return SandboxResponse(200, MALFORMED_BODY, {"Content-Type": "application/json"})
             case "rate_limit":

@@ -286,6 +286,24 @@ def test_a_retry_during_the_outage_fails_only_its_record(stack, miimosa):
     assert item["attempts"]["N"] == "2"
 
 
+def test_a_retry_waits_for_the_retry_after_miimosa_asked_for(stack, miimosa):
+    """A 429's Retry-After holds off every retry delivery: none calls MiiMOSA before the pause is over."""
+    miimosa.faults.add("rate_limit", retry_after=1, count=1)
+    lead_id = response_json(invoke(stack, post_event(lead_fields())))["lead_id"]
+    assert lead_item(stack, lead_id)["status"]["S"] == "queued"
+
+    assert invoke(stack, retry_event(lead_id)) == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
+    assert [r.path for r in miimosa.requests] == ["/leads"]  # the early delivery did not call
+
+    time.sleep(2.05)  # Retry-After 1 from a whole second: at most 2 s
+    assert invoke(stack, retry_event(lead_id)) == {"batchItemFailures": []}
+    item = lead_item(stack, lead_id)
+    assert item["status"]["S"] == "forwarded"
+    assert "not_before" not in item
+    first, second = miimosa.requests
+    assert second.received_at - first.received_at >= 1
+
+
 def test_a_retry_message_without_a_lead_id_is_dropped_not_cycled(stack, miimosa):
     event = retry_event("x")
     event["Records"][0]["body"] = "garbage"

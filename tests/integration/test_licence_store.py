@@ -50,6 +50,18 @@ def test_an_uncertain_order_keeps_where_its_look_up_starts(licence_store):
         licence_store.release_order("store-3", "a1")
 
 
+def test_an_empty_pimenko_account_is_a_noted_start_and_the_recreate_grace_survives_attempts(licence_store):
+    first = licence_store.hold_order(request("store-5"), attempt_id="a1", now=NOW, lease_seconds=30)
+    assert first.after_id is None  # not noted yet: nothing to look for
+    licence_store.note_after_id("store-5", "a1", 0)  # Pimenko had no licence at all
+    licence_store.settle_uncertain("store-5", "a1", now=NOW, message="ReadTimeout", recreate_after=NOW + 60)
+    second = licence_store.hold_order(request("store-5"), attempt_id="a2", now=NOW + 1, lease_seconds=30)
+    assert (second.after_id, second.recreate_after) == (0, NOW + 60)
+    licence_store.settle_uncertain("store-5", "a2", now=NOW + 1, message="OrderInProgress")
+    third = licence_store.hold_order(request("store-5"), attempt_id="a3", now=NOW + 2, lease_seconds=30)
+    assert third.recreate_after == NOW + 60  # a later failure does not shorten the grace
+
+
 def test_a_pimenko_licence_is_claimed_by_one_order_only(licence_store):
     assert licence_store.claim_licence(9001, "order-a")
     assert licence_store.claim_licence(9001, "order-a")  # the same order again: still its own

@@ -400,6 +400,32 @@ def test_slow_fault_exceeds_a_read_timeout_then_still_processes(sandbox: Miimosa
     wait_until(lambda: len(sandbox.leads) == 1)  # the partner did the work the client stopped waiting for
 
 
+def test_hang_fault_times_the_client_out_and_processes_nothing(sandbox: MiimosaSandbox) -> None:
+    sandbox.faults.add("hang", delay=0.3, count=1)
+
+    with pytest.raises(requests.ReadTimeout):
+        call(sandbox, "POST", "/leads", json=VALID_LEAD, timeout=(1, 0.1))
+
+    time.sleep(0.4)  # past the hang: a slow fault would have stored the lead by now
+    assert sandbox.leads == []
+    assert [r.faulted for r in sandbox.requests] == [True]
+    assert call(sandbox, "POST", "/leads", json=VALID_LEAD).status_code == 200
+
+
+def test_a_hang_fault_needs_a_delay(sandbox: MiimosaSandbox) -> None:
+    with pytest.raises(ValueError, match="a hang fault needs a delay"):
+        sandbox.faults.add("hang")
+
+
+def test_recorded_requests_carry_when_they_arrived(sandbox: MiimosaSandbox) -> None:
+    before = time.time()
+    call(sandbox, "GET", "/projects/1")
+    call(sandbox, "GET", "/projects/2")
+
+    first, second = sandbox.requests
+    assert before <= first.received_at <= second.received_at <= time.time()
+
+
 def test_slow_fault_answers_normally_after_the_delay(sandbox: MiimosaSandbox) -> None:
     sandbox.faults.add("slow", delay=0.2)
     started = time.monotonic()
@@ -615,7 +641,7 @@ def test_every_fault_mode_over_http(sandbox: MiimosaSandbox) -> None:
         ({"mode": "status", "colour": "red"}, "unknown fields: ['colour']"),
         ({"count": 1}, "mode is required"),
         ({"mode": "status", "count": 0}, "count must be a positive integer"),
-        ({"mode": "explode"}, "mode must be one of drop, malformed, rate_limit, slow, status"),
+        ({"mode": "explode"}, "mode must be one of drop, hang, malformed, rate_limit, slow, status"),
     ],
 )
 def test_invalid_faults_over_http(sandbox: MiimosaSandbox, body: Any, message: str) -> None:

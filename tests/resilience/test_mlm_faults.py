@@ -1,0 +1,94 @@
+"""Pimenko MLM down or slow while LicenceRequested events arrive: Lambda's asynchronous retries, then the DLQ, then
+the operator's redrive — and in the end exactly one licence per order at Pimenko."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from hub_cli.app import main as hub
+from tests.conftest import load_event
+from tests.resilience.conftest import READ_TIMEOUT, unique
+
+pytestmark = pytest.mark.e2e
+
+ORDERS = 3
+
+
+def order_event(order_id: str) -> dict[str, Any]:
+    event = load_event("licence_issuance/licence_requested.json")
+    event["detail"] |= {"order_id": order_id, "url": f"https://{order_id}.moodle.example.org"}
+    return {"Source": event["source"], "DetailType": event["detail-type"], "Detail": event["detail"]}
+
+
+def licences_at_pimenko(mlm: Any, order_id: str) -> int:
+    url = f"https://{order_id}.moodle.example.org"
+    return sum(1 for licence in mlm.licences if any(site["url"] == url for site in licence["sites"]))
+
+
+def dlq_depth(live: Any) -> int:
+    attributes = live.boto3_client("sqs").get_queue_attributes(
+        QueueUrl=live.physical("LicenceRequestDLQ"),
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def licence_state(live: Any, order_id: str) -> str | None:
+    answer = requests.get(f"{live.gateway_url}/licences/{order_id}", timeout=10)
+    return answer.json()["licence"]["state"] if answer.status_code == 200 else None
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [{"mode": "status", "status": 503}, {"mode": "hang", "delay": 2 * READ_TIMEOUT}],
+    ids=["5xx", "timeouts"],
+)
+def test_orders_that_fail_while_pimenko_is_down_are_redriven_to_one_licence_each(live, mlm, outage):
+    orders = [unique("rs-order-") for _ in range(ORDERS)]
+    mlm.faults.add(path_prefix="/licence", **outage)
+    live.put_events([order_event(order_id) for order_id in orders])
+    assert live.drain_events(timeout=60)
+
+    assert dlq_depth(live) == ORDERS  # every order failed its three invocations: kept, not lost
+    assert [licences_at_pimenko(mlm, order_id) for order_id in orders] == [0] * ORDERS
+    assert {licence_state(live, order_id) for order_id in orders} == {None}
+
+    mlm.faults.clear()
+    assert hub(["--url", live.gateway_url, "dlq", "redrive", "LicenceRequestDLQ"]) == 0
+    assert live.drain_events(timeout=60)
+    for _ in range(3):  # orders of one product and type take turns; one that lost its turn is redriven again
+        if not dlq_depth(live):
+            break
+        assert hub(["--url", live.gateway_url, "dlq", "redrive", "LicenceRequestDLQ"]) == 0
+        assert live.drain_events(timeout=60)
+
+    assert dlq_depth(live) == 0
+    assert [licences_at_pimenko(mlm, order_id) for order_id in orders] == [1] * ORDERS
+    assert {licence_state(live, order_id) for order_id in orders} == {"issued"}
+
+
+def test_a_create_pimenko_finishes_after_our_timeout_is_adopted_not_repeated(live, mlm):
+    """Regression: a retry looked for the licence at once and, not finding it yet, created a second one that the
+    first joined a moment later — two licences for one order (and on an empty Pimenko account it did not even
+    look: an `after_id` of 0 counted as never noted)."""
+    order_id = unique("rs-order-")
+    slow = 3 * READ_TIMEOUT
+    mlm.faults.add("slow", delay=slow, count=1, path_prefix="/licence/create")
+    live.put_events([order_event(order_id)])
+    assert live.drain_events(timeout=60)
+    for _ in range(10):  # Lambda's retries come within the grace and find nothing yet: the operator redrives
+        if not dlq_depth(live):
+            break
+        time.sleep(0.5)
+        assert hub(["--url", live.gateway_url, "dlq", "redrive", "LicenceRequestDLQ"]) == 0
+        assert live.drain_events(timeout=60)
+
+    assert licence_state(live, order_id) == "issued"
+    time.sleep(slow)  # whatever was still on its way to Pimenko has landed
+    assert licences_at_pimenko(mlm, order_id) == 1
+    creates = [r for r in mlm.requests if r.path == "/licence/create"]
+    assert [r.faulted for r in creates] == [True]
