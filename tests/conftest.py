@@ -11,9 +11,11 @@ import pytest
 
 from hub_core.caches import reset_all
 from partners.http import reset_sessions
+from tests import canaries, privacy
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
+_PRIVACY = pytest.StashKey[privacy.LeakDetector]()
 
 
 def load_event(relative: str) -> dict[str, Any]:
@@ -29,3 +31,50 @@ def fresh_container():
     yield
     reset_all()
     reset_sessions()
+
+
+# ------------------------------------------------------------------ the privacy check over the whole session
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    detector = privacy.LeakDetector(canaries=privacy.named_canaries(canaries.ALL))
+    privacy.install(detector)
+    privacy.track_issued_tokens(detector)
+    config.stash[_PRIVACY] = detector
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    detector = privacy.session_detector()
+    if detector is not None:
+        detector.current_test = nodeid
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    detector = privacy.session_detector()
+    if detector is not None:
+        detector.current_test = f"(after {nodeid})"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    detector = session.config.stash.get(_PRIVACY, None)
+    if detector is not None and detector.findings and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    detector = config.stash.get(_PRIVACY, None)
+    if detector is None:
+        return
+    suites = ", ".join(f"{suite} {count}" for suite, count in sorted(detector.records.items()))
+    scanned = f"{sum(detector.records.values())} log records ({suites}), {detector.outputs} process outputs"
+    if detector.findings:
+        terminalreporter.section("privacy check: FAILED", sep="=", red=True, bold=True)
+        terminalreporter.write_line(f"searched {scanned}; found:")
+        for line in detector.report():
+            terminalreporter.write_line(f"  {line}")
+    else:
+        terminalreporter.write_line(f"privacy check: searched {scanned}; no canary found")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    privacy.uninstall()

@@ -9,8 +9,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from donation_ingester import SERVICE, flow
+from donation_ingester.models import CallbackDonation
 from hub_core.http_api import install_error_handlers, json_response
 from hub_core.observability import logger_for, metrics_for
+from hub_core.openapi import form_body
 from hub_core.request_body import submitted_fields
 
 logger = logger_for(SERVICE)
@@ -23,7 +25,13 @@ MAX_BODY_BYTES = 8 * 1024
 CALLBACK = "/donations/callback/<serviceId>/<route>/<donationCode>"
 
 
-@app.route(f"{CALLBACK}/<token>", method=["GET", "POST"])
+# POST documents its body so that generated clients (and the API fuzz) send donations; GET takes the same fields as
+# its query string, which Powertools cannot describe without validating it too.
+@app.get(f"{CALLBACK}/<token>")
+@app.post(
+    f"{CALLBACK}/<token>",
+    openapi_extensions=form_body(CallbackDonation, "the donation, as Umbrella's webhook sends it: JSON or a form post"),
+)
 def donation_callback(serviceId: str, route: str, donationCode: str, token: str) -> Response[str]:
     campaign = flow.CampaignRef(serviceId, route, donationCode)
     flow.verify_token(campaign, token)

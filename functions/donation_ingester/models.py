@@ -33,6 +33,9 @@ def _blank_is_absent(value: object) -> object:
 
 
 OptionalText = Annotated[str | None, BeforeValidator(_blank_is_absent)]
+# The length applies to the text, not to the union: on `str | None` pydantic raised a TypeError for None (a 500).
+Code = Annotated[Annotated[str, Field(max_length=40)] | None, BeforeValidator(_blank_is_absent)]
+LongText = Annotated[Annotated[str, Field(max_length=1000)] | None, BeforeValidator(_blank_is_absent)]
 
 
 class CallbackDonation(BaseModel):
@@ -48,10 +51,10 @@ class CallbackDonation(BaseModel):
     messageKey: Annotated[str, Field(min_length=1, max_length=128)]
     amount: Annotated[int, BeforeValidator(_whole_number), Field(gt=0, le=_INT32_MAX, strict=True)]
     donatedAt: Annotated[datetime | None, BeforeValidator(_blank_is_absent)] = None
-    donationCode: Annotated[OptionalText, Field(max_length=40)] = None
-    routeName: Annotated[OptionalText, Field(max_length=40)] = None
+    donationCode: Code = None
+    routeName: Code = None
     msisdn: OptionalText = None
-    text: Annotated[OptionalText, Field(max_length=1000)] = None
+    text: LongText = None
 
     @field_validator("messageKey", "donationCode", "routeName", "text")
     @classmethod

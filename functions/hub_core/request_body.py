@@ -27,7 +27,7 @@ def submitted_fields(event: Mapping[str, Any], headers: Mapping[str, str], *, ma
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise RequestRejected(400, "malformed_body", "the body must be UTF-8") from None
+        raise _malformed("utf8", "the body must be UTF-8") from None
     if is_form_post(headers):
         return _form_fields(text)
     return _json_fields(text)
@@ -41,6 +41,11 @@ def is_form_post(headers: Mapping[str, str]) -> bool | None:
     return media_type == "application/x-www-form-urlencoded"
 
 
+def _malformed(rule: str, message: str) -> RequestRejected:
+    """A body that cannot be read as fields: its one problem is the body itself, so a form can still point at it."""
+    return RequestRejected(400, "malformed_body", message, [FieldProblem("body", rule, message)])
+
+
 def _raw_body(body: str | None, is_base64: bool) -> bytes:
     if not body:
         return b""
@@ -49,16 +54,16 @@ def _raw_body(body: str | None, is_base64: bool) -> bytes:
     try:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
-        raise RequestRejected(400, "malformed_body", "the body could not be decoded") from None
+        raise _malformed("base64", "the body could not be decoded") from None
 
 
 def _json_fields(text: str) -> dict[str, Any]:
     try:
         fields = json.loads(text)
     except json.JSONDecodeError:
-        raise RequestRejected(400, "malformed_body", "the body is not valid JSON") from None
+        raise _malformed("json", "the body is not valid JSON") from None
     if not isinstance(fields, dict):
-        raise RequestRejected(400, "malformed_body", "the body must be a JSON object of fields")
+        raise _malformed("object", "the body must be a JSON object of fields")
     return fields
 
 
@@ -66,6 +71,7 @@ def _form_fields(text: str) -> dict[str, Any]:
     parsed = parse_qs(text, keep_blank_values=True)
     repeated = [name for name, values in parsed.items() if len(values) > 1]
     if repeated:
-        problems = [FieldProblem(name, "single_value", "must be given once") for name in sorted(repeated)]
+        # A form may repeat a field without a name (`=a&=b`): the problem is then the body's, not a blank field's.
+        problems = [FieldProblem(name or "body", "single_value", "must be given once") for name in sorted(repeated)]
         raise RequestRejected(422, "validation_failed", "the request is not valid", problems)
     return {name: values[0] for name, values in parsed.items()}

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -515,6 +516,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in two writes: with Nagle's algorithm on, the body waits for the client's delayed
+        # ACK of the headers (~40 ms on Linux), which capped the gateway at ~25 requests a second per connection.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from tests.browser.conftest import screenshot, sync_api
+from tests.canaries import CANARY_EMAIL, CANARY_LASTNAME, CANARY_MSISDN, CANARY_PHONE
 
 pytestmark = pytest.mark.e2e
 
@@ -18,9 +19,9 @@ expect = sync_api.expect
 
 def fill_lead(page, *, email: str, campaign: str) -> None:
     page.get_by_label("First name").fill("Ann")
-    page.get_by_label("Last name").fill("Bee")
+    page.get_by_label("Last name").fill(CANARY_LASTNAME)
     page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Phone").fill("+33 6 12 34 56 78")
+    page.get_by_label("Phone").fill(CANARY_PHONE)
     page.get_by_label("Project name").fill(campaign)
     page.get_by_label("Describe it").fill("Une miellerie collective")
     page.get_by_label("Lending").check()
@@ -53,7 +54,7 @@ def test_a_bad_email_is_shown_next_to_its_field_and_nothing_reaches_miimosa(site
 def test_a_good_lead_reaches_the_miimosa_sandbox_once_despite_a_double_click(site, page):
     name = f"good-{uuid.uuid4().hex[:8]}"
     page.goto(f"{site.web_url}/lead.html")
-    fill_lead(page, email="ann.bee@example.org", campaign=name)
+    fill_lead(page, email=CANARY_EMAIL, campaign=name)
     button = page.get_by_role("button", name="Send my project")
     button.dblclick()
 
@@ -62,7 +63,7 @@ def test_a_good_lead_reaches_the_miimosa_sandbox_once_despite_a_double_click(sit
     screenshot(page, "lead-form-sent")
     stored = leads_named(site.sandboxes["miimosa"], name)
     assert len(stored) == 1
-    assert stored[0]["email"] == "ann.bee@example.org"
+    assert stored[0]["email"] == CANARY_EMAIL
 
 
 def test_a_lead_miimosa_cannot_take_now_is_shown_as_accepted(site, page):
@@ -70,7 +71,7 @@ def test_a_lead_miimosa_cannot_take_now_is_shown_as_accepted(site, page):
     sandbox.faults.add("status", status=503, path_prefix="/leads")
     try:
         page.goto(f"{site.web_url}/lead.html")
-        fill_lead(page, email="ann.bee@example.org", campaign=f"later-{uuid.uuid4().hex[:8]}")
+        fill_lead(page, email=CANARY_EMAIL, campaign=f"later-{uuid.uuid4().hex[:8]}")
         page.get_by_role("button", name="Send my project").click()
         expect(page.locator("form")).to_have_attribute("data-hub-result", "202")
         expect(page.get_by_role("status")).to_contain_text("accepted and is being forwarded")
@@ -85,7 +86,7 @@ def test_the_lead_form_posts_without_javascript(site, browser):
     try:
         name = f"nojs-{uuid.uuid4().hex[:8]}"
         page.goto(f"{site.web_url}/lead.html")
-        fill_lead(page, email="ann.bee@example.org", campaign=name)
+        fill_lead(page, email=CANARY_EMAIL, campaign=name)
         with page.expect_navigation():
             page.get_by_role("button", name="Send my project").click()
         # The plain form post lands on the API's own answer.
@@ -104,7 +105,7 @@ def test_a_fundraiser_is_created_and_its_page_shows_a_donation_raise_the_total(s
     page.get_by_label("Your code").fill(code)
     page.get_by_label("Suggested donation in øre").fill("5000")
     page.get_by_label("Thank-you SMS to donors").fill("Tak for din donation!")
-    page.get_by_label("Your mobile number").fill("4512345678")
+    page.get_by_label("Your mobile number").fill(CANARY_MSISDN)
     page.get_by_label("Confirmation SMS to you").fill("Din indsamling er oprettet")
     page.get_by_role("button", name="Create my fundraiser").click()
 

@@ -16,6 +16,8 @@ import pytest
 import requests
 
 from hub_local.stack import LocalStack
+from tests import privacy
+from tests.canaries import CANARY_EMAIL, CANARY_LASTNAME, CANARY_MSISDN, CANARY_PHONE
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -25,10 +27,10 @@ ORIGIN = "http://localhost:3000"
 
 def lead(**changes):
     fields = {
-        "email": "yann.ortiz@example.org",
-        "firstname": "Yann",
-        "lastname": "Ortiz",
-        "phone": "0612345678",
+        "email": CANARY_EMAIL,
+        "firstname": "Zelda",
+        "lastname": CANARY_LASTNAME,
+        "phone": CANARY_PHONE,
         "collect_type": "lending",
         "project_description": "Méthaniseur collectif",
         "project_total_budget": "250000",
@@ -182,6 +184,7 @@ def test_the_run_command_serves_post_leads_until_stopped(tmp_path):
         process.wait(timeout=20)
     assert process.returncode == 0
     banner = log.read_text()
+    privacy.scan_output(banner, "python -m hub_local run")
     assert "partner  miimosa" in banner
     assert "(sandbox)" in banner
 
@@ -195,7 +198,7 @@ def test_a_campaign_created_on_localhost_gets_a_callback_url_back_to_the_local_s
         "donationCode": code,
         "amount": 5000,
         "answerMessage": "Tak!",
-        "confirmMsisdn": "4512345678",
+        "confirmMsisdn": CANARY_MSISDN,
         "confirmText": "Oprettet",
     }
     response = requests.post(f"{live.gateway_url}/campaigns", json=fields, headers={"Origin": ORIGIN}, timeout=10)
@@ -221,7 +224,7 @@ def test_a_sandbox_donation_to_a_local_campaign_shows_in_its_total(live, payload
         "donationCode": code,
         "amount": 5000,
         "answerMessage": "Tak!",
-        "confirmMsisdn": "4512345678",
+        "confirmMsisdn": CANARY_MSISDN,
         "confirmText": "Oprettet",
     }
     assert requests.post(f"{live.gateway_url}/campaigns", json=fields, timeout=10).status_code == 201

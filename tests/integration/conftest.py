@@ -9,16 +9,19 @@ from typing import Any
 import pytest
 
 from hub_local.stack import LocalStack
-from tests.conftest import ROOT, load_event
 
-# Recognisable values: the privacy checks look for them in every captured log line.
-MIIMOSA_KEY = "sk-miimosa-PRIVACY-CANARY-7f3a"
-UMBRELLA_KEY = "umb-PRIVACY-CANARY-apikey-4c1d"
-MLM_TOKEN = "mlm-PRIVACY-CANARY-token-9e2b"
-CANARY_MSISDN = "4598765432"
-CANARY_EMAIL = "zelda.quixote@example.org"
-CANARY_PHONE = "+33 7 98 76 54 32"
-CANARY_LASTNAME = "Quixotezyx"
+# Recognisable values: the privacy check (tests/privacy.py) looks for them in every captured log line.
+from tests.canaries import (  # noqa: F401 - re-exported for the test modules
+    CANARY_BIRTHDATE,
+    CANARY_EMAIL,
+    CANARY_LASTNAME,
+    CANARY_MSISDN,
+    CANARY_PHONE,
+    MIIMOSA_KEY,
+    MLM_TOKEN,
+    UMBRELLA_KEY,
+)
+from tests.conftest import ROOT, load_event
 
 # Settings a test needs shorter than production: timeouts and the safety-net delay.
 FUNCTION_OVERRIDES = {

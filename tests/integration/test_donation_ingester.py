@@ -287,6 +287,18 @@ def test_each_bad_field_is_named(stack, umbrella, payload, field):
     assert field in {problem["field"] for problem in response_json(response)["problems"]}
 
 
+@pytest.mark.parametrize("optional", ["donationCode", "routeName", "text"])
+def test_a_null_optional_text_field_is_absent_not_a_500(stack, umbrella, optional):
+    """Found by the API fuzz: JSON null in a length-limited optional field raised a TypeError in pydantic (500)."""
+    fields, _ = create(stack)
+    payload = donation(fields, msisdn=None) | {optional: None}
+    response = send(stack, fields, payload)
+    assert response["statusCode"] == 200, response["body"]
+    too_long = send(stack, fields, donation(fields, msisdn=None) | {optional: "x" * 1001})
+    assert too_long["statusCode"] == 400
+    assert [(p["field"], p["rule"]) for p in response_json(too_long)["problems"]] == [(optional, "max_length")]
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "status"),
     [("{not json", "application/json", 400), ("[1, 2]", "application/json", 400), ("x" * 9000, "text/plain", 413)],

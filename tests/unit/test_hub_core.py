@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import boto3
@@ -13,7 +14,8 @@ from moto import mock_aws
 from hub_core import aws, events
 from hub_core.caches import TtlCache
 from hub_core.config import ConfigError, Settings
-from hub_core.http_api import error_response, install_error_handlers
+from hub_core.http_api import RequestRejected, error_response, install_error_handlers
+from hub_core.request_body import submitted_fields
 from hub_core.secrets import secret
 from partners.errors import PartnerAuthError, PartnerBadResponse, PartnerRejected, PartnerUnavailable
 from tests.conftest import load_event
@@ -153,3 +155,30 @@ def test_an_unknown_route_is_a_json_404():
 def test_error_response_shape():
     response = error_response(418, "teapot", "short and stout", retryable=False)
     assert json.loads(response.body) == {"error": "teapot", "message": "short and stout", "retryable": False}
+
+
+@pytest.mark.parametrize(
+    ("body", "is_base64", "rule"),
+    [
+        ("{not json", False, "json"),
+        ("[1, 2]", False, "object"),
+        ("", False, "json"),
+        (base64.b64encode(b"\xff\xfe").decode(), True, "utf8"),
+        ("%%% not base64", True, "base64"),
+    ],
+)
+def test_a_malformed_body_names_the_body_and_the_rule_it_breaks(body, is_base64, rule):
+    """Found by the API fuzz: a 400 malformed_body had no `problems`, so a form could not point at anything."""
+    event = {"body": body, "isBase64Encoded": is_base64}
+    with pytest.raises(RequestRejected) as rejected:
+        submitted_fields(event, {"content-type": "application/json"}, max_bytes=1024)
+    assert (rejected.value.status, rejected.value.error) == (400, "malformed_body")
+    assert [(p.field, p.rule) for p in rejected.value.problems] == [("body", rule)]
+
+
+def test_a_form_field_without_a_name_given_twice_is_the_bodys_problem():
+    """Found by the API fuzz: `=a&=b` was a 422 whose problem named the field ""."""
+    event = {"body": "=a&=b", "isBase64Encoded": False}
+    with pytest.raises(RequestRejected) as rejected:
+        submitted_fields(event, {"content-type": "application/x-www-form-urlencoded"}, max_bytes=1024)
+    assert [(p.field, p.rule) for p in rejected.value.problems] == [("body", "single_value")]

@@ -1,0 +1,227 @@
+"""The privacy check over a whole test run: every log record (and the output of started processes) searched for the
+seeded canaries, issued tokens, licence keys and JWTs; the session fails naming the canary, the logger and the test.
+
+How it sees every record: `logging.Logger.handle` is wrapped once per session. That is the one call every record of
+every logger goes through - Powertools' JSON loggers write to the stream bound when they were made (so capsys never
+sees them) and the adapters' `partners` loggers do not propagate to the root, so neither a root handler nor caplog
+sees everything; `handle` does. A record is rendered as the function would emit it (its Powertools formatter,
+appended keys included) and with every `extra` and the traceback, then searched.
+
+Levels: INFO and above. INFO is the level the functions log at in Lambda (`POWERTOOLS_LOG_LEVEL: INFO` in the
+template); botocore's and urllib3's DEBUG lines echo whole requests and answers (SSM's included) and are never on in
+Lambda, while a test may turn them on with `caplog.set_level(DEBUG)`.
+
+Loggers of the local stand-ins for AWS and the partners (`LOCAL_ONLY_LOGGERS`) are not searched: they never run in
+production, and the sandboxes log what partners receive. Output of a started process is searched through
+`scan_output`; only its JSON log lines (what the functions write) count, for the same reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+# Kept out of the check: local stand-ins for AWS and the partners, and the test tools themselves.
+LOCAL_ONLY_LOGGERS: Final = ("werkzeug", "moto", "sandboxes", "hub_local", "hypothesis", "schemathesis", "faker")
+# Generated values found by their shape, wherever they come from.
+SHAPES: Final = {
+    "JWT": re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+    # Pimenko MLM's documented key: an uppercase UUID, "-", and 43 alphanumerics (the sandbox issues the same).
+    "licence key": re.compile(r"\b[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}-[A-Za-z0-9]{43}\b"),
+    # Every API key and token the tests seed carries this mark.
+    "seeded secret": re.compile(r"PRIVACY-CANARY"),
+}
+_STANDARD_ATTRIBUTES: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_MIN_ISSUED_LENGTH: Final = 16
+
+
+@dataclass(frozen=True)
+class Finding:
+    canary: str
+    source: str
+    test: str
+
+    def __str__(self) -> str:
+        return f"{self.canary} in {self.source} during {self.test}"
+
+
+@dataclass
+class LeakDetector:
+    """Searches text for canaries: named fixed values, values issued during the run, and SHAPES."""
+
+    canaries: dict[str, str] = field(default_factory=dict)
+    findings: Counter[Finding] = field(default_factory=Counter)
+    records: Counter[str] = field(default_factory=Counter)
+    outputs: int = 0
+    current_test: str = "(outside any test)"
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def issued(self, kind: str, value: str) -> None:
+        """A secret handed out during the run (a manage or callback token): from now on it is a canary too."""
+        if len(value) >= _MIN_ISSUED_LENGTH:
+            with self._lock:
+                self.canaries.setdefault(value, f"issued {kind}")
+
+    def scan(self, text: str, source: str) -> None:
+        with self._lock:
+            canaries = list(self.canaries.items())
+        found = [name for value, name in canaries if value in text]
+        found += [name for name, shape in SHAPES.items() if shape.search(text)]
+        for name in found:
+            self.findings[Finding(name, source, self.current_test)] += 1
+
+    def observe(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.INFO or record.name.split(".")[0] in LOCAL_ONLY_LOGGERS:
+            return
+        self.records[_suite_of(self.current_test)] += 1
+        self.scan(render(record), f"logger {record.name!r} ({record.levelname})")
+
+    def scan_output(self, text: str, source: str) -> None:
+        """The output of a started process: its JSON log lines are what the functions in it logged."""
+        self.outputs += 1
+        lines = [line for line in text.splitlines() if _is_log_line(line)]
+        self.scan("\n".join(lines), f"output of {source}")
+
+    def report(self) -> list[str]:
+        """One line per finding, naming the canary, where and when; never the logged text."""
+        return [f"{count}x {finding}" for finding, count in sorted(self.findings.items(), key=str)]
+
+
+def named_canaries(values: Mapping[str, str]) -> dict[str, str]:
+    """{value: name} for the fixed canaries (a test module's constants)."""
+    return {value: name for name, value in values.items()}
+
+
+def render(record: logging.LogRecord) -> str:
+    """The record as the function would emit it, and every field and traceback it carries."""
+    parts = [record.getMessage()]
+    extras = {key: value for key, value in record.__dict__.items() if key not in _STANDARD_ATTRIBUTES}
+    if extras:
+        parts.append(json.dumps(extras, default=repr, ensure_ascii=False))
+    if record.exc_info:
+        parts.append(logging.Formatter().formatException(record.exc_info))
+    if record.stack_info:
+        parts.append(record.stack_info)
+    handler = _powertools_handler(record.name)
+    if handler is not None and handler.formatter is not None:
+        try:
+            parts.append(handler.formatter.format(record))
+        except Exception as error:  # the check must never break logging; say so in what it searches
+            parts.append(f"(unformattable: {type(error).__name__})")
+    return "\n".join(parts)
+
+
+def _powertools_handler(name: str) -> logging.Handler | None:
+    logger: logging.Logger | None = logging.getLogger(name)
+    while logger is not None:
+        handler = getattr(logger, "powertools_handler", None)
+        if handler is not None:
+            return handler  # type: ignore[no-any-return]
+        logger = logger.parent
+    return None
+
+
+def _is_log_line(line: str) -> bool:
+    if not line.startswith("{"):
+        return False
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and "level" in document
+
+
+def _suite_of(test: str) -> str:
+    parts = test.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else "(outside any test)"
+
+
+# ------------------------------------------------------------------------------------------- session wiring
+
+_active: list[LeakDetector] = []
+_original_handle: Callable[[logging.Logger, logging.LogRecord], None] | None = None
+
+
+def _handle(self: logging.Logger, record: logging.LogRecord) -> None:
+    if _active:
+        try:
+            _active[-1].observe(record)
+        except Exception:
+            _active[-1].findings[Finding("(the check itself failed)", record.name, _active[-1].current_test)] += 1
+    assert _original_handle is not None
+    _original_handle(self, record)
+
+
+def install(detector: LeakDetector) -> None:
+    """Make `detector` see every record from now on (once per session)."""
+    global _original_handle  # noqa: PLW0603 - one wrapper per process, like logging's own state
+    if _original_handle is None:
+        _original_handle = logging.Logger.handle
+        logging.Logger.handle = _handle  # type: ignore[method-assign]
+    _active[:] = [detector]
+
+
+def uninstall() -> None:
+    global _original_handle  # noqa: PLW0603
+    if _original_handle is not None:
+        logging.Logger.handle = _original_handle  # type: ignore[method-assign]
+        _original_handle = None
+    _active.clear()
+
+
+def session_detector() -> LeakDetector | None:
+    return _active[0] if _active else None
+
+
+@contextmanager
+def watching(detector: LeakDetector) -> Iterator[LeakDetector]:
+    """Records go to `detector` instead of the session's (a test that plants a canary on purpose)."""
+    _active.append(detector)
+    try:
+        yield detector
+    finally:
+        _active.remove(detector)
+
+
+def scan_output(text: str, source: str) -> None:
+    """For tests that start processes: search what the process wrote (its functions' log lines)."""
+    detector = session_detector()
+    if detector is not None:
+        detector.scan_output(text, source)
+
+
+def track_issued_tokens(detector: LeakDetector) -> None:
+    """Every manage token and callback token issued from now on becomes a canary."""
+    from hub_core import tokens  # noqa: PLC0415 - functions/ is on the path once pytest is configured
+
+    if getattr(tokens, "_privacy_tracked", False):
+        return
+    original_new = tokens.new_manage_token
+    original_token_for = tokens.CallbackSigner.token_for
+
+    def new_manage_token() -> str:
+        value = original_new()
+        for active in _active:
+            active.issued("manage token", value)
+        return value
+
+    def token_for(self: Any, campaign_ref: str) -> str:
+        value = original_token_for(self, campaign_ref)
+        for active in _active:
+            active.issued("callback token", value.partition(".")[2])
+        return value
+
+    tokens.new_manage_token = new_manage_token
+    tokens.CallbackSigner.token_for = token_for  # type: ignore[method-assign]
+    tokens._privacy_tracked = True  # type: ignore[attr-defined]
+    # The campaign lifecycle imports the function by name.
+    from campaign_lifecycle import flow  # noqa: PLC0415
+
+    flow.new_manage_token = new_manage_token  # type: ignore[attr-defined]
