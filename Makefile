@@ -84,6 +84,7 @@ pytest: $(STAMP)
 
 bench: build
 	$(BIN)/python -m bench.run
+	$(BIN)/python bench/hot_campaign.py
 
 test: lint typecheck validate scan build pytest
 
