@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Annotated, Any
@@ -10,9 +9,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
@@ -41,8 +37,6 @@ metrics = metrics_for(SERVICE)
 
 app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app, logger)
-# A batch whose every record failed is reported item by item like any other, rather than raised.
-retry_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 
@@ -137,18 +131,6 @@ def _outcome_response(outcome: LeadOutcome) -> Response[str]:
     return json_response(outcome.http_status, outcome.body())
 
 
-def _retry_record(record: SQSRecord) -> None:
-    try:
-        lead_id = str(json.loads(record.body)["lead_id"])
-    except (ValueError, KeyError, TypeError):
-        # Not ours to retry and never will be: acknowledge rather than cycle it into the DLQ.
-        logger.error("retry message without a lead id dropped", extra={"message_id": record.message_id})
-        return
-    outcome = flow.retry(lead_id)
-    if outcome is not None:
-        metrics.add_metric(name=f"LeadRetry{outcome.status.value.capitalize()}", unit=MetricUnit.Count, value=1)
-
-
 def _is_sqs_batch(event: dict[str, Any]) -> bool:
     records = event.get("Records")
     return bool(records) and isinstance(records, list) and records[0].get("eventSource") == "aws:sqs"
@@ -156,10 +138,11 @@ def _is_sqs_batch(event: dict[str, Any]) -> bool:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | PartialItemFailureResponse:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
     flow.register_context(context)
     if _is_sqs_batch(event):
-        return process_partial_response(
-            event=event, record_handler=_retry_record, processor=retry_processor, context=context
-        )
+        # Loaded on the queue's first invocation only: the form's cold start does without the batch utility.
+        from lead_intake import retries  # noqa: PLC0415
+
+        return retries.handle(event, context)
     return app.resolve(event, context)

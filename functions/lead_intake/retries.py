@@ -1,0 +1,43 @@
+"""The lead retry queue's consumer: each queued lead forwarded again, failures reported item by item.
+
+Kept out of the handler module so that a cold start of the form's route does not load Powertools' batch utility
+(and the parser models it brings), which only queue invocations need.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hub_core.observability import logger_for, metrics_for
+from lead_intake import SERVICE, flow
+
+logger = logger_for(SERVICE)
+metrics = metrics_for(SERVICE)
+
+# A batch whose every record failed is reported item by item like any other, rather than raised.
+retry_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def _retry_record(record: SQSRecord) -> None:
+    try:
+        lead_id = str(json.loads(record.body)["lead_id"])
+    except (ValueError, KeyError, TypeError):
+        # Not ours to retry and never will be: acknowledge rather than cycle it into the DLQ.
+        logger.error("retry message without a lead id dropped", extra={"message_id": record.message_id})
+        return
+    outcome = flow.retry(lead_id)
+    if outcome is not None:
+        metrics.add_metric(name=f"LeadRetry{outcome.status.value.capitalize()}", unit=MetricUnit.Count, value=1)
+
+
+def handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=_retry_record, processor=retry_processor, context=context
+    )
