@@ -189,10 +189,8 @@ def test_the_run_command_serves_post_leads_until_stopped(tmp_path):
     assert "(sandbox)" in banner
 
 
-def test_a_campaign_created_on_localhost_gets_a_callback_url_back_to_the_local_stack(live):
-    umbrella = live.sandboxes["umbrella"]
-    code = f"e2e{uuid.uuid4().hex[:8]}"
-    fields = {
+def campaign_fields(code):
+    return {
         "serviceId": 1,
         "route": "hjerte",
         "donationCode": code,
@@ -201,6 +199,12 @@ def test_a_campaign_created_on_localhost_gets_a_callback_url_back_to_the_local_s
         "confirmMsisdn": CANARY_MSISDN,
         "confirmText": "Oprettet",
     }
+
+
+def test_a_campaign_created_on_localhost_gets_a_callback_url_back_to_the_local_stack(live):
+    umbrella = live.sandboxes["umbrella"]
+    code = f"e2e{uuid.uuid4().hex[:8]}"
+    fields = campaign_fields(code)
     response = requests.post(f"{live.gateway_url}/campaigns", json=fields, headers={"Origin": ORIGIN}, timeout=10)
     assert response.status_code == 201, response.text
     token = response.json()["manageToken"]
@@ -218,15 +222,7 @@ def test_a_campaign_created_on_localhost_gets_a_callback_url_back_to_the_local_s
 def test_a_sandbox_donation_to_a_local_campaign_shows_in_its_total(live, payload_form):
     """Umbrella's sandbox calls the callbackUrl through the gateway; the bus and the fold queue raise the total."""
     code = f"e2e{uuid.uuid4().hex[:8]}"
-    fields = {
-        "serviceId": 1,
-        "route": "hjerte",
-        "donationCode": code,
-        "amount": 5000,
-        "answerMessage": "Tak!",
-        "confirmMsisdn": CANARY_MSISDN,
-        "confirmText": "Oprettet",
-    }
+    fields = campaign_fields(code)
     assert requests.post(f"{live.gateway_url}/campaigns", json=fields, timeout=10).status_code == 201
     umbrella_url = live.partner_urls["umbrella"]
     spec = {"serviceId": 1, "route": "hjerte", "donationCode": code, "amount": 2500, "payload_form": payload_form}
