@@ -108,7 +108,6 @@ class WriteCounter:
 def ingester_environment(stack: Any) -> Iterator[None]:
     saved = dict(os.environ)
     os.environ.update(stack.function_env(FUNCTION))
-    os.environ.update(POWERTOOLS_METRICS_DISABLED="true")
     try:
         yield
     finally:
@@ -144,15 +143,15 @@ def simulate(rate: int = 1000, seconds: float = 1.0) -> SimResult:
         )
         with ingester_environment(stack):
             reset_all()
-            # Thousands of "donation recorded" lines would only slow the simulation down.
-            flow.logger.setLevel(logging.WARNING)
-
             counter = WriteCounter()
             client = aws.dynamodb()
             client.meta.events.register("before-parameter-build.dynamodb.*", counter)
             published: list[tuple[float, dict[str, Any]]] = []
-            real_publish = events.publish
+            real_publish, add_metric = events.publish, flow.metrics.add_metric
             events.publish = lambda _source, _type, detail: published.append((counter.now, dict(detail)))
+            # Thousands of "donation recorded" lines and metrics would only slow the simulation down.
+            flow.logger.setLevel(logging.WARNING)
+            flow.metrics.add_metric = lambda **_: None  # type: ignore[method-assign]
             try:
                 campaign = flow.CampaignRef.parse(ref)
                 count = int(rate * seconds)
@@ -167,6 +166,8 @@ def simulate(rate: int = 1000, seconds: float = 1.0) -> SimResult:
                     assert not report.failed_message_ids, report
             finally:
                 events.publish = real_publish
+                flow.logger.setLevel(logging.INFO)
+                flow.metrics.add_metric = add_metric  # type: ignore[method-assign]
             totals = read_totals(stack.physical("DonationsTable"), ref)
             hottest_item, hottest = counter.hottest()
             _, total_item = counter.hottest("total#")
@@ -184,7 +185,6 @@ def simulate(rate: int = 1000, seconds: float = 1.0) -> SimResult:
                     ExpressionAttributeValues={":a": {"N": "100"}},
                 )
             _, baseline_hottest = baseline.hottest()
-            flow.logger.setLevel(logging.INFO)
             reset_all()
     return SimResult(
         donations=count,
