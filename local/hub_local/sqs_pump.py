@@ -120,14 +120,7 @@ class SqsPump:
 
     def cycle(self, wait_seconds: int = 1) -> int:
         """Receive one batch, invoke the function with it, settle each message; returns how many were received."""
-        received = self.client.receive_message(
-            QueueUrl=self.queue.url,
-            MaxNumberOfMessages=min(self.source.batch_size, _SQS_BATCH_LIMIT),
-            WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        messages = received.get("Messages", [])
+        messages = self._receive_batch(wait_seconds)
         if not messages:
             return 0
         message_ids = [message["MessageId"] for message in messages]
@@ -163,6 +156,24 @@ class SqsPump:
                 ],
             )
         return len(messages)
+
+    def _receive_batch(self, wait_seconds: int) -> list[Any]:
+        """Up to the source's BatchSize, as Lambda's poller gathers it: SQS hands out 10 at a time, so a larger
+        batch takes several receives (without waiting once the first has brought something)."""
+        messages: list[Any] = []
+        while len(messages) < self.source.batch_size:
+            received = self.client.receive_message(
+                QueueUrl=self.queue.url,
+                MaxNumberOfMessages=min(self.source.batch_size - len(messages), _SQS_BATCH_LIMIT),
+                WaitTimeSeconds=0 if messages else wait_seconds,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            more = received.get("Messages", [])
+            if not more:
+                break
+            messages.extend(more)
+        return messages
 
     def start(self) -> SqsPump:
         self._thread = threading.Thread(target=self._run, name=f"sqs-pump-{self.name}", daemon=True)

@@ -181,7 +181,7 @@ def test_the_run_command_serves_post_leads_until_stopped(tmp_path):
         assert response.status_code == 201, response.text
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
+        process.wait(timeout=60)  # it stops; how fast depends on the machine's load
     assert process.returncode == 0
     banner = log.read_text()
     privacy.scan_output(banner, "python -m hub_local run")

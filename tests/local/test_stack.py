@@ -1025,3 +1025,26 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith(f"layer {tmp_path.name}: 0 B (0 bytes) unzipped")
+
+
+def test_a_batch_size_above_ten_is_gathered_over_several_receives(stack: LocalStack) -> None:
+    """SQS hands out 10 messages a receive; Lambda's poller still delivers BatchSize (here 25) in one invocation."""
+    sqs = stack.boto3_client("sqs")
+    spec = stack.template.queues["WorkQueue"]
+    for start in range(0, 30, 10):
+        sqs.send_message_batch(
+            QueueUrl=spec.url, Entries=[{"Id": str(n), "MessageBody": f"m{n}"} for n in range(start, start + 10)]
+        )
+    batches: list[int] = []
+    pump = SqsPump(
+        function="F",
+        source=SqsSource("E", "WorkQueue", batch_size=25),
+        queue=spec,
+        client=sqs,
+        invoke=lambda _name, event: batches.append(len(event["Records"])),
+        retry_seconds=0,
+    )
+    assert pump.cycle(wait_seconds=0) == 25
+    assert pump.cycle(wait_seconds=0) == 5
+    assert pump.cycle(wait_seconds=0) == 0
+    assert batches == [25, 5]
