@@ -22,10 +22,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from campaign_lifecycle.sms import sms_size
+from hub_core.identifiers import APPS_MILES_USER_ID
 
 DONATION_CODE = re.compile(r"^[A-Za-z0-9]{2,20}$")
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-_USER_ID = r"^[A-Za-z0-9._:@-]{1,64}$"
+_USER_ID = APPS_MILES_USER_ID
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 

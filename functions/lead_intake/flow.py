@@ -111,10 +111,11 @@ def _submit(submission: LeadSubmission) -> LeadOutcome:
         now=now,
         lease_seconds=config.forward_lease_seconds,
         expires_at=now + config.lead_retention_days * 86400,
+        apps_miles_user_id=submission.lead.apps_miles_user_id,
     )
     logger.append_keys(lead_id=lead_id)
     schedule_retry(lead_id, delay_seconds=config.lead_retry_delay_seconds)
-    return forward(lead_id, submission.lead.for_partner())
+    return forward(lead_id, submission.lead.for_partner(), apps_miles_user_id=submission.lead.apps_miles_user_id)
 
 
 def schedule_retry(lead_id: str, *, delay_seconds: int) -> None:
@@ -126,7 +127,7 @@ def schedule_retry(lead_id: str, *, delay_seconds: int) -> None:
     )
 
 
-def forward(lead_id: str, lead: dict[str, str]) -> LeadOutcome:
+def forward(lead_id: str, lead: dict[str, str], *, apps_miles_user_id: str | None = None) -> LeadOutcome:
     """One attempt at MiiMOSA for a lead this invocation holds; records and returns the outcome."""
     now = int(time.time())
     try:
@@ -143,7 +144,7 @@ def forward(lead_id: str, lead: dict[str, str]) -> LeadOutcome:
         return LeadOutcome(lead_id=lead_id, status=LeadStatus.QUEUED, message=QUEUED_MESSAGE)
     store().settle(lead_id, LeadStatus.FORWARDED, now=now, reference=receipt.reference)
     logger.info("lead forwarded to MiiMOSA")
-    _announce(lead_id, lead)
+    _announce(lead_id, lead, apps_miles_user_id)
     return LeadOutcome(lead_id=lead_id, status=LeadStatus.FORWARDED, message=FORWARDED_MESSAGE)
 
 
@@ -159,7 +160,7 @@ def retry(lead_id: str) -> LeadOutcome | None:
     if isinstance(claim, ClaimRefused):
         return _refused(lead_id, claim.record)
     logger.append_keys(lead_id=lead_id)
-    outcome = forward(lead_id, claim.lead)
+    outcome = forward(lead_id, claim.lead, apps_miles_user_id=claim.apps_miles_user_id)
     if outcome.status is LeadStatus.QUEUED:
         raise LeadNotForwardedYet(lead_id)
     return outcome
@@ -185,15 +186,17 @@ def _log_hold(exc: PartnerError | ConfigError) -> None:
         logger.error("lead held for retry: MiiMOSA refuses our setup", extra=exc.log_fields())
 
 
-def _announce(lead_id: str, lead: dict[str, str]) -> None:
-    """LeadCaptured for the loyalty relay and reporting: ids and categories, never the person."""
-    detail = {
+def _announce(lead_id: str, lead: dict[str, str], apps_miles_user_id: str | None) -> None:
+    """LeadCaptured for the loyalty relay and reporting: ids and categories, never the person's contact details."""
+    detail: dict[str, str | None] = {
         "lead_id": lead_id,
         "collect_type": lead.get("collect_type"),
         "category": lead.get("category"),
         "campaign_id": lead.get("campaign_id"),
         "lead_source": lead.get("lead_source"),
     }
+    if apps_miles_user_id:
+        detail["apps_miles_user_id"] = apps_miles_user_id
     try:
         events.publish("lead-intake", "LeadCaptured", detail)
     except Exception:  # the lead reached MiiMOSA; a lost notification must not undo that answer

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
+from hub_core.identifiers import APPS_MILES_USER_ID
 from partners.miimosa import Category, CollectType, PublicationTimeframe
 
 # The WHATWG HTML "valid e-mail address" (what <input type=email> accepts), plus a dot in the domain: an address
@@ -120,6 +121,9 @@ class LeadForm(BaseModel):
     turnover: Amount | None = None
     lead_source: ShortText | None = None
     campaign_id: Annotated[str, _text(100)] | None = None
+    # Not MiiMOSA's: the visitor's app's miles member id, when the website knows it, so the loyalty relay can credit
+    # them. MiiMOSA never receives it.
+    apps_miles_user_id: Annotated[str, StringConstraints(pattern=APPS_MILES_USER_ID)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -130,8 +134,8 @@ class LeadForm(BaseModel):
         return data
 
     def for_partner(self) -> dict[str, str]:
-        """The body MiiMOSA receives: every given field, as strings."""
-        return self.model_dump(exclude_none=True)
+        """The body MiiMOSA receives: every given field of MiiMOSA's, as strings."""
+        return self.model_dump(exclude_none=True, exclude={"apps_miles_user_id"})
 
     def fingerprint(self) -> str:
         """A stable hash of the normalised lead, for spotting a double submit without a key."""

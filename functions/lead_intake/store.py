@@ -19,6 +19,7 @@ class LeadRecord:
     lead: dict[str, str]
     attempts: int
     message: str
+    apps_miles_user_id: str | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LeadRecord:
@@ -29,6 +30,7 @@ class LeadRecord:
             lead=dict(values.get("lead", {})),
             attempts=int(values.get("attempts", 0)),
             message=str(values.get("message", "")),
+            apps_miles_user_id=values.get("apps_miles_user_id"),
         )
 
 
@@ -43,22 +45,32 @@ class LeadStore:
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
 
-    def create(self, lead_id: str, lead: dict[str, str], *, now: int, lease_seconds: int, expires_at: int) -> None:
+    def create(
+        self,
+        lead_id: str,
+        lead: dict[str, str],
+        *,
+        now: int,
+        lease_seconds: int,
+        expires_at: int,
+        apps_miles_user_id: str | None = None,
+    ) -> None:
         """Store a new lead already claimed by the caller, so the safety-net retry does not race it."""
+        values: dict[str, Any] = {
+            "lead_id": lead_id,
+            "status": LeadStatus.FORWARDING.value,
+            "lead": lead,
+            "attempts": 1,
+            "created_at": now,
+            "updated_at": now,
+            "lease_until": now + lease_seconds,
+            "expires_at": expires_at,
+        }
+        if apps_miles_user_id:
+            values["apps_miles_user_id"] = apps_miles_user_id
         aws.dynamodb().put_item(
             TableName=self.table_name,
-            Item=to_item(
-                {
-                    "lead_id": lead_id,
-                    "status": LeadStatus.FORWARDING.value,
-                    "lead": lead,
-                    "attempts": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                    "lease_until": now + lease_seconds,
-                    "expires_at": expires_at,
-                }
-            ),
+            Item=to_item(values),
             ConditionExpression="attribute_not_exists(lead_id)",
         )
 

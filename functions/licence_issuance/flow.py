@@ -265,7 +265,7 @@ def _rejected(request: LicenceRequest, message: str) -> IssuedLicence:
 
 def _announce(request: LicenceRequest, licence: IssuedLicence) -> None:
     """LicenceIssued for the loyalty relay and the mailer: ids and a masked key, never the key itself."""
-    detail = {
+    detail: dict[str, object] = {
         "order_id": request.order_id,
         "customer_reference": request.customer_reference,
         "licence_id": licence.licence_id,
@@ -274,6 +274,8 @@ def _announce(request: LicenceRequest, licence: IssuedLicence) -> None:
         "licence_type": licence.licence_type,
         "expires_at": licence.expires_at,
     }
+    if request.apps_miles_user_id:
+        detail["apps_miles_user_id"] = request.apps_miles_user_id
     try:
         events.publish("licence-issuance", "LicenceIssued", detail)
     except Exception:  # the licence exists and is recorded; a lost notification must not make the order fail
