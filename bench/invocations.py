@@ -208,11 +208,29 @@ def _repeated_callback(stack: LocalStack) -> dict[str, Any]:
     return event
 
 
+def new_relay_batch() -> dict[str, Any]:
+    """events/loyalty_relay/lead_captured_batch.json with a lead of its own: an action app's miles has not seen."""
+    event = load_event("loyalty_relay/lead_captured_batch.json")
+    record = event["Records"][0]
+    body = json.loads(record["body"])
+    body["detail"]["lead_id"] = str(uuid.uuid4())
+    event["Records"] = [{**record, "messageId": str(uuid.uuid4()), "body": json.dumps(body)}]
+    return event
+
+
+def _repeated_relay(stack: LocalStack) -> dict[str, Any]:
+    event = new_relay_batch()
+    assert stack.invoke("LoyaltyRelayFunction", event)["batchItemFailures"] == []
+    # Relayed and recorded, so each repeat is the duplicate path alone: one BatchGetItem, no partner call.
+    return event
+
+
 WARM: list[WarmScenario] = [
     WarmScenario("LeadIntakeFunction", "safety-net retry of a forwarded lead (SQS)", _settled_lead_retry),
     WarmScenario("CampaignLifecycleFunction", "GET /campaigns/{...} (campaign and ledger total)", _campaign_read),
     WarmScenario("LicenceIssuanceFunction", "GET /licences/{orderId}", _licence_read),
     WarmScenario("DonationIngesterFunction", "a repeated donation callback (already folded)", _repeated_callback),
+    WarmScenario("LoyaltyRelayFunction", "a repeated bus event (already relayed, SQS)", _repeated_relay),
 ]
 
 
@@ -313,6 +331,17 @@ def _ssm_reads(stack: LocalStack, invocations: int) -> str:
     return ", ".join(parts)
 
 
+def _token_fetches(stack: LocalStack, invocations: int) -> str:
+    appsmiles = stack.sandboxes["appsmiles"]
+    events = [new_relay_batch() for _ in range(invocations)]
+    reset_all()  # a fresh container: its first action fetches the token, the cache serves the rest
+    before = appsmiles.auth_calls
+    for event in events:
+        assert stack.invoke("LoyaltyRelayFunction", event)["batchItemFailures"] == []
+    fetches = appsmiles.auth_calls - before
+    return f"{fetches * 1000 / invocations:.1f} ({fetches} auth/token for {invocations} actions, one per invocation)"
+
+
 COUNTS: list[CountScenario] = [
     CountScenario("DynamoDB requests per donation callback", "1", ("DonationIngesterFunction",), _donation_callbacks),
     CountScenario("partner calls per forwarded lead (MiiMOSA)", "1", ("LeadIntakeFunction",), _forwarded_leads),
@@ -322,7 +351,12 @@ COUNTS: list[CountScenario] = [
         ("LeadIntakeFunction", "CampaignLifecycleFunction", "LicenceIssuanceFunction"),
         _ssm_reads,
     ),
-    CountScenario("app's miles token fetches per 1,000 relayed actions", "", ("LoyaltyRelayFunction",)),
+    CountScenario(
+        "app's miles token fetches per 1,000 relayed actions",
+        "1 per container per token lifetime",
+        ("LoyaltyRelayFunction",),
+        _token_fetches,
+    ),
 ]
 
 

@@ -805,6 +805,15 @@ class LocalStack:
         self.function(logical_id)
         return dict(self._function_envs[logical_id])
 
+    def set_function_env(self, logical_id: str, values: Mapping[str, str]) -> None:
+        """Change a running function's variables, as a configuration update would (its next invocation sees them).
+
+        On AWS such an update starts new containers; callers here must forget what the old "container" cached
+        (`hub_core.caches.reset_all`), which this runner, knowing nothing of the functions' code, cannot do.
+        """
+        self.function(logical_id)
+        self._function_envs[logical_id] |= dict(values)
+
     def boto3_client(self, service: str) -> Any:
         """A boto3 client bound to the stack's moto server."""
         if self._session is None:

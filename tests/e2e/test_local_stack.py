@@ -251,3 +251,30 @@ def test_the_iam_routes_are_served_locally_as_a_signed_caller(live):
     key = created.json()["licence"]["key"]
     assert any(licence["key"] == key for licence in live.sandboxes["mlm"].licences)
     assert requests.get(f"{live.gateway_url}/licence-types", timeout=10).status_code == 200
+
+
+def test_an_event_put_on_the_local_bus_is_relayed_to_the_app_s_miles_sandbox(live):
+    """What `make run` wires: the bus's rule, the relay's queue and its pump, the app's miles sandbox."""
+    appsmiles = live.sandboxes["appsmiles"]
+    event_id = str(uuid.uuid4())
+    detail = {"eventId": event_id, "campaign": "1/hjerte/e2e", "amount": 5000, "appsMilesUserId": "member-e2e"}
+    entry = {"Source": "partner-hub.donation-ingester", "DetailType": "DonationReceived", "Detail": json.dumps(detail)}
+
+    answer = requests.post(f"{live.gateway_url}/_local/events", json={"Entries": [entry]}, timeout=10)
+
+    assert answer.status_code == 200, answer.text
+    assert wait_for(lambda: any(action["param1"] == event_id for action in appsmiles.actions), timeout=30)
+    [action] = [action for action in appsmiles.actions if action["param1"] == event_id]
+    assert (action["partnerClientId"], action["tagId"]) == ("member-e2e", "DONATION")
+
+
+def test_a_member_s_lead_through_the_gateway_earns_a_loyalty_action(live, miimosa):
+    appsmiles = live.sandboxes["appsmiles"]
+    fields = lead(apps_miles_user_id="member-lead-e2e")
+
+    response = requests.post(f"{live.gateway_url}/leads", json=fields, timeout=10)
+
+    assert response.status_code == 201, response.text
+    lead_id = response.json()["lead_id"]
+    assert wait_for(lambda: any(action["param1"] == lead_id for action in appsmiles.actions), timeout=30)
+    assert "apps_miles_user_id" not in leads_for(miimosa, fields["campaign_id"])[0]

@@ -24,6 +24,8 @@ FUNCTION_OVERRIDES = {
     "UMBRELLA_CONNECT_TIMEOUT": str(READ_TIMEOUT),
     "MLM_READ_TIMEOUT": str(READ_TIMEOUT),
     "MLM_CONNECT_TIMEOUT": str(READ_TIMEOUT),
+    "APPSMILES_READ_TIMEOUT": str(READ_TIMEOUT),
+    "APPSMILES_CONNECT_TIMEOUT": str(READ_TIMEOUT),
     "LEAD_RETRY_DELAY_SECONDS": "0",
     # After a licence create Pimenko did not answer, only look-ups for this long: the slow create lands meanwhile.
     "RECREATE_GRACE_SECONDS": "2",
@@ -69,6 +71,11 @@ def umbrella(live: LocalStack) -> Iterator[Any]:
 @pytest.fixture
 def mlm(live: LocalStack) -> Iterator[Any]:
     yield from _sandbox(live, "mlm")
+
+
+@pytest.fixture
+def appsmiles(live: LocalStack) -> Iterator[Any]:
+    yield from _sandbox(live, "appsmiles")
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> bool:

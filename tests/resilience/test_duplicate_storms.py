@@ -7,6 +7,7 @@ The guarantee itself lives in DynamoDB's conditional writes, so each store is al
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections import Counter
@@ -20,11 +21,14 @@ from campaign_lifecycle.store import CampaignStore, Claim
 from donation_ingester.models import event_id_for
 from donation_ingester.store import DonationLedger
 from hub_core import aws
+from hub_core.appsmiles import appsmiles_client
 from hub_core.ledger import donation_pk
 from lead_intake.models import LeadStatus
 from lead_intake.store import LeadRecord, LeadStore
 from licence_issuance.models import LicenceRequest
 from licence_issuance.store import LicenceStore, OrderRecord
+from loyalty_relay.models import Outcome, PendingAction, Settlement
+from loyalty_relay.store import LoyaltyStore
 from tests.resilience.conftest import concurrently, unique, wait_for
 from tests.resilience.test_mlm_faults import licences_at_pimenko, order_event
 from tests.resilience.test_umbrella_faults import at_umbrella, campaign_fields, collected
@@ -111,6 +115,18 @@ def test_a_hundred_licence_requested_events_for_one_order_make_one_licence(live,
     assert requests.get(f"{live.gateway_url}/licences/{order_id}", timeout=10).json()["licence"]["state"] == "issued"
 
 
+def test_a_hundred_copies_of_one_event_on_the_bus_earn_one_loyalty_action(live, appsmiles):
+    lead_id = unique("storm-lead-")
+    detail = {"lead_id": lead_id, "collect_type": "lending", "apps_miles_user_id": unique("member-")}
+    entry = {"Source": "partner-hub.lead-intake", "DetailType": "LeadCaptured", "Detail": json.dumps(detail)}
+
+    assert live.put_events([entry] * STORM)["FailedEntryCount"] == 0
+    assert live.drain_events(timeout=120)
+    assert live.drain("LoyaltyActionsQueue", timeout=120)
+
+    assert sum(1 for action in appsmiles.actions if action["param1"] == lead_id) == 1
+
+
 def test_a_hundred_identical_licence_posts_make_one_licence(live, mlm):
     order_id = unique("storm-order-")
     body = order_event(order_id)["Detail"]
@@ -134,6 +150,32 @@ def function_env(live, monkeypatch):
         aws.dynamodb()  # the cached client, built once before the threads share it
 
     return use
+
+
+def test_a_hundred_concurrent_sends_of_one_action_count_once_at_app_s_miles(live, appsmiles, function_env):
+    function_env("LoyaltyRelayFunction")
+    client = appsmiles_client()
+    member, key = unique("member-"), unique("event-")
+
+    results = concurrently(STORM, lambda _: client.store_action(member, "LEAD", param1=key))
+
+    assert sum(not result.already_recorded for result in results) == 1
+    assert sum(1 for action in appsmiles.actions if action["param1"] == key) == 1
+
+
+def test_the_first_of_a_hundred_records_of_a_relayed_event_is_kept(live, function_env):
+    function_env("LoyaltyRelayFunction")
+    records = LoyaltyStore(live.physical("LoyaltyTable"))
+    key = unique("event-")
+
+    def record(index: int) -> None:
+        action = PendingAction(f"m{index}", key, "LEAD", f"member-{index}", "LeadCaptured", None)
+        records.record(action, Settlement(Outcome.RELAYED))
+
+    concurrently(STORM, record)  # the conditional put's refusals are expected, not raised
+    first = records.settled([key])[key]
+    records.record(PendingAction("late", key, "LEAD", "member-late", "LeadCaptured", None), Settlement(Outcome.REJECTED))
+    assert records.settled([key])[key] == first
 
 
 def test_one_of_a_hundred_deliveries_claims_a_queued_lead(live, function_env):

@@ -1,0 +1,3 @@
+"""Loyalty action relay: the hub's domain events become app's miles actions, each at most once."""
+
+SERVICE = "loyalty-relay"

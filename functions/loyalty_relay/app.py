@@ -1,0 +1,54 @@
+"""Loyalty relay's Lambda entry point: an SQS batch of bus events, with failures reported record by record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hub_core.observability import logger_for, metrics_for
+from loyalty_relay import SERVICE, flow
+from loyalty_relay.models import Outcome
+
+logger = logger_for(SERVICE)
+metrics = metrics_for(SERVICE)
+
+# A batch whose every record failed (app's miles down) is reported item by item like any other, rather than raised.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+METRIC_NAMES = {
+    Outcome.RELAYED: "ActionRelayed",
+    Outcome.ALREADY_RECORDED: "ActionAlreadyRecorded",
+    Outcome.REJECTED: "ActionRejected",
+    Outcome.DUPLICATE: "ActionDuplicate",
+    Outcome.SKIPPED_ANONYMOUS: "ActionSkippedAnonymous",
+    Outcome.SKIPPED_UNMAPPED: "ActionSkippedUnmapped",
+    Outcome.RETRY: "ActionDeferred",
+    Outcome.MALFORMED: "ActionMalformed",
+}
+
+
+class ActionDeferred(Exception):
+    """This record goes back to the queue: app's miles or our setup failed in passing, or the event is unreadable."""
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # The whole batch is planned and sent first, so that actions of one tagId can share a multistore call and the
+    # records of settled events are read in one request; Powertools then reports the failures record by record.
+    report = flow.relay_batch(event.get("Records") or [])
+    for outcome, count in report.counts().items():
+        metrics.add_metric(name=METRIC_NAMES[outcome], unit=MetricUnit.Count, value=count)
+
+    def settle(record: SQSRecord) -> str:
+        outcome = report.outcomes[record.message_id]
+        if outcome.failed:
+            raise ActionDeferred(outcome.value)
+        return outcome.value
+
+    return process_partial_response(event=event, record_handler=settle, processor=processor, context=context)

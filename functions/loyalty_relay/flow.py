@@ -1,0 +1,197 @@
+"""The relay's flow: a batch of queued bus events read, deduplicated, sent to app's miles and recorded.
+
+Exactly once, in two layers: our record keyed on the event's key says an event was settled (checked with one
+consistent read per batch), and the same key travels as `param1`, which app's miles refuses to count twice for
+the same user and tagId. So an attempt that reached app's miles but died before recording is answered "already
+recorded" the next time, and counted as relayed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from hub_core.appsmiles import appsmiles_client
+from hub_core.caches import container_cached
+from hub_core.config import ConfigError
+from loyalty_relay import SERVICE
+from loyalty_relay.models import EVENT_KEY, USER_ID, BusEvent, Outcome, PendingAction, Settlement
+from loyalty_relay.settings import ActionRule, settings
+from loyalty_relay.store import LoyaltyStore
+from partners.appsmiles import AppsMilesRejected, StoreResult
+from partners.errors import PartnerError, PartnerRejected
+
+logger = logging.getLogger(SERVICE)
+
+
+@container_cached
+def store() -> LoyaltyStore:
+    return LoyaltyStore(settings().loyalty_table_name)
+
+
+@dataclass
+class BatchReport:
+    """Each message's outcome, by SQS message id."""
+
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    @property
+    def failed_message_ids(self) -> list[str]:
+        return [message_id for message_id, outcome in self.outcomes.items() if outcome.failed]
+
+    def counts(self) -> dict[Outcome, int]:
+        tally: dict[Outcome, int] = {}
+        for outcome in self.outcomes.values():
+            tally[outcome] = tally.get(outcome, 0) + 1
+        return tally
+
+
+def relay_batch(records: Iterable[Mapping[str, Any]]) -> BatchReport:
+    """Decide, send and record every record of one SQS batch; a passing failure leaves its records to the queue."""
+    report = BatchReport()
+    leaders: dict[str, PendingAction] = {}
+    followers: dict[str, list[str]] = {}
+    for record in records:
+        message_id = str(record["messageId"])
+        planned = _plan(message_id, str(record.get("body", "")))
+        if isinstance(planned, Outcome):
+            report.outcomes[message_id] = planned
+        elif planned.key in leaders:
+            # A second copy of one event in the same batch shares the first copy's fate.
+            followers.setdefault(planned.key, []).append(message_id)
+        else:
+            leaders[planned.key] = planned
+
+    already = store().settled(leaders.keys()) if leaders else {}
+    ready = []
+    for key, action in leaders.items():
+        if key in already:
+            report.outcomes[action.message_id] = Outcome.DUPLICATE
+        else:
+            ready.append(action)
+
+    for action, settlement in _send(ready):
+        if settlement.outcome.settled:
+            store().record(action, settlement)
+        report.outcomes[action.message_id] = settlement.outcome
+        if settlement.outcome is Outcome.REJECTED:
+            logger.warning(
+                "app's miles refused an action",
+                extra={"tag_id": action.tag_id, "code": settlement.code, "detail": settlement.reason},
+            )
+
+    for key, message_ids in followers.items():
+        lead_outcome = report.outcomes[leaders[key].message_id]
+        for message_id in message_ids:
+            report.outcomes[message_id] = lead_outcome if lead_outcome.failed else Outcome.DUPLICATE
+    return report
+
+
+def _plan(message_id: str, body: str) -> PendingAction | Outcome:
+    """What one message asks for: an action to send, or the reason there is none."""
+    try:
+        event = BusEvent.model_validate(json.loads(body))
+    except (ValueError, ValidationError):
+        logger.error("queued message is not a bus event; left for the DLQ", extra={"message_id": message_id})
+        return Outcome.MALFORMED
+    rule = settings().loyalty_actions.get(event.detail_type)
+    if rule is None:
+        return Outcome.SKIPPED_UNMAPPED
+    user_id = event.detail.get(rule.user)
+    if user_id is None or user_id == "":
+        return Outcome.SKIPPED_ANONYMOUS
+    key = _event_key(event, rule)
+    if not isinstance(user_id, str) or not USER_ID.fullmatch(user_id) or key is None:
+        logger.error(
+            "event with an unusable user id or key; left for the DLQ",
+            extra={"message_id": message_id, "detail_type": event.detail_type},
+        )
+        return Outcome.MALFORMED
+    return PendingAction(
+        message_id=message_id,
+        key=key,
+        tag_id=rule.tag_id,
+        user_id=user_id,
+        detail_type=event.detail_type,
+        happened_at=event.time,
+    )
+
+
+def _event_key(event: BusEvent, rule: ActionRule) -> str | None:
+    value = event.detail.get(rule.key) if rule.key else event.id
+    key = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    return key if key is not None and EVENT_KEY.fullmatch(key) else None
+
+
+def _send(actions: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlement]]:
+    """Each action's settlement; after the first passing failure the rest wait for the queue, unsent."""
+    config = settings()
+    by_tag: dict[str, list[PendingAction]] = {}
+    for action in actions:
+        by_tag.setdefault(action.tag_id, []).append(action)
+    outage = False
+    for tag_id, group in by_tag.items():
+        if outage:
+            yield from ((action, Settlement(Outcome.RETRY)) for action in group)
+            continue
+        if config.appsmiles_multistore and len(group) >= config.multistore_min_actions:
+            settled = _send_together(tag_id, group)
+        else:
+            settled = _send_one_by_one(group)
+        for action, settlement in settled:
+            outage = outage or settlement.outcome is Outcome.RETRY
+            yield action, settlement
+
+
+def _send_one_by_one(group: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlement]]:
+    outage = False
+    for action in group:
+        if outage:
+            yield action, Settlement(Outcome.RETRY)
+            continue
+        try:
+            result = appsmiles_client().store_action(
+                action.user_id, action.tag_id, param1=action.key, date=action.happened_at
+            )
+        except (PartnerError, ConfigError) as exc:
+            settlement = _failure(exc)
+            outage = settlement.outcome is Outcome.RETRY
+            yield action, settlement
+            continue
+        yield action, _success(result)
+
+
+def _send_together(tag_id: str, group: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlement]]:
+    try:
+        results = appsmiles_client().multistore(tag_id, [(action.user_id, action.key) for action in group])
+    except (PartnerError, ConfigError) as exc:
+        settlement = _failure(exc)
+        return [(action, settlement) for action in group]
+    return [
+        (action, _success(result) if isinstance(result, StoreResult) else _failure(result))
+        for action, result in zip(group, results, strict=True)
+    ]
+
+
+def _success(result: StoreResult) -> Settlement:
+    if result.already_recorded:
+        return Settlement(Outcome.ALREADY_RECORDED, code=result.code)
+    return Settlement(Outcome.RELAYED, code=result.code)
+
+
+def _failure(exc: PartnerError | ConfigError) -> Settlement:
+    if isinstance(exc, AppsMilesRejected):
+        return Settlement(Outcome.REJECTED, code=exc.code, reason=exc.message)
+    if isinstance(exc, PartnerRejected):
+        # An HTTP 4xx other than 401/429 to a body we built: repeating it would be refused the same way.
+        return Settlement(Outcome.REJECTED, code=exc.status, reason=exc.message)
+    if isinstance(exc, PartnerError):
+        logger.warning("app's miles unavailable; the queue will deliver again", extra=exc.log_fields())
+    else:
+        logger.error("relay misconfigured; the queue will deliver again", extra={"detail": str(exc)})
+    return Settlement(Outcome.RETRY)

@@ -1,0 +1,68 @@
+"""The relay's own record of each settled event: what makes an event relayed once even before app's miles dedupes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from hub_core import aws
+from hub_core.dynamo import from_item, is_condition_failure, to_item
+from loyalty_relay.models import PendingAction, Settlement
+
+_BATCH_GET_LIMIT = 100
+
+
+def record_key(event_key: str) -> str:
+    return f"event#{event_key}"
+
+
+class LoyaltyStore:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def settled(self, event_keys: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The records of those events that have one, by event key: one consistent BatchGetItem per 100 keys."""
+        found: dict[str, dict[str, Any]] = {}
+        keys = sorted(set(event_keys))
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            wanted: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [{"pk": {"S": record_key(key)}} for key in keys[start : start + _BATCH_GET_LIMIT]],
+                    "ConsistentRead": True,
+                }
+            }
+            while wanted:
+                answer = aws.dynamodb().batch_get_item(RequestItems=wanted)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    values = from_item(item)
+                    found[str(values["pk"]).removeprefix("event#")] = values
+                wanted = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def record(self, action: PendingAction, settlement: Settlement, *, now: datetime | None = None) -> None:
+        """Keep the settlement; a record already there (a concurrent copy of the event settled it) is left as is."""
+        values: dict[str, Any] = {
+            "pk": record_key(action.key),
+            "state": settlement.outcome.value,
+            "tag_id": action.tag_id,
+            "detail_type": action.detail_type,
+            # Erasure finds a person's records by this (sparse GSI UserIndex) and removes it; the record stays.
+            "user_id": action.user_id,
+            "settled_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        }
+        if settlement.code is not None:
+            values["code"] = settlement.code
+        if settlement.reason:
+            values["reason"] = settlement.reason
+        try:
+            aws.dynamodb().put_item(
+                TableName=self.table_name,
+                Item=to_item(values),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
