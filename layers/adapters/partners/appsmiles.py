@@ -172,6 +172,8 @@ class _Token:
 
 
 _TOKENS: dict[tuple[str, str, str], _Token] = {}
+# The secret last sent for each token key: a partner message echoing it is scrubbed on any call, not only auth/token.
+_SECRETS: dict[tuple[str, str, str], str] = {}
 # Held while a token is fetched, so that concurrent first calls wait for the one fetch instead of each making one.
 _TOKEN_LOCK = threading.Lock()
 _fetch_count = 0
@@ -186,6 +188,7 @@ def reset_tokens() -> None:
     """Forget every cached partner token, as a fresh container would."""
     with _TOKEN_LOCK:
         _TOKENS.clear()
+        _SECRETS.clear()
 
 
 def jwt_expiry(token: str) -> float | None:
@@ -315,6 +318,7 @@ class AppsMilesClient:
         global _fetch_count  # noqa: PLW0603 - a process-wide count, read by token_fetches()
         f = self.fields
         secret = self._partner_secret()
+        _SECRETS[self._cache_key] = secret
         body = {f.app_id: self.app_id, f.partner_id: self.partner_id, f.partner_secret: secret}
         with _in_flight("", (secret,)):
             _fetch_count += 1
@@ -383,7 +387,7 @@ class AppsMilesClient:
         if not isinstance(results, list) or len(results) != len(actions):
             raise PartnerBadResponse(PARTNER, "multistore answered no result per action", status=status)
         outcomes: list[StoreResult | AppsMilesRejected] = []
-        with _in_flight("", user_ids):
+        with _in_flight("", self._with_secret(user_ids)):
             for index, result in enumerate(results):
                 if not isinstance(result, dict) or not _is_code(result.get(f.error_code)):
                     raise PartnerBadResponse(PARTNER, f"multistore result {index} has no errorCode", status=status)
@@ -512,6 +516,12 @@ class AppsMilesClient:
 
     # --- plumbing -----------------------------------------------------------------------------------------
 
+    def _with_secret(self, secrets: Sequence[str]) -> tuple[str, ...]:
+        """`secrets` and what else a message must never show: our partner secret and the cached token."""
+        cached = _TOKENS.get(self._cache_key)
+        known = (_SECRETS.get(self._cache_key, ""), cached.value if cached else "")
+        return (*secrets, *(value for value in known if value))
+
     def _ads(self, path: str, user_token: str) -> list[dict[str, Any]]:
         data, status = self._user_call(path, user_token, {self.fields.lang: self.lang})
         return _objects(data, self.fields.ads, status)
@@ -557,7 +567,7 @@ class AppsMilesClient:
             self._drop_token(token)
             token = self.token()
             response = self._send(path, wire, token, secrets, idempotent)
-        with _in_flight(token, secrets):
+        with _in_flight(token, self._with_secret(secrets)):
             answer = self.http.json(response)
             status = response.status_code
             if not isinstance(answer, dict) or not _is_code(answer.get(f.error_code)):
@@ -572,7 +582,7 @@ class AppsMilesClient:
     def _send(
         self, path: str, wire: Mapping[str, Any], token: str, secrets: Sequence[str], idempotent: bool
     ) -> requests.Response:
-        with _in_flight(token, secrets):
+        with _in_flight(token, self._with_secret(secrets)):
             return self.http.request("POST", path, template=f"POST {path}", json=wire, idempotent=idempotent)
 
     def _rejection(self, code: int, answer: Mapping[str, Any], status: int) -> AppsMilesRejected:
