@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,17 +32,33 @@ class PartnerSpec:
     """One partner: `environ[base_url_env]` points the functions at a real/other server instead of a sandbox.
 
     `name` keys `LocalStack.sandboxes` and `LocalStack.partner_urls`; `secrets` maps an SSM parameter suffix
-    (relative to SECRET_PATH) to (env var overriding it, default value).
+    (relative to SECRET_PATH) to (env var overriding it, default value). `settings` maps a function environment
+    variable that is not a secret (an app id, say) to the sandbox argument that must agree with it.
     """
 
     name: str
     base_url_env: str
     sandbox_factory: SandboxFactory
     secrets: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    settings: Mapping[str, str] = field(default_factory=dict)
 
     def secret_values(self, environ: Mapping[str, str]) -> dict[str, str]:
         """Each secret's value: from `environ` when set there, else its default."""
         return {suffix: environ.get(env, "") or default for suffix, (env, default) in self.secrets.items()}
+
+    def setting_values(
+        self, environ: Mapping[str, str], function_environments: Iterable[Mapping[str, str]]
+    ) -> dict[str, str]:
+        """Each setting's value, keyed by its variable: from `environ` when set there (the functions get it too),
+        else what the first function naming it has from the template; a setting nobody names is left out, so the
+        sandbox keeps its default."""
+        environments = list(function_environments)
+        values: dict[str, str] = {}
+        for variable in self.settings:
+            found = environ.get(variable) or next((env[variable] for env in environments if env.get(variable)), "")
+            if found:
+                values[variable] = found
+        return values
 
 
 def hub_secret_values(environ: Mapping[str, str]) -> dict[str, str]:
@@ -59,8 +75,13 @@ def secret_parameter_name(stage: str, suffix: str) -> str:
     return SECRET_PATH.format(stage=stage) + suffix
 
 
-def _lazy_sandbox(module: str, class_name: str, **secret_arguments: str) -> SandboxFactory:
+def _lazy_sandbox(
+    module: str, class_name: str, settings: Mapping[str, str] | None = None, **secret_arguments: str
+) -> SandboxFactory:
     """A factory that imports the sandbox only when the stack starts it.
+
+    It is given the secrets by SSM suffix and the settings by variable; `settings` is the spec's (variable →
+    argument), and a setting absent from what it is given leaves the sandbox's default.
 
     Importing by name keeps this registry importable (and type-checkable) while a sandbox is being written, and
     keeps `hub_local invoke` with a base-URL override free of sandboxes it never starts.
@@ -68,10 +89,17 @@ def _lazy_sandbox(module: str, class_name: str, **secret_arguments: str) -> Sand
 
     def factory(secrets: Mapping[str, str]) -> Sandbox:
         sandbox_class: Any = getattr(importlib.import_module(module), class_name)
-        sandbox: Sandbox = sandbox_class(**{argument: secrets[suffix] for argument, suffix in secret_arguments.items()})
+        arguments = {argument: secrets[suffix] for argument, suffix in secret_arguments.items()}
+        given = {variable: argument for variable, argument in (settings or {}).items() if variable in secrets}
+        arguments |= {argument: secrets[variable] for variable, argument in given.items()}
+        sandbox: Sandbox = sandbox_class(**arguments)
         return sandbox
 
     return factory
+
+
+# The app id and partner id are plain settings (template parameters), which the sandbox must expect as well.
+APPSMILES_SETTINGS: Mapping[str, str] = {"APPSMILES_APP_ID": "app_id", "APPSMILES_PARTNER_ID": "partner_id"}
 
 
 def default_partners() -> list[PartnerSpec]:
@@ -94,5 +122,17 @@ def default_partners() -> list[PartnerSpec]:
             base_url_env="MLM_BASE_URL",
             sandbox_factory=_lazy_sandbox("sandboxes.mlm", "MlmSandbox", api_token="mlm/api-token"),
             secrets={"mlm/api-token": ("MLM_API_TOKEN", "local-mlm-token")},
+        ),
+        PartnerSpec(
+            name="appsmiles",
+            base_url_env="APPSMILES_BASE_URL",
+            sandbox_factory=_lazy_sandbox(
+                "sandboxes.appsmiles",
+                "AppsMilesSandbox",
+                settings=APPSMILES_SETTINGS,
+                partner_secret="appsmiles/partner-secret",
+            ),
+            secrets={"appsmiles/partner-secret": ("APPSMILES_PARTNER_SECRET", "local-appsmiles-secret")},
+            settings=APPSMILES_SETTINGS,
         ),
     ]

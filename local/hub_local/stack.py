@@ -426,6 +426,7 @@ class LocalStack:
             if spec.base_url_env not in wanted:
                 continue
             values = spec.secret_values(self.environ)
+            settings = spec.setting_values(self.environ, (function.environment for function in functions))
             for suffix, value in values.items():
                 ssm.put_parameter(
                     Name=secret_parameter_name(stage, suffix), Value=value, Type="SecureString", Overwrite=True
@@ -434,7 +435,7 @@ class LocalStack:
             if override:
                 self._partner_urls[spec.name] = override
                 continue
-            sandbox = spec.sandbox_factory(values)
+            sandbox = spec.sandbox_factory(values | settings)
             sandbox.start()
             self._sandboxes[spec.name] = sandbox
             self._partner_urls[spec.name] = sandbox.url
@@ -444,6 +445,8 @@ class LocalStack:
         for spec in self.partner_specs:
             if spec.base_url_env in env:
                 env[spec.base_url_env] = self._partner_urls[spec.name]
+            # A setting given to the stack (APPSMILES_APP_ID=... make run) reaches the functions and the sandbox.
+            env |= {name: self.environ[name] for name in spec.settings if name in env and self.environ.get(name)}
         env |= {
             "AWS_ENDPOINT_URL": self.moto_url,
             "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
