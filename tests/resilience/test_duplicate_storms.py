@@ -174,7 +174,8 @@ def test_the_first_of_a_hundred_records_of_a_relayed_event_is_kept(live, functio
 
     concurrently(STORM, record)  # the conditional put's refusals are expected, not raised
     first = records.settled([key])[key]
-    records.record(PendingAction("late", key, "LEAD", "member-late", "LeadCaptured", None), Settlement(Outcome.REJECTED))
+    late = PendingAction("late", key, "LEAD", "member-late", "LeadCaptured", None)
+    records.record(late, Settlement(Outcome.REJECTED))
     assert records.settled([key])[key] == first
 
 

@@ -26,9 +26,7 @@ def relay_env(monkeypatch):
 
 
 def body(detail_type: str = "DonationReceived", **detail: Any) -> str:
-    return json.dumps(
-        {"id": "bus-event-1", "detail-type": detail_type, "source": "partner-hub.test", "detail": detail}
-    )
+    return json.dumps({"id": "bus-event-1", "detail-type": detail_type, "source": "partner-hub.test", "detail": detail})
 
 
 def test_a_member_s_donation_is_planned_with_its_stable_key_and_tag():
