@@ -323,12 +323,13 @@ class LocalStack:
         return overrides | {"CorsAllowedOrigins": ",".join([*origins, *self._web.origins])}
 
     def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - moto is slow to import, only start() needs it
+        # moto is slow to import, only start() needs it.
+        from hub_local.moto_server import AtomicMotoServer  # noqa: PLC0415
 
         # Werkzeug logs every moto request at INFO on its own handler unless its level is already set.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         port = _port_if_free(LocalStack._last_moto_port)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto = AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
         LocalStack._last_moto_port = self._moto.get_host_and_port()[1]
         self._moto_url = f"http://127.0.0.1:{LocalStack._last_moto_port}"

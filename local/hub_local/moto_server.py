@@ -1,0 +1,42 @@
+"""moto's server, with each DynamoDB request made atomic as DynamoDB makes it, so conditional writes hold under races.
+
+moto checks a write's condition and then applies the write with no lock in between: two threads may both pass an
+`attribute_not_exists` check and both write, which DynamoDB never allows. The exactly-once paths rest on that very
+guarantee, so the local stack serialises DynamoDB requests (other services, SQS long polls among them, stay
+concurrent). DynamoDB's own guarantee is per item; one lock for all is stronger, and cheap next to moto's cost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+
+Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def atomic_dynamodb(app: Wsgi) -> Wsgi:
+    """`app` with DynamoDB requests (X-Amz-Target DynamoDB_*) handled one at a time, bodies read inside the lock."""
+    lock = threading.Lock()
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return app(environ, start_response)
+        with lock:
+            return list(app(environ, start_response))
+
+    return serve
+
+
+class AtomicMotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer serving `atomic_dynamodb` of moto's application."""
+
+    def _server_entry(self) -> None:
+        app = atomic_dynamodb(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()

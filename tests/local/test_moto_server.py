@@ -1,0 +1,83 @@
+"""The local moto server makes each DynamoDB request atomic, as DynamoDB does, and leaves other services concurrent."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from hub_local.moto_server import atomic_dynamodb
+from hub_local.stack import LocalStack
+from tests.conftest import ROOT
+
+THREADS = 8
+
+
+def concurrency_seen(target: str) -> int:
+    """The most requests with this X-Amz-Target that were inside the wrapped application at once."""
+    inside = 0
+    most = 0
+    lock = threading.Lock()
+    all_started = threading.Barrier(THREADS)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.05)  # long enough for the others to arrive, were they let in
+        with lock:
+            inside -= 1
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    served = atomic_dynamodb(app)
+
+    def call(_: int) -> list[bytes]:
+        all_started.wait()
+        return list(served({"HTTP_X_AMZ_TARGET": target}, lambda *args: None))
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        assert list(pool.map(call, range(THREADS))) == [[b"{}"]] * THREADS
+    return most
+
+
+def test_dynamodb_requests_are_served_one_at_a_time():
+    assert concurrency_seen("DynamoDB_20120810.PutItem") == 1
+
+
+@pytest.mark.parametrize("target", ["AmazonSQS.ReceiveMessage", ""], ids=["sqs", "no-target"])
+def test_other_requests_stay_concurrent(target):
+    assert concurrency_seen(target) > 1
+
+
+def test_a_hundred_conditional_puts_of_one_item_through_the_stack_s_moto_make_one(stack_for_races):
+    dynamodb, table = stack_for_races
+    wins = 0
+    lock = threading.Lock()
+
+    def put(index: int) -> None:
+        nonlocal wins
+        try:
+            dynamodb.put_item(
+                TableName=table,
+                Item={"pk": {"S": "race#1"}, "writer": {"N": str(index)}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            return
+        with lock:
+            wins += 1
+
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(put, range(100)))
+    assert wins == 1
+
+
+@pytest.fixture
+def stack_for_races():
+    with LocalStack(ROOT / "template.yaml", gateway_port=None, pump_queues=False) as stack:
+        yield stack.boto3_client("dynamodb"), stack.physical("LoyaltyTable")
