@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from hub_core import aws
 from hub_core.dynamo import from_item, is_condition_failure, to_item
+from hub_core.identifiers import email_key
 from lead_intake.models import LeadStatus
 
 
@@ -57,6 +58,8 @@ class LeadStore:
                     "updated_at": now,
                     "lease_until": now + lease_seconds,
                     "expires_at": expires_at,
+                    # Erasure finds a person's leads by this (LeadsTable's EmailIndex), whatever the case typed.
+                    **({"email_key": email_key(lead["email"])} if lead.get("email") else {}),
                 }
             ),
             ConditionExpression="attribute_not_exists(lead_id)",
