@@ -133,18 +133,22 @@ def assert_erased(stack, person: Person) -> None:
     assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is None
     campaign = item(stack, "CampaignsTable", {"campaign_ref": {"S": person.campaign_ref}})
     assert campaign is not None
-    assert "confirm_msisdn" not in campaign and "apps_miles_user_id" not in campaign
-    assert campaign["state"]["S"] == "active" and campaign["amount"]["N"] == "5000"
+    assert "confirm_msisdn" not in campaign
+    assert "apps_miles_user_id" not in campaign
+    assert campaign["state"]["S"] == "active"
+    assert campaign["amount"]["N"] == "5000"
     assert campaign["history"]["L"][-1]["M"]["action"]["S"] == "creator_erased"
     amounts = []
     for pk in person.donations:
         donation = item(stack, "DonationsTable", {"pk": {"S": pk}})
-        assert donation is not None and "msisdn" not in donation
+        assert donation is not None
+        assert "msisdn" not in donation
         amounts.append(int(donation["amount"]["N"]))
     assert amounts == [5000, 2500]
     for pk in person.loyalty:
         record = item(stack, "LoyaltyTable", {"pk": {"S": pk}})
-        assert record is not None and "user_id" not in record
+        assert record is not None
+        assert "user_id" not in record
         assert record["state"]["S"] == "relayed"
 
 
@@ -168,7 +172,9 @@ def test_the_event_file_erases_across_every_table_and_app_s_miles_then_a_repeat_
     assert response_json(again)["appsmiles"] == "unknown"
     assert_erased(stack, person)
     for text in (response["body"], again["body"]):
-        assert person.email not in text and person.msisdn not in text and person.user_id not in text
+        assert person.email not in text
+        assert person.msisdn not in text
+        assert person.user_id not in text
 
 
 def test_the_committed_event_file_is_a_valid_signed_request(stack, appsmiles):
@@ -187,7 +193,8 @@ def test_one_identifier_erases_only_what_it_finds(stack, appsmiles):
     response = stack.invoke(FUNCTION, erasure_event({"email": person.email}))
 
     body = response_json(response)
-    assert body["erased"]["leads"] == 1 and body["appsmiles"] == "not_asked"
+    assert body["erased"]["leads"] == 1
+    assert body["appsmiles"] == "not_asked"
     assert appsmiles.calls == []
     assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is None
     # The number and user id were not asked for: the campaign and loyalty records keep them.
@@ -295,7 +302,8 @@ def test_the_direct_invoke_answers_the_report_or_the_problems(stack, appsmiles):
     report = stack.invoke(FUNCTION, {"erase": request_for(person)})
     problems = stack.invoke(FUNCTION, {"erase": {"msisdn": "12"}})
 
-    assert report["erased"]["leads"] == 1 and report["appsmiles"] == "deleted"
+    assert report["erased"]["leads"] == 1
+    assert report["appsmiles"] == "deleted"
     assert problems["error"] == "validation_failed"
     assert problems["problems"][0]["field"] == "msisdn"
 
