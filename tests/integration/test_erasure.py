@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from erasure import flow as erasure_flow
+from partners.errors import PartnerAuthError, PartnerBadResponse, PartnerRejected, PartnerUnavailable
 from tests.conftest import load_event
 from tests.integration.conftest import (
     CANARY_EMAIL,
@@ -311,3 +312,62 @@ def test_the_direct_invoke_answers_the_report_or_the_problems(stack, appsmiles):
 def test_an_unrecognised_event_raises(stack, appsmiles):
     with pytest.raises(ValueError, match="unrecognised event"):
         stack.invoke(FUNCTION, {"hello": "world"})
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "error"),
+    [
+        (PartnerUnavailable("appsmiles", "HTTP 503", status=503), 503, "partner_unavailable"),
+        (PartnerUnavailable("appsmiles", "HTTP 429", status=429, retry_after=7), 503, "partner_unavailable"),
+        (PartnerBadResponse("appsmiles", "malformed answer"), 503, "partner_unavailable"),
+        (PartnerAuthError("appsmiles", "HTTP 401", status=401), 502, "partner_misconfigured"),
+        (PartnerRejected("appsmiles", "errorCode 10: Unknown application"), 502, "partner_rejected"),
+    ],
+)
+def test_app_s_miles_failing_answers_what_was_erased_locally(stack, appsmiles, failure, status, error):
+    person = seed_person(
+        stack, appsmiles, email=f"down-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
+    )
+    appsmiles.failure = failure
+
+    response = stack.invoke(FUNCTION, erasure_event(request_for(person)))
+
+    assert response["statusCode"] == status
+    body = response_json(response)
+    assert body["error"] == error
+    assert body["erased"] == {"leads": 1, "campaigns": 1, "donations": 2, "loyalty_records": 2}
+    assert body["appsmiles"] is None
+    assert_erased(stack, person)
+    if status == 503:
+        expected = "7" if failure.retry_after else "30"
+        assert response["headers"]["Retry-After"] == expected
+    assert person.user_id not in response["body"]
+
+    appsmiles.failure = None
+    retried = response_json(stack.invoke(FUNCTION, erasure_event(request_for(person))))
+    assert retried["appsmiles"] == "deleted"
+    assert retried["erased"]["leads"] == 0
+
+
+def test_the_event_path_raises_so_lambda_retries_then_the_dlq_keeps_it(stack, appsmiles):
+    person = seed_person(
+        stack, appsmiles, email=f"dlq-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
+    )
+    appsmiles.failure = PartnerUnavailable("appsmiles", "HTTP 503", status=503)
+    sqs = stack.boto3_client("sqs")
+    dlq = stack.physical("ErasureDLQ")
+    sqs.purge_queue(QueueUrl=dlq)
+    event = load_event("erasure/erasure_requested.json")
+    event["detail"] = request_for(person)
+
+    with pytest.raises(erasure_flow.PartnerStepFailed) as raised:
+        stack.invoke(FUNCTION, event)
+    assert person.user_id not in str(raised.value)
+
+    stack.invoke_async(FUNCTION, event)
+    assert stack.drain_events(timeout=20)
+    messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+    assert len(messages) == 1
+    # Lambda's retries (2) and the first attempt: app's miles was asked three times, the tables erased at once.
+    assert len(appsmiles.calls) == 4
+    assert_erased(stack, person)
