@@ -4,8 +4,7 @@ what was erased where. Nothing here logs, raises or answers an identifier of the
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -13,10 +12,12 @@ from erasure import SERVICE
 from erasure.models import MIIMOSA_NOTE, AppsMilesOutcome, Erased, ErasureReport, ErasureRequest
 from erasure.settings import settings
 from erasure.store import ErasureStore
+from hub_core.appsmiles import appsmiles_client
 from hub_core.caches import container_cached
 from hub_core.http_api import FieldProblem, problems_from
 from hub_core.identifiers import email_key
 from hub_core.observability import logger_for, metrics_for
+from partners.appsmiles import AppsMilesClient
 from partners.errors import PartnerError
 
 logger = logger_for(SERVICE)
@@ -29,17 +30,6 @@ class Invalid(Exception):
     def __init__(self, problems: list[FieldProblem]) -> None:
         super().__init__("the erasure request is not valid")
         self.problems = problems
-
-
-class MultideleteAnswer(Protocol):
-    deleted: list[str]
-    unknown: list[str]
-
-
-class UserEraser(Protocol):
-    """What erasure needs of app's miles (partners.appsmiles.AppsMilesClient has it)."""
-
-    def multidelete(self, user_ids: Sequence[str]) -> MultideleteAnswer: ...
 
 
 class PartnerStepFailed(Exception):
@@ -62,13 +52,9 @@ def store() -> ErasureStore:
     )
 
 
-@container_cached
-def appsmiles() -> UserEraser:
-    """The seam to app's miles: the adapter's client, built from the function's APPSMILES_* environment."""
-    from hub_core.appsmiles import appsmiles_client  # type: ignore[import-not-found]  # noqa: PLC0415
-
-    client: UserEraser = appsmiles_client()
-    return client
+def appsmiles() -> AppsMilesClient:
+    """app's miles, as every function of the hub reaches it (one client and token per container)."""
+    return appsmiles_client()
 
 
 def parse(fields: Any) -> ErasureRequest:

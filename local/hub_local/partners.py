@@ -95,4 +95,12 @@ def default_partners() -> list[PartnerSpec]:
             sandbox_factory=_lazy_sandbox("sandboxes.mlm", "MlmSandbox", api_token="mlm/api-token"),
             secrets={"mlm/api-token": ("MLM_API_TOKEN", "local-mlm-token")},
         ),
+        PartnerSpec(
+            name="appsmiles",
+            base_url_env="APPSMILES_BASE_URL",
+            sandbox_factory=_lazy_sandbox(
+                "sandboxes.appsmiles", "AppsMilesSandbox", partner_secret="appsmiles/partner-secret"
+            ),
+            secrets={"appsmiles/partner-secret": ("APPSMILES_PARTNER_SECRET", "local-appsmiles-secret")},
+        ),
     ]

@@ -9,27 +9,30 @@ import uuid
 
 import pytest
 
-from erasure import flow as erasure_flow
-from hub_local.stack import LocalStack
-from partners.errors import PartnerAuthError, PartnerUnavailable
+from tests.canaries import CANARY_APPSMILES_USER
 from tests.cli.conftest import one_line_error
-from tests.conftest import ROOT
-from tests.integration.test_erasure import FakeAppsMiles
+from tests.integration.test_erasure import appsmiles_user, break_multidelete, multideletes, stack_with_appsmiles
 
-CANARY_USER = "amu-PRIVACY-CANARY-4410"
+CANARY_USER = CANARY_APPSMILES_USER
 
 
 @pytest.fixture(scope="module")
-def live():
-    with LocalStack(ROOT / "template.yaml", gateway_port=0, pump_queues=False) as stack:
-        yield stack
+def live_and_appsmiles():
+    with stack_with_appsmiles(gateway_port=0, pump_queues=False) as both:
+        yield both
+
+
+@pytest.fixture(scope="module")
+def live(live_and_appsmiles):
+    return live_and_appsmiles[0]
 
 
 @pytest.fixture
-def appsmiles(monkeypatch):
-    fake = FakeAppsMiles()
-    monkeypatch.setattr(erasure_flow, "appsmiles", lambda: fake)
-    return fake
+def appsmiles(live_and_appsmiles):
+    sandbox = live_and_appsmiles[1]
+    sandbox.reset()
+    yield sandbox
+    sandbox.reset()
 
 
 @pytest.fixture
@@ -46,7 +49,7 @@ def seed(live, appsmiles, user_id: str, msisdn: str = "4511223344") -> None:
     dynamodb.put_item(
         TableName=live.physical("LoyaltyTable"), Item={"pk": {"S": f"event#{uuid.uuid4()}"}, "user_id": {"S": user_id}}
     )
-    appsmiles.users.add(user_id)
+    appsmiles_user(appsmiles, user_id)
 
 
 def rows(outcome) -> dict[str, list[str]]:
@@ -92,10 +95,10 @@ def test_erase_asks_for_confirmation(live, local, appsmiles, monkeypatch):
     line = one_line_error(local("erase", "--user", "amu-confirm-1"))
 
     assert line.endswith("hub: not confirmed: nothing was erased")
-    assert appsmiles.calls == []
+    assert multideletes(appsmiles) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
     assert local("erase", "--user", "amu-confirm-1").status == 0
-    assert appsmiles.calls == [["amu-confirm-1"]]
+    assert "amu-confirm-1" not in appsmiles.users
 
 
 def test_no_answer_to_the_confirmation_erases_nothing(local, appsmiles, monkeypatch):
@@ -104,7 +107,7 @@ def test_no_answer_to_the_confirmation_erases_nothing(local, appsmiles, monkeypa
     line = one_line_error(local("erase", "--user", "amu-confirm-2"))
 
     assert "pass --yes in scripts" in line
-    assert appsmiles.calls == []
+    assert multideletes(appsmiles) == 0
 
 
 @pytest.mark.parametrize(
@@ -120,19 +123,19 @@ def test_bad_input_is_one_line_and_exit_2(local, appsmiles, args, expected):
 
     assert outcome.status == 2
     assert expected in one_line_error(outcome)
-    assert appsmiles.calls == []
+    assert multideletes(appsmiles) == 0
 
 
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [
-        (PartnerUnavailable("appsmiles", "HTTP 503", status=503), "once app's miles is back"),
-        (PartnerAuthError("appsmiles", "HTTP 401", status=401), "once app's miles' refusal is resolved"),
+        ("status", "once app's miles is back"),
+        ("401", "once app's miles' refusal is resolved"),
     ],
 )
 def test_app_s_miles_down_erases_locally_and_says_run_again(live, local, appsmiles, failure, expected):
     seed(live, appsmiles, "amu-down-1", msisdn="4511229999")
-    appsmiles.failure = failure
+    break_multidelete(appsmiles, failure)
 
     outcome = local("erase", "--msisdn", "4511229999", "--user", "amu-down-1", "--yes")
 

@@ -5,49 +5,89 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from erasure import flow as erasure_flow
-from partners.errors import PartnerAuthError, PartnerBadResponse, PartnerRejected, PartnerUnavailable
-from tests.conftest import load_event
+from hub_local.stack import LocalStack
+from partners.appsmiles import AppsMilesClient, reset_tokens
+from sandboxes.appsmiles import DEFAULT_APP_ID, DEFAULT_PARTNER_ID, AppsMilesSandbox
+from tests.canaries import APPSMILES_SECRET, CANARY_APPSMILES_USER
+from tests.conftest import ROOT, load_event
 from tests.integration.conftest import (
     CANARY_EMAIL,
     CANARY_MSISDN,
+    FUNCTION_OVERRIDES,
+    MIIMOSA_KEY,
+    MLM_TOKEN,
+    UMBRELLA_KEY,
     lead_fields,
     post_event,
     response_json,
 )
 
 FUNCTION = "ErasureFunction"
-# An app's miles user id the privacy check recognises (every value with this mark is a canary).
-CANARY_USER = "amu-PRIVACY-CANARY-7731"
+CANARY_USER = CANARY_APPSMILES_USER
+MULTIDELETE = "/user/multidelete"
 
 
-@dataclass
-class FakeAppsMiles:
-    """Stands in for app's miles' user/multidelete until the adapter is merged (see flow.appsmiles)."""
+@contextmanager
+def stack_with_appsmiles(**options: Any) -> Iterator[tuple[LocalStack, AppsMilesSandbox]]:
+    """The local stack with the functions pointed at an app's miles sandbox that expects the seeded secret."""
+    with AppsMilesSandbox(partner_secret=APPSMILES_SECRET) as sandbox:
+        overrides = options.pop("function_overrides", {}) | {
+            "APPSMILES_READ_TIMEOUT": "0.4",
+            "APPSMILES_CONNECT_TIMEOUT": "0.4",
+        }
+        # A base URL in the environment: the stack seeds the secret and starts no sandbox of its own.
+        environ = options.pop("environ", {}) | {
+            "APPSMILES_BASE_URL": sandbox.url,
+            "APPSMILES_PARTNER_SECRET": APPSMILES_SECRET,
+        }
+        with LocalStack(ROOT / "template.yaml", function_overrides=overrides, environ=environ, **options) as local:
+            yield local, sandbox
 
-    users: set[str] = field(default_factory=set)
-    calls: list[list[str]] = field(default_factory=list)
-    failure: Exception | None = None
 
-    def multidelete(self, user_ids):
-        self.calls.append(list(user_ids))
-        if self.failure is not None:
-            raise self.failure
-        deleted = [user for user in user_ids if user in self.users]
-        self.users -= set(deleted)
-        return type("Answer", (), {"deleted": deleted, "unknown": [u for u in user_ids if u not in deleted]})()
+# This module's own stack: the conftest's settings, and an app's miles sandbox the tests hold.
+@pytest.fixture(scope="module")
+def stack_and_appsmiles():
+    with stack_with_appsmiles(
+        gateway_port=None,
+        pump_queues=False,
+        environ={"MIIMOSA_API_KEY": MIIMOSA_KEY, "UMBRELLA_API_KEY": UMBRELLA_KEY, "MLM_API_TOKEN": MLM_TOKEN},
+        function_overrides=FUNCTION_OVERRIDES,
+        async_retry_seconds=0.05,
+    ) as both:
+        yield both
+
+
+@pytest.fixture(scope="module")
+def stack(stack_and_appsmiles):
+    return stack_and_appsmiles[0]
 
 
 @pytest.fixture
-def appsmiles(monkeypatch):
-    fake = FakeAppsMiles()
-    monkeypatch.setattr(erasure_flow, "appsmiles", lambda: fake)
-    return fake
+def appsmiles(stack_and_appsmiles):
+    sandbox = stack_and_appsmiles[1]
+    sandbox.reset()
+    yield sandbox
+    sandbox.reset()
+
+
+def appsmiles_user(sandbox: AppsMilesSandbox, user_id: str) -> None:
+    """A user with two actions at app's miles, recorded through the adapter as the relay would."""
+    client = AppsMilesClient(sandbox.url, DEFAULT_APP_ID, DEFAULT_PARTNER_ID, lambda: APPSMILES_SECRET)
+    for param1 in ("donation-1", "donation-2"):
+        assert not client.store_action(user_id, "DONATION", param1=param1).already_recorded
+    reset_tokens()
+
+
+def multideletes(sandbox: AppsMilesSandbox) -> int:
+    return sum(1 for request in sandbox.requests if request.path == MULTIDELETE)
 
 
 @dataclass
@@ -114,7 +154,7 @@ def seed_person(stack, appsmiles, *, email: str = CANARY_EMAIL, user_id: str = C
             Item={"pk": {"S": pk}, "user_id": {"S": user_id}, "tag_id": {"S": "donation"}, "state": {"S": "relayed"}},
         )
         loyalty.append(pk)
-    appsmiles.users.add(user_id)
+    appsmiles_user(appsmiles, user_id)
     return Person(email, CANARY_MSISDN, user_id, lead_id, ref, donations, loyalty)
 
 
@@ -165,6 +205,7 @@ def test_the_event_file_erases_across_every_table_and_app_s_miles_then_a_repeat_
     assert any("MiiMOSA" in note for note in body["notes"])
     assert_erased(stack, person)
     assert person.user_id not in appsmiles.users
+    assert not [action for action in appsmiles.actions if action["partnerClientId"] == person.user_id]
 
     again = stack.invoke(FUNCTION, erasure_event(request_for(person)))
 
@@ -183,7 +224,7 @@ def test_the_committed_event_file_is_a_valid_signed_request(stack, appsmiles):
 
     assert response["statusCode"] == 200, response["body"]
     assert response_json(response)["appsmiles"] == "unknown"
-    assert appsmiles.calls == [["member-8841"]]
+    assert multideletes(appsmiles) == 1
 
 
 def test_one_identifier_erases_only_what_it_finds(stack, appsmiles):
@@ -196,7 +237,7 @@ def test_one_identifier_erases_only_what_it_finds(stack, appsmiles):
     body = response_json(response)
     assert body["erased"]["leads"] == 1
     assert body["appsmiles"] == "not_asked"
-    assert appsmiles.calls == []
+    assert multideletes(appsmiles) == 0
     assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is None
     # The number and user id were not asked for: the campaign and loyalty records keep them.
     campaign = item(stack, "CampaignsTable", {"campaign_ref": {"S": person.campaign_ref}})
@@ -217,7 +258,7 @@ def test_the_invalid_event_file_names_each_field_and_rule_and_erases_nothing(sta
         ("name", "unknown_field"),
     }
     assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is not None
-    assert appsmiles.calls == []
+    assert multideletes(appsmiles) == 0
 
 
 @pytest.mark.parametrize(
@@ -281,7 +322,7 @@ def test_an_erasure_requested_event_through_the_bus_erases_the_person(stack, app
 
     assert stack.drain_events(timeout=20)
     assert_erased(stack, person)
-    assert appsmiles.calls == [[person.user_id]]
+    assert person.user_id not in appsmiles.users
 
 
 def test_a_bad_event_is_acknowledged_with_its_problems_and_erases_nothing(stack, appsmiles):
@@ -292,7 +333,7 @@ def test_a_bad_event_is_acknowledged_with_its_problems_and_erases_nothing(stack,
 
     assert result["rejected"] is True
     assert {p["field"] for p in result["problems"]} == {"phone"}
-    assert appsmiles.calls == []
+    assert multideletes(appsmiles) == 0
 
 
 def test_the_direct_invoke_answers_the_report_or_the_problems(stack, appsmiles):
@@ -314,46 +355,61 @@ def test_an_unrecognised_event_raises(stack, appsmiles):
         stack.invoke(FUNCTION, {"hello": "world"})
 
 
+def break_multidelete(sandbox: AppsMilesSandbox, failure: str) -> None:
+    """app's miles failing user/multidelete (every retry of the adapter too) in one of the ways it can."""
+    if failure == "script_rejected":
+        sandbox.script_answer(MULTIDELETE, {"errorCode": 10, "errorMsg": "Unknown application"})
+    elif failure == "rate_limit":
+        sandbox.faults.add("rate_limit", retry_after=7, count=10, path_prefix=MULTIDELETE)
+    elif failure == "hang":
+        sandbox.faults.add("hang", delay=1.0, count=10, path_prefix=MULTIDELETE)
+    elif failure == "401":
+        sandbox.faults.add("status", status=401, count=10, path_prefix=MULTIDELETE)
+    else:
+        sandbox.faults.add(failure, status=503, count=10, path_prefix=MULTIDELETE)
+
+
 @pytest.mark.parametrize(
-    ("failure", "status", "error"),
+    ("failure", "status", "error", "retry_after"),
     [
-        (PartnerUnavailable("appsmiles", "HTTP 503", status=503), 503, "partner_unavailable"),
-        (PartnerUnavailable("appsmiles", "HTTP 429", status=429, retry_after=7), 503, "partner_unavailable"),
-        (PartnerBadResponse("appsmiles", "malformed answer"), 503, "partner_unavailable"),
-        (PartnerAuthError("appsmiles", "HTTP 401", status=401), 502, "partner_misconfigured"),
-        (PartnerRejected("appsmiles", "errorCode 10: Unknown application"), 502, "partner_rejected"),
+        ("status", 503, "partner_unavailable", "30"),
+        ("rate_limit", 503, "partner_unavailable", "7"),
+        ("hang", 503, "partner_unavailable", "30"),
+        ("malformed", 503, "partner_unavailable", "30"),
+        ("401", 502, "partner_misconfigured", None),
+        ("script_rejected", 502, "partner_rejected", None),
     ],
 )
-def test_app_s_miles_failing_answers_what_was_erased_locally(stack, appsmiles, failure, status, error):
+def test_app_s_miles_failing_answers_what_was_erased_locally(stack, appsmiles, failure, status, error, retry_after):
     person = seed_person(
         stack, appsmiles, email=f"down-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
     )
-    appsmiles.failure = failure
+    break_multidelete(appsmiles, failure)
 
     response = stack.invoke(FUNCTION, erasure_event(request_for(person)))
 
-    assert response["statusCode"] == status
+    assert response["statusCode"] == status, response["body"]
     body = response_json(response)
     assert body["error"] == error
     assert body["erased"] == {"leads": 1, "campaigns": 1, "donations": 2, "loyalty_records": 2}
     assert body["appsmiles"] is None
     assert_erased(stack, person)
-    if status == 503:
-        expected = "7" if failure.retry_after else "30"
-        assert response["headers"]["Retry-After"] == expected
+    assert response["headers"].get("Retry-After") == retry_after
     assert person.user_id not in response["body"]
+    assert person.user_id in appsmiles.users
 
-    appsmiles.failure = None
+    appsmiles.faults.clear()
     retried = response_json(stack.invoke(FUNCTION, erasure_event(request_for(person))))
-    assert retried["appsmiles"] == "deleted"
+    assert retried["appsmiles"] == "deleted", retried
     assert retried["erased"]["leads"] == 0
+    assert person.user_id not in appsmiles.users
 
 
 def test_the_event_path_raises_so_lambda_retries_then_the_dlq_keeps_it(stack, appsmiles):
     person = seed_person(
         stack, appsmiles, email=f"dlq-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
     )
-    appsmiles.failure = PartnerUnavailable("appsmiles", "HTTP 503", status=503)
+    appsmiles.faults.add("status", status=503, path_prefix=MULTIDELETE)
     sqs = stack.boto3_client("sqs")
     dlq = stack.physical("ErasureDLQ")
     sqs.purge_queue(QueueUrl=dlq)
@@ -365,9 +421,8 @@ def test_the_event_path_raises_so_lambda_retries_then_the_dlq_keeps_it(stack, ap
     assert person.user_id not in str(raised.value)
 
     stack.invoke_async(FUNCTION, event)
-    assert stack.drain_events(timeout=20)
+    assert stack.drain_events(timeout=30)
     messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
     assert len(messages) == 1
-    # Lambda's retries (2) and the first attempt: app's miles was asked three times, the tables erased at once.
-    assert len(appsmiles.calls) == 4
     assert_erased(stack, person)
+    assert person.user_id in appsmiles.users

@@ -813,9 +813,9 @@ def test_start_twice_and_sandbox_stop_errors(tmp_path: Path, capsys: Any) -> Non
 
 def test_default_partner_registry_imports_its_sandbox_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     partners = {spec.name: spec for spec in default_partners()}
-    assert set(partners) == {"miimosa", "umbrella", "mlm"}
+    assert set(partners) == {"miimosa", "umbrella", "mlm", "appsmiles"}
     base_url_envs = {spec.base_url_env for spec in partners.values()}
-    assert base_url_envs == {"MIIMOSA_BASE_URL", "UMBRELLA_BASE_URL", "MLM_BASE_URL"}
+    assert base_url_envs == {"MIIMOSA_BASE_URL", "UMBRELLA_BASE_URL", "MLM_BASE_URL", "APPSMILES_BASE_URL"}
     miimosa = partners["miimosa"]
     assert (miimosa.name, miimosa.base_url_env) == ("miimosa", "MIIMOSA_BASE_URL")
     assert miimosa.secret_values({}) == {"miimosa/api-key": "local-miimosa-key"}

@@ -20,6 +20,7 @@ SECRETS: Final[Mapping[str, str]] = {
     "umbrella/api-key": "Umbrella Indsamlings API apikey (campaign lifecycle)",
     "callback/signing-key": "key ring signing Umbrella callback URLs: key_id:secret lines, secrets of 32+ bytes",
     "mlm/api-token": "Pimenko MLM API token (licence issuance)",
+    "appsmiles/partner-secret": "app's miles partner secret (erasure, loyalty relay)",
 }
 SIGNING_KEY: Final = "callback/signing-key"
 PARAMETER_PATH: Final = "/partner-hub/{stage}/"
