@@ -111,8 +111,8 @@ def test_secrets_set_puts_a_secure_string_under_the_stage(aws, deployed, monkeyp
     assert (parameter["Value"], parameter["Type"]) == ("umbrella-live-key", "SecureString")
     assert "umbrella-live-key" not in outcome.out + outcome.err
     listed = deployed("secrets", "list")
-    assert listed.status == 1  # the other three are not there yet
-    assert listed.out.count("MISSING") == 3
+    assert listed.status == 1  # the other four are not there yet
+    assert listed.out.count("MISSING") == 4
 
 
 def test_secrets_are_set_before_the_first_deploy(aws, hub, monkeypatch):
