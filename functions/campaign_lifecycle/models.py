@@ -22,11 +22,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from campaign_lifecycle.sms import sms_size
-from hub_core.identifiers import APPS_MILES_USER_ID
+from hub_core.identifiers import USER_ID_PATTERN, check_msisdn
 
 DONATION_CODE = re.compile(r"^[A-Za-z0-9]{2,20}$")
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-_USER_ID = APPS_MILES_USER_ID
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 
@@ -65,11 +64,7 @@ class _CampaignFields(BaseModel):
     @classmethod
     def _msisdn(cls, value: str | None, info: ValidationInfo) -> str | None:
         pattern = str((info.context or {}).get("msisdn_pattern", r"^45\d{8}$"))
-        if value is not None and not re.fullmatch(pattern, value):
-            raise PydanticCustomError(
-                "msisdn_format", "must be a mobile number in msisdn form: country code and digits, e.g. 4512345678"
-            )
-        return value
+        return None if value is None else check_msisdn(value, pattern)
 
 
 class CampaignForm(_CampaignFields):
@@ -82,7 +77,7 @@ class CampaignForm(_CampaignFields):
     answerMessage: SmsText
     confirmMsisdn: str
     confirmText: SmsText
-    appsMilesUserId: Annotated[str, StringConstraints(pattern=_USER_ID)] | None = None
+    appsMilesUserId: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)] | None = None
 
     @property
     def key(self) -> CampaignKey:

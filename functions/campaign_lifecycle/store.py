@@ -191,7 +191,6 @@ class CampaignStore:
             "amount": record.amount,
             "answer_message": record.answer_message,
             "confirm_text": record.confirm_text,
-            "confirm_msisdn": record.confirm_msisdn,
             "callback_base": record.callback_base,
             "manage_token_hash": record.manage_token_hash,
             "request_fingerprint": record.request_fingerprint,
@@ -202,6 +201,9 @@ class CampaignStore:
             "ambiguous": True,
             "history": record.history,
         }
+        # An erased creator has no number: an index key may not be an empty string.
+        if record.confirm_msisdn:
+            item["confirm_msisdn"] = record.confirm_msisdn
         if record.apps_miles_user_id:
             item["apps_miles_user_id"] = record.apps_miles_user_id
         aws.dynamodb().put_item(

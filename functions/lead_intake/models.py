@@ -11,28 +11,17 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
-from hub_core.identifiers import APPS_MILES_USER_ID
+from hub_core.identifiers import EMAIL as _EMAIL
+from hub_core.identifiers import USER_ID_PATTERN
+from hub_core.identifiers import check_email as _email
 from partners.miimosa import Category, CollectType, PublicationTimeframe
 
-# The WHATWG HTML "valid e-mail address" (what <input type=email> accepts), plus a dot in the domain: an address
-# a browser lets through is not refused here, and a bare host is refused as undeliverable.
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
 _PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
 _PHONE = re.compile(r"^\+?\d{6,15}$")  # E.164 allows at most 15 digits
 _AMOUNT = re.compile(r"^\d[\d\s.,]*(?:\s?(?:€|EUR|eur))?$")
 _DEPARTMENT = re.compile(r"^(?:\d{2,3}|2[ABab])$")
 _POST_CODE = re.compile(r"^[A-Za-z0-9 -]{2,10}$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
-
-
-def _email(value: str) -> str:
-    if not _EMAIL.match(value):
-        raise PydanticCustomError("email_syntax", "must be an e-mail address such as name@example.org")
-    local, _, domain = value.rpartition("@")
-    return f"{local}@{domain.lower()}"
 
 
 def _phone(value: str) -> str:
@@ -123,7 +112,7 @@ class LeadForm(BaseModel):
     campaign_id: Annotated[str, _text(100)] | None = None
     # Not MiiMOSA's: the visitor's app's miles member id, when the website knows it, so the loyalty relay can credit
     # them. MiiMOSA never receives it.
-    apps_miles_user_id: Annotated[str, StringConstraints(pattern=APPS_MILES_USER_ID)] | None = None
+    apps_miles_user_id: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)] | None = None
 
     @model_validator(mode="before")
     @classmethod

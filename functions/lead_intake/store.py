@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from hub_core import aws
 from hub_core.dynamo import from_item, is_condition_failure, to_item
+from hub_core.identifiers import email_key
 from lead_intake.models import LeadStatus
 
 
@@ -66,6 +67,9 @@ class LeadStore:
             "lease_until": now + lease_seconds,
             "expires_at": expires_at,
         }
+        if lead.get("email"):
+            # Erasure finds a person's leads by this (LeadsTable's EmailIndex), whatever the case typed.
+            values["email_key"] = email_key(lead["email"])
         if apps_miles_user_id:
             values["apps_miles_user_id"] = apps_miles_user_id
         aws.dynamodb().put_item(

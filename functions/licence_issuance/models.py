@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from hub_core.identifiers import APPS_MILES_USER_ID
+from hub_core.identifiers import USER_ID_PATTERN
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 
@@ -51,7 +51,7 @@ class LicenceRequest(SiteRequest):
     product_id: PositiveId
     licence_type: PositiveId
     # The buyer's app's miles member id, when the shop knows it: the loyalty relay credits them for the purchase.
-    apps_miles_user_id: Annotated[str, StringConstraints(pattern=APPS_MILES_USER_ID)] | None = None
+    apps_miles_user_id: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)] | None = None
 
     def fingerprint(self) -> str:
         """Tells a repeat of this order from a different request reusing its id."""

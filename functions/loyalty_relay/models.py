@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub_core.identifiers import APPS_MILES_USER_ID
+from hub_core.identifiers import USER_ID_PATTERN
 
 # app's miles' partnerClientId as the forms accept it; anything else is refused before any call.
-USER_ID = re.compile(APPS_MILES_USER_ID)
+USER_ID = re.compile(USER_ID_PATTERN)
 # The key travels as param1 and in our record's key: ids, uuids and order numbers, nothing free-form.
 EVENT_KEY = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}$")
 

@@ -14,6 +14,7 @@ SIGNED_ONLY = {
     "POST /licences/{key}/sites",
     "GET /licence-types",
     "GET /products",
+    "POST /erasure",
 }
 
 

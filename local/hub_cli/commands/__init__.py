@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hub_cli.commands.dlq import command as dlq_command
+from hub_cli.commands.erase import command as erase_command
 from hub_cli.commands.events import command as events_command
 from hub_cli.commands.invoke import command as invoke_command
 from hub_cli.commands.reconcile import command as reconcile_command
@@ -16,4 +17,5 @@ COMMANDS: tuple[click.Command, ...] = (
     dlq_command,
     secrets_command,
     reconcile_command,
+    erase_command,
 )

@@ -121,7 +121,7 @@ def _reconcile(lambda_client: Any, function_name: str, ref: str) -> dict[str, An
     )
     payload = response["Payload"].read()
     if response.get("FunctionError"):
-        raise CliError(f"{INGESTER} failed on {ref}: {_error_text(payload)}")
+        raise CliError(f"{INGESTER} failed on {ref}: {error_text(payload)}")
     try:
         [result] = json.loads(payload)["campaigns"]
         if not isinstance(result, dict) or "status" not in result:
@@ -133,7 +133,7 @@ def _reconcile(lambda_client: Any, function_name: str, ref: str) -> dict[str, An
     return result
 
 
-def _error_text(payload: bytes) -> str:
+def error_text(payload: bytes) -> str:
     """`errorType: errorMessage` of Lambda's error document, in one short line."""
     try:
         document = json.loads(payload)

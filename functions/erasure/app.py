@@ -1,0 +1,115 @@
+"""Erasure's Lambda entry point: the signed POST /erasure, the back office's ErasureRequested events, and a direct
+invoke `{"erase": {...}}` from the operators' CLI; all three run the same erasure."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from erasure import SERVICE, flow
+from erasure.models import ErasureRequest
+from erasure.settings import settings
+from hub_core.http_api import RequestRejected, error_response, install_error_handlers, json_response
+from hub_core.observability import logger_for, metrics_for
+from hub_core.openapi import answers, form_body
+from hub_core.request_body import submitted_fields
+from partners.errors import PartnerAuthError, PartnerUnavailable
+
+logger = logger_for(SERVICE)
+metrics = metrics_for(SERVICE)
+
+app = APIGatewayHttpResolver(enable_validation=True)
+install_error_handlers(app, logger)
+
+
+@app.exception_handler(flow.Invalid)
+def _invalid(exc: flow.Invalid) -> Response[str]:
+    logger.info("erasure request invalid", extra={"fields": [p.field for p in exc.problems]})
+    return error_response(
+        400, "validation_failed", "the erasure request is not valid; nothing was erased", exc.problems
+    )
+
+
+@app.exception_handler(flow.PartnerStepFailed)
+def _partner_step(exc: flow.PartnerStepFailed) -> Response[str]:
+    logger.warning("app's miles erasure failed", extra=exc.cause.log_fields())
+    local = exc.report.body()
+    if isinstance(exc.cause, PartnerUnavailable):
+        retry_after = max(1, math.ceil(exc.cause.retry_after)) if exc.cause.retry_after else 30
+        return error_response(
+            503, "partner_unavailable",
+            "erased here; app's miles is unavailable, so the person is not erased there yet: repeat this request",
+            headers={"Retry-After": str(retry_after)}, retryable=True, **local,
+        )  # fmt: skip
+    if isinstance(exc.cause, PartnerAuthError):
+        message = "erased here; app's miles refused our credentials, so the person is not erased there"
+        return error_response(502, "partner_misconfigured", message, retryable=False, **local)
+    message = f"erased here; app's miles refused the erasure: {exc.cause.message}"
+    return error_response(502, "partner_rejected", message, retryable=False, **local)
+
+
+@app.post(
+    "/erasure",
+    summary="Erase a person's personal data from the hub and from app's miles (repeatable)",
+    responses=answers({200: "what was erased where"}, 400, 403, 413, 415, 502, 503),
+    openapi_extensions=form_body(ErasureRequest, "the person's identifiers, at least one", ("application/json",)),
+)
+def post_erasure() -> Response[str]:
+    _require_iam_caller()
+    event = app.current_event
+    fields = submitted_fields(event.raw_event, event.headers, max_bytes=settings().max_body_bytes)
+    report = flow.erase(flow.parse(fields))
+    return json_response(200, report.body())
+
+
+def _require_iam_caller() -> None:
+    """API Gateway lets only SigV4-signed callers through; this refuses a request that lost its AWS_IAM auth."""
+    authorizer = app.current_event.request_context.get("authorizer") or {}
+    if settings().require_iam_caller and not authorizer.get("iam"):
+        raise RequestRejected(403, "forbidden", "this route is for signed (AWS IAM) server-to-server calls only")
+
+
+def handle_erasure_requested(event: dict[str, Any]) -> dict[str, Any]:
+    """The back office's request. A bad one is logged (fields and rules only) and acknowledged: retrying cannot
+    mend it. An app's miles failure raises, so Lambda retries it and then hands it to ErasureDLQ."""
+    try:
+        request = flow.parse(event.get("detail"))
+    except flow.Invalid as exc:
+        metrics.add_metric(name="ErasureRequestRejected", unit="Count", value=1)
+        logger.warning(
+            "ErasureRequested event rejected",
+            extra={"event_id": event.get("id"), "fields": [p.field for p in exc.problems]},
+        )
+        return {"rejected": True, "problems": [p.as_dict() for p in exc.problems]}
+    return flow.erase(request).body()
+
+
+def handle_direct(request: Any) -> dict[str, Any]:
+    """The CLI's invoke: the report, or the problems, or the local report with app's miles' failure, as data."""
+    try:
+        return flow.erase(flow.parse(request)).body()
+    except flow.Invalid as exc:
+        return {"error": "validation_failed", "problems": [p.as_dict() for p in exc.problems]}
+    except flow.PartnerStepFailed as exc:
+        logger.warning("app's miles erasure failed", extra=exc.cause.log_fields())
+        retryable = isinstance(exc.cause, PartnerUnavailable)
+        return exc.report.body() | {
+            "error": "partner_unavailable" if retryable else "partner_failed",
+            "message": exc.cause.message,
+            "retryable": retryable,
+        }
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "routeKey" in event and "requestContext" in event:
+        return app.resolve(event, context)
+    if event.get("detail-type") == "ErasureRequested":
+        return handle_erasure_requested(event)
+    if "erase" in event:
+        return handle_direct(event["erase"])
+    raise ValueError('unrecognised event: expected an HTTP API request, an ErasureRequested event or {"erase": {...}}')

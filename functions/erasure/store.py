@@ -1,0 +1,122 @@
+"""The hub's tables as erasure sees them: a person's items found through sparse KEYS_ONLY indexes, never a Scan,
+and each one erased by one conditional write, so a repeat (or a race with another erasure) counts nothing twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from hub_core import aws
+from hub_core.dynamo import is_condition_failure, to_item
+
+LEADS_BY_EMAIL = "EmailIndex"
+CAMPAIGNS_BY_MSISDN = "CreatorMsisdnIndex"
+CAMPAIGNS_BY_USER = "CreatorUserIndex"
+DONATIONS_BY_MSISDN = "DonorIndex"
+LOYALTY_BY_USER = "UserIndex"
+
+
+class ErasureStore:
+    def __init__(self, *, leads: str, campaigns: str, donations: str, loyalty: str) -> None:
+        self.leads = leads
+        self.campaigns = campaigns
+        self.donations = donations
+        self.loyalty = loyalty
+
+    def erase_leads(self, email_key: str) -> int:
+        """Delete every lead of this address: all of a lead is the person's."""
+        return sum(
+            self._write(
+                "delete_item",
+                TableName=self.leads,
+                Key=key,
+                ConditionExpression="email_key = :value",
+                ExpressionAttributeValues=to_item({":value": email_key}),
+            )
+            for key in self._keys(self.leads, LEADS_BY_EMAIL, "email_key", email_key)
+        )
+
+    def erase_campaign_creator(self, *, msisdn: str | None, user_id: str | None, now: int) -> int:
+        """Remove the creator's number and user id from their campaigns; the campaign, its state and money stay."""
+        found: dict[str, dict[str, Any]] = {}
+        if msisdn:
+            for key in self._keys(self.campaigns, CAMPAIGNS_BY_MSISDN, "confirm_msisdn", msisdn):
+                found[key["campaign_ref"]["S"]] = key
+        if user_id:
+            for key in self._keys(self.campaigns, CAMPAIGNS_BY_USER, "apps_miles_user_id", user_id):
+                found[key["campaign_ref"]["S"]] = key
+        matches = []
+        values: dict[str, Any] = {":now": now, ":entry": [{"at": now, "action": "creator_erased"}]}
+        if msisdn:
+            matches.append("confirm_msisdn = :msisdn")
+            values[":msisdn"] = msisdn
+        if user_id:
+            matches.append("apps_miles_user_id = :user")
+            values[":user"] = user_id
+        return sum(
+            self._write(
+                "update_item",
+                TableName=self.campaigns,
+                Key=key,
+                UpdateExpression=(
+                    "SET erased_at = :now, history = list_append(if_not_exists(history, :empty), :entry) "
+                    "REMOVE confirm_msisdn, apps_miles_user_id"
+                ),
+                ConditionExpression=" OR ".join(matches),
+                ExpressionAttributeValues=to_item(values | {":empty": []}),
+            )
+            for key in found.values()
+        )
+
+    def erase_donor(self, msisdn: str) -> int:
+        """Remove the donor's number from their donations; amounts, and so every total, stay."""
+        return self._remove_attribute(self.donations, DONATIONS_BY_MSISDN, "msisdn", msisdn)
+
+    def erase_loyalty_user(self, user_id: str) -> int:
+        """Remove the user id from loyalty records; the record stays, it is what makes a relay happen once."""
+        return self._remove_attribute(self.loyalty, LOYALTY_BY_USER, "user_id", user_id)
+
+    def _remove_attribute(self, table: str, index: str, attribute: str, value: str) -> int:
+        return sum(
+            self._write(
+                "update_item",
+                TableName=table,
+                Key=key,
+                UpdateExpression="REMOVE #attribute",
+                ConditionExpression="#attribute = :value",
+                ExpressionAttributeNames={"#attribute": attribute},
+                ExpressionAttributeValues=to_item({":value": value}),
+            )
+            for key in self._keys(table, index, attribute, value)
+        )
+
+    @staticmethod
+    def _keys(table: str, index: str, attribute: str, value: str) -> Iterator[dict[str, Any]]:
+        """The primary keys of the items whose `attribute` is `value` (a KEYS_ONLY index projects them)."""
+        pages = (
+            aws.dynamodb()
+            .get_paginator("query")
+            .paginate(
+                TableName=table,
+                IndexName=index,
+                KeyConditionExpression="#attribute = :value",
+                ExpressionAttributeNames={"#attribute": attribute},
+                ExpressionAttributeValues=to_item({":value": value}),
+            )
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield {name: item[name] for name in item if name != attribute}
+
+    @staticmethod
+    def _write(operation: str, **arguments: Any) -> int:
+        """1 when this write erased something; 0 when the item no longer held the value (erased meanwhile)."""
+        try:
+            getattr(aws.dynamodb(), operation)(**arguments)
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return 0
+            raise
+        return 1

@@ -1,0 +1,428 @@
+"""Erasure on the local stack: a person's lead, campaign, donations, loyalty records and app's miles user, erased
+by POST /erasure, by an ErasureRequested event and by the CLI's direct invoke; twice; bad input; app's miles down."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from erasure import flow as erasure_flow
+from hub_local.stack import LocalStack
+from partners.appsmiles import AppsMilesClient, reset_tokens
+from sandboxes.appsmiles import DEFAULT_APP_ID, DEFAULT_PARTNER_ID, AppsMilesSandbox
+from tests.canaries import APPSMILES_SECRET, CANARY_APPSMILES_USER
+from tests.conftest import ROOT, load_event
+from tests.integration.conftest import (
+    CANARY_EMAIL,
+    CANARY_MSISDN,
+    FUNCTION_OVERRIDES,
+    MIIMOSA_KEY,
+    MLM_TOKEN,
+    UMBRELLA_KEY,
+    lead_fields,
+    post_event,
+    response_json,
+)
+
+FUNCTION = "ErasureFunction"
+CANARY_USER = CANARY_APPSMILES_USER
+MULTIDELETE = "/user/multidelete"
+
+
+@contextmanager
+def stack_with_appsmiles(**options: Any) -> Iterator[tuple[LocalStack, AppsMilesSandbox]]:
+    """The local stack with the functions pointed at an app's miles sandbox that expects the seeded secret."""
+    with AppsMilesSandbox(partner_secret=APPSMILES_SECRET) as sandbox:
+        overrides = options.pop("function_overrides", {}) | {
+            "APPSMILES_READ_TIMEOUT": "0.4",
+            "APPSMILES_CONNECT_TIMEOUT": "0.4",
+        }
+        # A base URL in the environment: the stack seeds the secret and starts no sandbox of its own.
+        environ = options.pop("environ", {}) | {
+            "APPSMILES_BASE_URL": sandbox.url,
+            "APPSMILES_PARTNER_SECRET": APPSMILES_SECRET,
+        }
+        with LocalStack(ROOT / "template.yaml", function_overrides=overrides, environ=environ, **options) as local:
+            yield local, sandbox
+
+
+# This module's own stack: the conftest's settings, and an app's miles sandbox the tests hold.
+@pytest.fixture(scope="module")
+def stack_and_appsmiles():
+    with stack_with_appsmiles(
+        gateway_port=None,
+        pump_queues=False,
+        environ={"MIIMOSA_API_KEY": MIIMOSA_KEY, "UMBRELLA_API_KEY": UMBRELLA_KEY, "MLM_API_TOKEN": MLM_TOKEN},
+        function_overrides=FUNCTION_OVERRIDES,
+        async_retry_seconds=0.05,
+    ) as both:
+        yield both
+
+
+@pytest.fixture(scope="module")
+def stack(stack_and_appsmiles):
+    return stack_and_appsmiles[0]
+
+
+@pytest.fixture
+def appsmiles(stack_and_appsmiles):
+    sandbox = stack_and_appsmiles[1]
+    sandbox.reset()
+    yield sandbox
+    sandbox.reset()
+
+
+def appsmiles_user(sandbox: AppsMilesSandbox, user_id: str) -> None:
+    """A user with two actions at app's miles, recorded through the adapter as the relay would."""
+    client = AppsMilesClient(sandbox.url, DEFAULT_APP_ID, DEFAULT_PARTNER_ID, lambda: APPSMILES_SECRET)
+    for param1 in ("donation-1", "donation-2"):
+        assert not client.store_action(user_id, "DONATION", param1=param1).already_recorded
+    reset_tokens()
+
+
+def multideletes(sandbox: AppsMilesSandbox) -> int:
+    return sum(1 for request in sandbox.requests if request.path == MULTIDELETE)
+
+
+@dataclass
+class Person:
+    email: str
+    msisdn: str
+    user_id: str
+    lead_id: str
+    campaign_ref: str
+    donations: list[str]
+    loyalty: list[str]
+
+
+def dynamodb(stack):
+    return stack.boto3_client("dynamodb")
+
+
+def item(stack, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    return dynamodb(stack).get_item(TableName=stack.physical(table), Key=key, ConsistentRead=True).get("Item")
+
+
+def seed_person(stack, appsmiles, *, email: str = CANARY_EMAIL, user_id: str = CANARY_USER) -> Person:
+    """A lead through lead intake, a campaign through the campaign lifecycle, donations and loyalty records as the
+    ingester and the relay write them, and the user at app's miles."""
+    # Typed with another case than the erasure request's: the match is case-insensitive.
+    response = stack.invoke(
+        "LeadIntakeFunction", post_event(lead_fields(email=email.upper().replace("@EXAMPLE.ORG", "@example.org")))
+    )
+    assert response["statusCode"] in (201, 202), response["body"]
+    lead_id = response_json(response)["lead_id"]
+
+    code = f"e{uuid.uuid4().hex[:10]}"
+    event = load_event("campaign_lifecycle/post_campaign.json")
+    fields = json.loads(event["body"]) | {
+        "donationCode": code,
+        "confirmMsisdn": CANARY_MSISDN,
+        "appsMilesUserId": user_id,
+    }
+    event["body"] = json.dumps(fields)
+    response = stack.invoke("CampaignLifecycleFunction", event)
+    assert response["statusCode"] == 201, response["body"]
+    ref = f"1/hjerte/{code}"
+
+    donations = []
+    for amount in (5000, 2500):
+        pk = f"donation#{uuid.uuid4()}"
+        dynamodb(stack).put_item(
+            TableName=stack.physical("DonationsTable"),
+            Item={
+                "pk": {"S": pk},
+                "campaign_ref": {"S": ref},
+                "amount": {"N": str(amount)},
+                "msisdn": {"S": CANARY_MSISDN},
+                "donated_at": {"N": "1795514400"},
+                "received_at": {"N": "1795514400"},
+            },
+        )
+        donations.append(pk)
+    loyalty = []
+    for _ in range(2):
+        pk = f"event#{uuid.uuid4()}"
+        dynamodb(stack).put_item(
+            TableName=stack.physical("LoyaltyTable"),
+            Item={"pk": {"S": pk}, "user_id": {"S": user_id}, "tag_id": {"S": "donation"}, "state": {"S": "relayed"}},
+        )
+        loyalty.append(pk)
+    appsmiles_user(appsmiles, user_id)
+    return Person(email, CANARY_MSISDN, user_id, lead_id, ref, donations, loyalty)
+
+
+def erasure_event(body: Any, *, signed: bool = True) -> dict[str, Any]:
+    event = load_event("erasure/post_erasure.json")
+    event["body"] = body if isinstance(body, str) else json.dumps(body)
+    if not signed:
+        del event["requestContext"]["authorizer"]
+    return event
+
+
+def request_for(person: Person) -> dict[str, str]:
+    return {"email": person.email, "msisdn": person.msisdn, "appsMilesUserId": person.user_id}
+
+
+def assert_erased(stack, person: Person) -> None:
+    assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is None
+    campaign = item(stack, "CampaignsTable", {"campaign_ref": {"S": person.campaign_ref}})
+    assert campaign is not None
+    assert "confirm_msisdn" not in campaign
+    assert "apps_miles_user_id" not in campaign
+    assert campaign["state"]["S"] == "active"
+    assert campaign["amount"]["N"] == "5000"
+    assert campaign["history"]["L"][-1]["M"]["action"]["S"] == "creator_erased"
+    amounts = []
+    for pk in person.donations:
+        donation = item(stack, "DonationsTable", {"pk": {"S": pk}})
+        assert donation is not None
+        assert "msisdn" not in donation
+        amounts.append(int(donation["amount"]["N"]))
+    assert amounts == [5000, 2500]
+    for pk in person.loyalty:
+        record = item(stack, "LoyaltyTable", {"pk": {"S": pk}})
+        assert record is not None
+        assert "user_id" not in record
+        assert record["state"]["S"] == "relayed"
+
+
+def test_the_event_file_erases_across_every_table_and_app_s_miles_then_a_repeat_is_harmless(stack, appsmiles):
+    person = seed_person(stack, appsmiles)
+
+    response = stack.invoke(FUNCTION, erasure_event(request_for(person)))
+
+    assert response["statusCode"] == 200, response["body"]
+    body = response_json(response)
+    assert body["erased"] == {"leads": 1, "campaigns": 1, "donations": 2, "loyalty_records": 2}
+    assert body["appsmiles"] == "deleted"
+    assert any("MiiMOSA" in note for note in body["notes"])
+    assert_erased(stack, person)
+    assert person.user_id not in appsmiles.users
+    assert not [action for action in appsmiles.actions if action["partnerClientId"] == person.user_id]
+
+    again = stack.invoke(FUNCTION, erasure_event(request_for(person)))
+
+    assert again["statusCode"] == 200, again["body"]
+    assert response_json(again)["erased"] == {"leads": 0, "campaigns": 0, "donations": 0, "loyalty_records": 0}
+    assert response_json(again)["appsmiles"] == "unknown"
+    assert_erased(stack, person)
+    for text in (response["body"], again["body"]):
+        assert person.email not in text
+        assert person.msisdn not in text
+        assert person.user_id not in text
+
+
+def test_the_committed_event_file_is_a_valid_signed_request(stack, appsmiles):
+    response = stack.invoke(FUNCTION, load_event("erasure/post_erasure.json"))
+
+    assert response["statusCode"] == 200, response["body"]
+    assert response_json(response)["appsmiles"] == "unknown"
+    assert multideletes(appsmiles) == 1
+
+
+def test_one_identifier_erases_only_what_it_finds(stack, appsmiles):
+    person = seed_person(
+        stack, appsmiles, email=f"solo-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
+    )
+
+    response = stack.invoke(FUNCTION, erasure_event({"email": person.email}))
+
+    body = response_json(response)
+    assert body["erased"]["leads"] == 1
+    assert body["appsmiles"] == "not_asked"
+    assert multideletes(appsmiles) == 0
+    assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is None
+    # The number and user id were not asked for: the campaign and loyalty records keep them.
+    campaign = item(stack, "CampaignsTable", {"campaign_ref": {"S": person.campaign_ref}})
+    assert campaign["apps_miles_user_id"]["S"] == person.user_id
+
+
+def test_the_invalid_event_file_names_each_field_and_rule_and_erases_nothing(stack, appsmiles):
+    person = seed_person(stack, appsmiles, user_id=f"amu-{uuid.uuid4().hex}")
+
+    response = stack.invoke(FUNCTION, load_event("erasure/post_erasure_invalid.json"))
+
+    assert response["statusCode"] == 400
+    problems = {(p["field"], p["rule"]) for p in response_json(response)["problems"]}
+    assert problems == {
+        ("email", "email_syntax"),
+        ("msisdn", "msisdn_format"),
+        ("appsMilesUserId", "pattern"),
+        ("name", "unknown_field"),
+    }
+    assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is not None
+    assert multideletes(appsmiles) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "rule"),
+    [
+        ({}, "body", "identifier_required"),
+        ({"email": None}, "body", "identifier_required"),
+        ([1, 2], "body", "object"),
+        ({"msisdn": "+45 1234"}, "msisdn", "msisdn_format"),
+        ({"email": "x" * 300 + "@example.org"}, "email", "max_length"),
+        ({"appsMilesUserId": ""}, "appsMilesUserId", "pattern"),
+    ],
+)
+def test_bad_input_is_a_400_naming_field_and_rule(stack, appsmiles, body, field, rule):
+    response = stack.invoke(FUNCTION, erasure_event(body))
+
+    assert response["statusCode"] == 400, response["body"]
+    assert {"field": field, "rule": rule} in [
+        {"field": p["field"], "rule": p["rule"]} for p in response_json(response)["problems"]
+    ]
+
+
+def test_a_body_that_is_not_json_is_a_4xx(stack, appsmiles):
+    response = stack.invoke(FUNCTION, erasure_event("{not json"))
+
+    assert 400 <= response["statusCode"] < 500
+
+
+def test_an_unsigned_request_is_refused(stack, appsmiles):
+    person = seed_person(stack, appsmiles, user_id=f"amu-{uuid.uuid4().hex}")
+
+    response = stack.invoke(FUNCTION, erasure_event(request_for(person), signed=False))
+
+    assert response["statusCode"] == 403
+    assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is not None
+
+
+def test_the_erasure_requested_event_file_is_handled(stack, appsmiles):
+    result = stack.invoke(FUNCTION, load_event("erasure/erasure_requested.json"))
+
+    assert result["appsmiles"] == "unknown"
+    assert set(result["erased"]) == {"leads", "campaigns", "donations", "loyalty_records"}
+
+
+def test_an_erasure_requested_event_through_the_bus_erases_the_person(stack, appsmiles):
+    person = seed_person(
+        stack, appsmiles, email=f"bus-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
+    )
+    event = load_event("erasure/erasure_requested.json")
+
+    stack.put_events(
+        [
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps(request_for(person)),
+                "EventBusName": stack.physical("HubEventBus"),
+            }
+        ]
+    )
+
+    assert stack.drain_events(timeout=20)
+    assert_erased(stack, person)
+    assert person.user_id not in appsmiles.users
+
+
+def test_a_bad_event_is_acknowledged_with_its_problems_and_erases_nothing(stack, appsmiles):
+    event = load_event("erasure/erasure_requested.json")
+    event["detail"] = {"phone": "4512345678"}
+
+    result = stack.invoke(FUNCTION, event)
+
+    assert result["rejected"] is True
+    assert {p["field"] for p in result["problems"]} == {"phone"}
+    assert multideletes(appsmiles) == 0
+
+
+def test_the_direct_invoke_answers_the_report_or_the_problems(stack, appsmiles):
+    person = seed_person(
+        stack, appsmiles, email=f"cli-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
+    )
+
+    report = stack.invoke(FUNCTION, {"erase": request_for(person)})
+    problems = stack.invoke(FUNCTION, {"erase": {"msisdn": "12"}})
+
+    assert report["erased"]["leads"] == 1
+    assert report["appsmiles"] == "deleted"
+    assert problems["error"] == "validation_failed"
+    assert problems["problems"][0]["field"] == "msisdn"
+
+
+def test_an_unrecognised_event_raises(stack, appsmiles):
+    with pytest.raises(ValueError, match="unrecognised event"):
+        stack.invoke(FUNCTION, {"hello": "world"})
+
+
+def break_multidelete(sandbox: AppsMilesSandbox, failure: str) -> None:
+    """app's miles failing user/multidelete (every retry of the adapter too) in one of the ways it can."""
+    if failure == "script_rejected":
+        sandbox.script_answer(MULTIDELETE, {"errorCode": 10, "errorMsg": "Unknown application"})
+    elif failure == "rate_limit":
+        sandbox.faults.add("rate_limit", retry_after=7, count=10, path_prefix=MULTIDELETE)
+    elif failure == "hang":
+        sandbox.faults.add("hang", delay=1.0, count=10, path_prefix=MULTIDELETE)
+    elif failure == "401":
+        sandbox.faults.add("status", status=401, count=10, path_prefix=MULTIDELETE)
+    else:
+        sandbox.faults.add(failure, status=503, count=10, path_prefix=MULTIDELETE)
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "error", "retry_after"),
+    [
+        ("status", 503, "partner_unavailable", "30"),
+        ("rate_limit", 503, "partner_unavailable", "7"),
+        ("hang", 503, "partner_unavailable", "30"),
+        ("malformed", 503, "partner_unavailable", "30"),
+        ("401", 502, "partner_misconfigured", None),
+        ("script_rejected", 502, "partner_rejected", None),
+    ],
+)
+def test_app_s_miles_failing_answers_what_was_erased_locally(stack, appsmiles, failure, status, error, retry_after):
+    person = seed_person(
+        stack, appsmiles, email=f"down-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
+    )
+    break_multidelete(appsmiles, failure)
+
+    response = stack.invoke(FUNCTION, erasure_event(request_for(person)))
+
+    assert response["statusCode"] == status, response["body"]
+    body = response_json(response)
+    assert body["error"] == error
+    assert body["erased"] == {"leads": 1, "campaigns": 1, "donations": 2, "loyalty_records": 2}
+    assert body["appsmiles"] is None
+    assert_erased(stack, person)
+    assert response["headers"].get("Retry-After") == retry_after
+    assert person.user_id not in response["body"]
+    assert person.user_id in appsmiles.users
+
+    appsmiles.faults.clear()
+    retried = response_json(stack.invoke(FUNCTION, erasure_event(request_for(person))))
+    assert retried["appsmiles"] == "deleted", retried
+    assert retried["erased"]["leads"] == 0
+    assert person.user_id not in appsmiles.users
+
+
+def test_the_event_path_raises_so_lambda_retries_then_the_dlq_keeps_it(stack, appsmiles):
+    person = seed_person(
+        stack, appsmiles, email=f"dlq-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
+    )
+    appsmiles.faults.add("status", status=503, path_prefix=MULTIDELETE)
+    sqs = stack.boto3_client("sqs")
+    dlq = stack.physical("ErasureDLQ")
+    sqs.purge_queue(QueueUrl=dlq)
+    event = load_event("erasure/erasure_requested.json")
+    event["detail"] = request_for(person)
+
+    with pytest.raises(erasure_flow.PartnerStepFailed) as raised:
+        stack.invoke(FUNCTION, event)
+    assert person.user_id not in str(raised.value)
+
+    stack.invoke_async(FUNCTION, event)
+    assert stack.drain_events(timeout=30)
+    messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+    assert len(messages) == 1
+    assert_erased(stack, person)
+    assert person.user_id in appsmiles.users
