@@ -71,8 +71,10 @@ def erase(request: ErasureRequest) -> ErasureReport:
     now = int(time.time())
     tables = store()
     erased = Erased()
-    if request.email:
-        erased.leads = tables.erase_leads(email_key(request.email))
+    if request.email or request.appsMilesUserId:
+        erased.leads = tables.erase_leads(
+            email_key=email_key(request.email) if request.email else None, user_id=request.appsMilesUserId
+        )
     if request.msisdn or request.appsMilesUserId:
         erased.campaigns = tables.erase_campaign_creator(
             msisdn=request.msisdn, user_id=request.appsMilesUserId, now=now

@@ -12,6 +12,7 @@ from hub_core import aws
 from hub_core.dynamo import is_condition_failure, to_item
 
 LEADS_BY_EMAIL = "EmailIndex"
+LEADS_BY_MEMBER = "MemberIndex"
 CAMPAIGNS_BY_MSISDN = "CreatorMsisdnIndex"
 CAMPAIGNS_BY_USER = "CreatorUserIndex"
 DONATIONS_BY_MSISDN = "DonorIndex"
@@ -25,17 +26,29 @@ class ErasureStore:
         self.donations = donations
         self.loyalty = loyalty
 
-    def erase_leads(self, email_key: str) -> int:
-        """Delete every lead of this address: all of a lead is the person's."""
+    def erase_leads(self, *, email_key: str | None, user_id: str | None) -> int:
+        """Delete every lead of this address or member: all of a lead is the person's."""
+        found: list[tuple[str, str, dict[str, Any]]] = []
+        if email_key:
+            found += [
+                ("email_key", email_key, key) for key in self._keys(self.leads, LEADS_BY_EMAIL, "email_key", email_key)
+            ]
+        if user_id:
+            found += [
+                ("apps_miles_user_id", user_id, key)
+                for key in self._keys(self.leads, LEADS_BY_MEMBER, "apps_miles_user_id", user_id)
+            ]
+        # A lead found by both is deleted by the first delete; the second's condition then fails and counts 0.
         return sum(
             self._write(
                 "delete_item",
                 TableName=self.leads,
                 Key=key,
-                ConditionExpression="email_key = :value",
-                ExpressionAttributeValues=to_item({":value": email_key}),
+                ConditionExpression="#attribute = :value",
+                ExpressionAttributeNames={"#attribute": attribute},
+                ExpressionAttributeValues=to_item({":value": value}),
             )
-            for key in self._keys(self.leads, LEADS_BY_EMAIL, "email_key", email_key)
+            for attribute, value, key in found
         )
 
     def erase_campaign_creator(self, *, msisdn: str | None, user_id: str | None, now: int) -> int:

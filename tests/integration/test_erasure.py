@@ -114,7 +114,10 @@ def seed_person(stack, appsmiles, *, email: str = CANARY_EMAIL, user_id: str = C
     ingester and the relay write them, and the user at app's miles."""
     # Typed with another case than the erasure request's: the match is case-insensitive.
     response = stack.invoke(
-        "LeadIntakeFunction", post_event(lead_fields(email=email.upper().replace("@EXAMPLE.ORG", "@example.org")))
+        "LeadIntakeFunction",
+        post_event(
+            lead_fields(email=email.upper().replace("@EXAMPLE.ORG", "@example.org"), apps_miles_user_id=user_id)
+        ),
     )
     assert response["statusCode"] in (201, 202), response["body"]
     lead_id = response_json(response)["lead_id"]
@@ -242,6 +245,18 @@ def test_one_identifier_erases_only_what_it_finds(stack, appsmiles):
     # The number and user id were not asked for: the campaign and loyalty records keep them.
     campaign = item(stack, "CampaignsTable", {"campaign_ref": {"S": person.campaign_ref}})
     assert campaign["apps_miles_user_id"]["S"] == person.user_id
+
+
+def test_a_member_id_alone_erases_the_member_s_leads_too(stack, appsmiles):
+    person = seed_person(
+        stack, appsmiles, email=f"member-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
+    )
+
+    body = response_json(stack.invoke(FUNCTION, erasure_event({"appsMilesUserId": person.user_id})))
+
+    assert body["erased"] == {"leads": 1, "campaigns": 1, "donations": 0, "loyalty_records": 2}
+    assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is None
+    assert body["appsmiles"] == "deleted"
 
 
 def test_the_invalid_event_file_names_each_field_and_rule_and_erases_nothing(stack, appsmiles):
