@@ -13,11 +13,11 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 export PYTHONPATH := $(abspath layers/adapters):$(abspath functions):$(abspath local)
 
-.PHONY: help venv run test lint typecheck validate scan build bench pytest invoke put-events openapi clean
+.PHONY: help venv browser run test lint typecheck validate scan build bench pytest invoke put-events openapi clean
 
 help:
 	@echo "make run     the whole system on localhost (moto, partner sandboxes, HTTP gateway, queue pump)"
-	@echo "make test    every check: ruff, mypy, sam validate --lint, sam build, pytest with coverage"
+	@echo "make test    every check: ruff, mypy, sam validate --lint, sam build, pytest with coverage (installs Chromium)"
 	@echo "make build   sam build (python3.13, arm64) and the built layer's size"
 	@echo "make scan    cfn-lint with the serverless rules, and checkov, on template.yaml"
 	@echo "make bench   sam build, then the performance benchmark: ratios against baselines of the same run"
@@ -79,7 +79,22 @@ build: $(STAMP)
 	$(BIN)/sam build
 	@$(BIN)/python -m hub_local layer-size .aws-sam/build/AdaptersLayer
 
-pytest: $(STAMP)
+# The browser tests need a Chromium: Debian's when it is there or root can install it, else Playwright's own build
+# (tests/browser/conftest.py takes whichever exists). One line and a failure when neither can be had.
+CHROMIUM := /usr/bin/chromium
+browser: $(STAMP)
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium from the OS packages (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+	    && exit 0; \
+	fi; \
+	echo "installing Playwright's chromium (playwright install chromium)"; \
+	$(BIN)/playwright install chromium >/dev/null 2>&1 && exit 0; \
+	echo "no Chromium for the browser tests: run as root on Debian (apt-get install chromium) or let playwright install chromium reach its CDN"; \
+	exit 1
+
+pytest: $(STAMP) browser
 	$(BIN)/pytest --cov --cov-report=term
 
 bench: build

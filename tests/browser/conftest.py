@@ -1,4 +1,5 @@
-"""One headless Chromium (Debian's, never a downloaded one) and one local stack serving web/ for the browser tests."""
+"""One headless Chromium (Debian's, else the one `playwright install chromium` put in place) and one local stack
+serving web/ for the browser tests."""
 
 from __future__ import annotations
 
@@ -38,13 +39,20 @@ def site():
         yield stack
 
 
+def chromium_executable(playwright_build: Path) -> Path:
+    """Debian's Chromium when installed (make test installs it as root), else Playwright's own build."""
+    for candidate in (CHROMIUM, playwright_build):
+        if candidate.exists():
+            return candidate
+    pytest.fail(f"no Chromium at {CHROMIUM} or {playwright_build}: make test installs one (make browser)")
+
+
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (bash .ci/run does)")
     # Playwright gives the browser a fresh, temporary --user-data-dir of its own and removes it afterwards.
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        executable = chromium_executable(Path(playwright.chromium.executable_path))
+        chromium = playwright.chromium.launch(executable_path=str(executable), headless=True, args=CHROMIUM_FLAGS)
         yield chromium
         chromium.close()
 
