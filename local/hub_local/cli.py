@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from hub_local.eventbus import entries_from_document
+from hub_local.examples import ExampleError, prepare
 from hub_local.gateway import EVENTS_PATH, STACK_PATH
 from hub_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
 from hub_local.stack import HandlerImportError, LocalStack, _port_if_free
@@ -132,8 +133,11 @@ def _invoke(arguments: argparse.Namespace) -> int:
         )
         with stack:
             try:
+                # Events files bring their earlier state (a seed) and get their tokens filled in (hub_local.examples).
+                event_path = None if arguments.event_file == "-" else Path(arguments.event_file)
+                event = prepare(stack, event_path, event)
                 result = stack.invoke(arguments.function, event)
-            except HandlerImportError as error:
+            except (HandlerImportError, ExampleError) as error:
                 print(f"hub_local invoke: {error}", file=sys.stderr)
                 return 1
             except Exception as error:  # reported as the Lambda runtime reports it
