@@ -46,8 +46,9 @@ $(SCAN_STAMP): requirements-scan.txt
 	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
 	@touch $@
 
+# LISTEN=0.0.0.0 lets a container reach the stack (make run LISTEN=0.0.0.0 ADVERTISE=host.docker.internal).
 run: $(STAMP)
-	$(BIN)/python -m hub_local run
+	$(BIN)/python -m hub_local run $(if $(LISTEN),--host $(LISTEN)) $(if $(ADVERTISE),--advertise $(ADVERTISE))
 
 invoke: $(STAMP)
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<file>"; exit 2; }

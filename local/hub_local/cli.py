@@ -23,12 +23,13 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from hub_local import envvars
 from hub_local.eventbus import entries_from_document
 from hub_local.examples import ExampleError, prepare
 from hub_local.gateway import EVENTS_PATH, STACK_PATH
 from hub_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
 from hub_local.stack import HandlerImportError, LocalStack, _port_if_free
-from hub_local.template import ScheduleSpec, TemplateError, load_template
+from hub_local.template import REGION, ScheduleSpec, TemplateError, load_template
 
 LAYER_LIMIT_UNZIPPED: Final = 250 * 1024 * 1024
 EXIT_USAGE: Final = 2
@@ -172,6 +173,22 @@ def _print_banner(stack: LocalStack, out: TextIO) -> None:
     print("\n".join(lines), file=out, flush=True)
 
 
+def _print_sam_banner(stack: LocalStack, env_file: Path, arguments: argparse.Namespace, out: TextIO) -> None:
+    """Where a real `sam local invoke` (Docker) finds this stack: the env-vars file, and who may reach it."""
+    network = (
+        "--docker-network host" if arguments.advertise is None else "(container reaches " + arguments.advertise + ")"
+    )
+    lines = [
+        f"  sam      sam local invoke FUNCTION -e EVENT --env-vars {env_file} --region {REGION} {network}",
+    ]
+    if arguments.host not in _LOOPBACK:
+        lines.append(
+            f"  WARNING  listening on {arguments.host}: other machines can reach moto, the sandboxes and the gateway,"
+            " whose AWS_IAM routes are open locally"
+        )
+    print("\n".join(lines), file=out, flush=True)
+
+
 def _print_event_banner(stack: LocalStack, out: TextIO) -> None:
     """The event side of the banner: rules, schedules and the control route that puts events on a bus."""
     lines: list[str] = []
@@ -224,6 +241,7 @@ def _run(arguments: argparse.Namespace) -> int:
         async_retry_seconds=arguments.async_retry_seconds,
         web_root=_web_root(arguments),
         web_port=_web_port(arguments),
+        bind_host=arguments.host,
     )
     stopping = threading.Event()
 
@@ -238,6 +256,9 @@ def _run(arguments: argparse.Namespace) -> int:
             print(f"hub_local run: cannot start: {error}", file=sys.stderr)
             return 1
         _print_banner(stack, sys.stdout)
+        env_path = Path(arguments.env_vars_file or Path(arguments.template).parent / envvars.DEFAULT_FILE)
+        env_file = envvars.write(stack, env_path, arguments.advertise)
+        _print_sam_banner(stack, env_file, arguments, sys.stdout)
         _print_event_banner(stack, sys.stdout)
         stopping.wait()
         print("hub_local: stopping", file=sys.stderr)
@@ -343,6 +364,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--web-port", type=int, default=os.environ.get("WEB_PORT"), help="port of the pages (web/) ($WEB_PORT, port+1)"
     )
     run.add_argument("--no-web", action="store_true", help="do not serve the pages (web/) and Swagger UI")
+    run.add_argument(
+        "--host",
+        default="127.0.0.1",
+        # Every URL the stack hands out names 127.0.0.1, so only loopback itself or every address will do.
+        choices=("127.0.0.1", "0.0.0.0"),  # noqa: S104 - opt-in, and the banner warns
+        help="address moto, the gateway and the sandboxes listen on (127.0.0.1; 0.0.0.0 for a container to reach them)",
+    )
+    run.add_argument(
+        "--advertise",
+        metavar="HOST",
+        help="host name a container reaches this machine by, written into the env-vars file's URLs "
+        "(e.g. host.docker.internal; default 127.0.0.1, for --docker-network host)",
+    )
+    run.add_argument(
+        "--env-vars-file",
+        metavar="FILE",
+        help=f"the env-vars file for sam local invoke --env-vars to write ({envvars.DEFAULT_FILE} by the template)",
+    )
     run.set_defaults(handler=_run)
 
     put_events = commands.add_parser("put-events", help="put events on the bus of a running stack (make run)")

@@ -347,15 +347,17 @@ class Gateway:
         describe: Callable[[], dict[str, Any]] | None = None,
         invoke_async: InvokeAsync | None = None,
         functions: Iterable[str] = (),
+        host: str = "127.0.0.1",
     ) -> None:
-        """`describe` serves STACK_PATH; `invoke_async` and `functions` (the names it may invoke) serve LAMBDA_PATH."""
+        """`describe` serves STACK_PATH; `invoke_async` and `functions` (the names it may invoke) serve LAMBDA_PATH.
+        `host` is the address it listens on (its URL names 127.0.0.1 whatever it is)."""
         self.routes = list(routes)
         self.invoke = invoke
         self.put_events = put_events
         self.describe = describe
         self.invoke_async = invoke_async
         self.functions = frozenset(functions)
-        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server = _Server((host, port), _Handler)
         self._server.gateway = self
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

@@ -15,6 +15,8 @@ SECRET_PATH: str = "/partner-hub/{stage}/"
 class Sandbox(Protocol):
     """What the stack needs of a partner sandbox: an HTTP server on 127.0.0.1 it can start and stop."""
 
+    bind_host: str  # the address it listens on, set before start()
+
     @property
     def url(self) -> str: ...
 

@@ -180,6 +180,7 @@ class LocalStack:
         async_retry_seconds: float = 1.0,
         web_root: str | Path | None = None,
         web_port: int = 0,
+        bind_host: str = "127.0.0.1",
     ) -> None:
         """`function_overrides` are set in every function's environment, last; `env_overrides` is shaped like
         `sam local --env-vars` ({"<FunctionId>" or "Parameters": {VAR: value}}) and applies after them.
@@ -192,7 +193,10 @@ class LocalStack:
 
         `web_root` (with a gateway) serves that folder and Swagger UI on a second origin (`web_port`, 0 picks a free
         one), which is added to the template's `CorsAllowedOrigins`: the pages call the API cross-origin, as a
-        website would."""
+        website would.
+
+        `bind_host` is the address moto, the gateway and the sandboxes listen on (`0.0.0.0` for a container to reach
+        them); their URLs name 127.0.0.1 whatever it is."""
         self.template_path = Path(template_path)
         self.gateway_port = gateway_port
         self.parameter_overrides = dict(parameter_overrides or {})
@@ -208,6 +212,7 @@ class LocalStack:
         self.async_retry_seconds = async_retry_seconds
         self.web_root = None if web_root is None else Path(web_root)
         self.web_port = web_port
+        self.bind_host = bind_host
         self._web: WebServer | None = None
         self._moto: ThreadedMotoServer | None = None
         self._moto_url: str | None = None
@@ -267,6 +272,7 @@ class LocalStack:
                     describe=self.describe,
                     invoke_async=self.invoke_async,
                     functions=template.functions,
+                    host=self.bind_host,
                 )
             self._function_envs = {
                 logical_id: self._build_function_env(function) for logical_id, function in template.functions.items()
@@ -329,7 +335,7 @@ class LocalStack:
         # Werkzeug logs every moto request at INFO on its own handler unless its level is already set.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         port = _port_if_free(LocalStack._last_moto_port)
-        self._moto = AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto = AtomicMotoServer(ip_address=self.bind_host, port=port, verbose=False)
         self._moto.start()
         LocalStack._last_moto_port = self._moto.get_host_and_port()[1]
         self._moto_url = f"http://127.0.0.1:{LocalStack._last_moto_port}"
@@ -437,6 +443,7 @@ class LocalStack:
                 self._partner_urls[spec.name] = override
                 continue
             sandbox = spec.sandbox_factory(values | settings)
+            sandbox.bind_host = self.bind_host
             sandbox.start()
             self._sandboxes[spec.name] = sandbox
             self._partner_urls[spec.name] = sandbox.url
@@ -889,6 +896,11 @@ class LocalStack:
             "motoUrl": self.moto_url,
             "gatewayUrl": gateway,
             "lambdaUrl": None if gateway is None else gateway + LAMBDA_PATH,
+            # Each partner's base URL, and whether it is a sandbox of this stack (`hub sandbox` drives those).
+            "partners": {
+                name: {"url": url, "sandbox": name in self._sandboxes}
+                for name, url in sorted(self._partner_urls.items())
+            },
             "resources": resources,
         }
 

@@ -357,6 +357,10 @@ class SandboxServer:
     Requests under /_sandbox/ control the sandbox itself: they are neither recorded nor faulted.
     """
 
+    # The address it listens on; its URL always names 127.0.0.1. `hub_local run --host 0.0.0.0` widens it so
+    # that a container can reach it.
+    bind_host: str = HOST
+
     def __init__(self, port: int = 0) -> None:
         self.faults = FaultInjector()
         self._port = port
@@ -416,7 +420,7 @@ class SandboxServer:
         if self._serving is not None:
             raise RuntimeError(f"{type(self).__name__} is already running at {self.url}")
         self._stopping = threading.Event()
-        httpd = _HTTPServer((HOST, self._port), self)
+        httpd = _HTTPServer((self.bind_host, self._port), self)
         # A short poll interval keeps stop() fast: shutdown() waits for the serving loop to notice.
         thread = threading.Thread(
             target=httpd.serve_forever,

@@ -40,7 +40,5 @@ def test_invoke_runs_a_reconciliation_from_the_event_file(hub):
     outcome = hub("--template", TEMPLATE, "invoke", "DonationIngesterFunction", event)
     assert outcome.status == 0, outcome.err
     summary = json.loads(outcome.out)
-    assert [(item["campaign"], item["status"]) for item in summary["campaigns"]] == [
-        ("1/hjerte/anna50", "ok")
-    ]
+    assert [(item["campaign"], item["status"]) for item in summary["campaigns"]] == [("1/hjerte/anna50", "ok")]
     assert (summary["reconciled"], summary["left"]) == (1, 0)

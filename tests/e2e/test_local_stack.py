@@ -172,8 +172,12 @@ def test_the_run_command_serves_post_leads_until_stopped(tmp_path):
     log = tmp_path / "run.log"
     with log.open("w") as sink:
         # A file, not a pipe: a pipe nobody reads fills up and blocks the server mid-test.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hub_local", "run"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+        process = subprocess.Popen(  # noqa: S603 - our interpreter, our runner
+            [sys.executable, "-m", "hub_local", "run", "--env-vars-file", str(tmp_path / "env.json")],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         assert wait_for(lambda: f"http://127.0.0.1:{port}/leads" in log.read_text(), timeout=30), log.read_text()
@@ -187,6 +191,11 @@ def test_the_run_command_serves_post_leads_until_stopped(tmp_path):
     privacy.scan_output(banner, "python -m hub_local run")
     assert "partner  miimosa" in banner
     assert "(sandbox)" in banner
+    # The env-vars file for a real sam local invoke: named in the banner, pointing at this run's services.
+    assert f"--env-vars {tmp_path / 'env.json'} --region eu-west-1 --docker-network host" in banner
+    lead_env = json.loads((tmp_path / "env.json").read_text())["LeadIntakeFunction"]
+    assert lead_env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert f"partner  miimosa    {lead_env['MIIMOSA_BASE_URL']}  (sandbox)" in banner
 
 
 def campaign_fields(code):
