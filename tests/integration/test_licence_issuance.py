@@ -84,7 +84,7 @@ def table_item(stack, pk):
 def forget_idempotency(stack):
     """As if the Idempotency window had passed: only our own records remain to answer a repeat."""
     dynamodb = stack.boto3_client("dynamodb")
-    table = stack.physical("IdempotencyTable")
+    table = stack.physical("LicenceIdempotencyTable")
     for item in dynamodb.scan(TableName=table)["Items"]:
         dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
 
