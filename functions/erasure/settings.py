@@ -14,6 +14,12 @@ class ErasureSettings(Settings):
     campaigns_table_name: str
     donations_table_name: str
     loyalty_table_name: str
+    # Erasure requests by event that could not finish at once, and the queue that retries them by id.
+    erasure_requests_table_name: str
+    erasure_retry_queue_url: str
+    erasure_retry_delay_seconds: int = Field(default=60, ge=0, le=900)
+    # As long as ErasureDLQ keeps a message: a request never done is then forgotten with its last retry message.
+    deferred_retention_days: int = Field(default=14, ge=1, le=14)
     # A person's number as the hub stores it (donors and creators alike): country code and digits.
     msisdn_pattern: str = ANY_MSISDN_PATTERN
     # The country of a phone number typed in national form (0 then digits): lead intake and erasure must agree,
