@@ -28,7 +28,7 @@ app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app, logger)
 
 MAX_BODY_BYTES = 8 * 1024
-_DIGITS = re.compile(r"^\d{1,12}$")
+_DIGITS = re.compile(r"^[0-9]{1,12}$")  # ASCII: int() also reads Arabic-Indic digits
 _INTEGER_FIELDS = ("serviceId", "amount")
 _LAST_UMBRELLA_SECOND = 2**31 - 1
 
@@ -166,7 +166,8 @@ def _since(value: str | None) -> datetime | None:
     if value is None or value == "":
         return None
     try:
-        moment = datetime.fromtimestamp(int(value), UTC) if value.isdigit() else datetime.fromisoformat(value)
+        epoch = value.isascii() and value.isdigit()  # int() also reads Arabic-Indic digits
+        moment = datetime.fromtimestamp(int(value), UTC) if epoch else datetime.fromisoformat(value)
     except (ValueError, OverflowError, OSError):
         problem = FieldProblem("since", "timestamp", "must be epoch seconds or an ISO 8601 date-time with its offset")
         raise RequestRejected(422, "validation_failed", problem.message, [problem]) from None

@@ -63,7 +63,7 @@ class _CampaignFields(BaseModel):
     @field_validator("confirmMsisdn", check_fields=False)
     @classmethod
     def _msisdn(cls, value: str | None, info: ValidationInfo) -> str | None:
-        pattern = str((info.context or {}).get("msisdn_pattern", r"^45\d{8}$"))
+        pattern = str((info.context or {}).get("msisdn_pattern", r"^45[0-9]{8}$"))
         return None if value is None else check_msisdn(value, pattern)
 
 

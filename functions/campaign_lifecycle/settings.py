@@ -18,7 +18,7 @@ class CampaignSettings(UmbrellaSettings):
     # An upper bound on the suggested donation, in øre (50 000 kr by default).
     max_amount_ore: int = Field(default=5_000_000, ge=1)
     # The creator's number in msisdn form; Umbrella is Danish, so 45 and 8 digits unless configured otherwise.
-    msisdn_pattern: str = r"^45\d{8}$"
+    msisdn_pattern: str = r"^45[0-9]{8}$"
     # How many SMS an answer or confirmation text may span; 1 keeps every donor's receipt a single message.
     sms_messages: int = Field(default=1, ge=1, le=4)
     services_cache_seconds: int = Field(default=300, ge=0)

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
+from hub_core.text import ascii_digits, has_control
+
 # Stable across republishing: consumers de-duplicate on it (EventBridge gives each put a new envelope id).
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2d0e-3b51-4c7a-9a55-0c4e1b7d2f10")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INT32_MAX = 2**31 - 1
 
 
@@ -21,7 +22,7 @@ def event_id_for(message_key: str) -> str:
 
 def _whole_number(value: object) -> object:
     """Form and query fields arrive as text: a string of digits is that number; anything else fails validation."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and ascii_digits(value.strip()):  # str.isdigit also takes Arabic-Indic digits
         return int(value.strip())
     if isinstance(value, bool | float):
         raise ValueError("must be a whole number of øre")
@@ -59,7 +60,7 @@ class CallbackDonation(BaseModel):
     @field_validator("messageKey", "donationCode", "routeName", "text")
     @classmethod
     def _printable(cls, value: str | None) -> str | None:
-        if value is not None and _CONTROL.search(value):
+        if value is not None and has_control(value):
             raise ValueError("must not contain control characters")
         return value
 
@@ -77,8 +78,8 @@ class CallbackDonation(BaseModel):
         if value is None:
             return None
         digits = value.removeprefix("+").replace(" ", "")
-        pattern = (info.context or {}).get("msisdn_pattern", r"^\d{8,15}$")
-        if not re.fullmatch(pattern, digits):
+        pattern = (info.context or {}).get("msisdn_pattern", r"^[0-9]{8,15}$")
+        if not re.fullmatch(pattern, digits, flags=re.ASCII) or not ascii_digits(digits):
             raise ValueError("must be a phone number in msisdn form, e.g. 4512345678")
         return digits
 

@@ -12,7 +12,7 @@ class IngesterSettings(UmbrellaSettings):
     donations_table_name: str
     campaigns_table_name: str
     # A donor's number as Umbrella sends it: msisdn digits, country code first (a leading + is dropped).
-    msisdn_pattern: str = r"^\d{8,15}$"
+    msisdn_pattern: str = r"^[0-9]{8,15}$"
     # How long a campaign's creator and state are reused between callbacks; a telethon reads the campaign once a
     # minute per container, not once per donation. Flags computed from it may lag a stop by this much.
     campaign_cache_seconds: int = Field(default=60, ge=0)

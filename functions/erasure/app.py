@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from erasure import SERVICE, flow
+from erasure import SERVICE, deferred, flow
 from erasure.models import ErasureRequest
 from erasure.settings import settings
 from hub_core.http_api import RequestRejected, error_response, install_error_handlers, json_response
@@ -74,7 +74,9 @@ def _require_iam_caller() -> None:
 
 def handle_erasure_requested(event: dict[str, Any]) -> dict[str, Any]:
     """The back office's request. A bad one is logged (fields and rules only) and acknowledged: retrying cannot
-    mend it. An app's miles failure raises, so Lambda retries it and then hands it to ErasureDLQ."""
+    mend it. One that fails (app's miles, or our own tables) is kept in ErasureRequestsTable and retried from
+    ErasureRetryQueue by its id (erasure.deferred), so no DLQ ever holds the person's identifiers. Only when even
+    that fails does this raise: Lambda retries, then its OnFailure record (with the event) lands in ErasureDLQ."""
     try:
         request = flow.parse(event.get("detail"))
     except flow.Invalid as exc:
@@ -84,7 +86,15 @@ def handle_erasure_requested(event: dict[str, Any]) -> dict[str, Any]:
             extra={"event_id": event.get("id"), "fields": [p.field for p in exc.problems]},
         )
         return {"rejected": True, "problems": [p.as_dict() for p in exc.problems]}
-    return flow.erase(request).body()
+    try:
+        return flow.erase(request).body()
+    except flow.PartnerStepFailed as exc:
+        logger.warning("app's miles erasure failed; deferred", extra=exc.cause.log_fields())
+        return exc.report.body() | {"deferred": deferred.defer(request)}
+    except Exception as exc:
+        # Our tables failed part-way (every step is repeatable): the retry runs the whole erasure again.
+        logger.warning("erasure failed; deferred", extra={"kind": type(exc).__name__})
+        return {"deferred": deferred.defer(request)}
 
 
 def handle_direct(request: Any) -> dict[str, Any]:
@@ -103,6 +113,11 @@ def handle_direct(request: Any) -> dict[str, Any]:
         }
 
 
+def _is_sqs_batch(event: dict[str, Any]) -> bool:
+    records = event.get("Records")
+    return bool(records) and isinstance(records, list) and records[0].get("eventSource") == "aws:sqs"
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -110,6 +125,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return app.resolve(event, context)
     if event.get("detail-type") == "ErasureRequested":
         return handle_erasure_requested(event)
+    if _is_sqs_batch(event):
+        return dict(deferred.handle(event, context))
     if "erase" in event:
         return handle_direct(event["erase"])
     raise ValueError('unrecognised event: expected an HTTP API request, an ErasureRequested event or {"erase": {...}}')

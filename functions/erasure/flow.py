@@ -61,7 +61,9 @@ def parse(fields: Any) -> ErasureRequest:
     if not isinstance(fields, dict):
         raise Invalid([FieldProblem("body", "object", "must be a JSON object of email, msisdn, appsMilesUserId")])
     try:
-        return ErasureRequest.model_validate(fields, context={"msisdn_pattern": settings().msisdn_pattern})
+        config = settings()
+        context = {"msisdn_pattern": config.msisdn_pattern, "phone_country_code": config.phone_country_code}
+        return ErasureRequest.model_validate(fields, context=context)
     except ValidationError as exc:
         raise Invalid(problems_from(exc.errors(include_input=False, include_url=False))) from None
 
@@ -71,9 +73,12 @@ def erase(request: ErasureRequest) -> ErasureReport:
     now = int(time.time())
     tables = store()
     erased = Erased()
-    if request.email or request.appsMilesUserId:
+    if request.email or request.msisdn or request.appsMilesUserId:
+        # A lead's phone is found by the same key intake stored (hub_core.identifiers.phone_key).
         erased.leads = tables.erase_leads(
-            email_key=email_key(request.email) if request.email else None, user_id=request.appsMilesUserId
+            email_key=email_key(request.email) if request.email else None,
+            phone_key=request.msisdn,
+            user_id=request.appsMilesUserId,
         )
     if request.msisdn or request.appsMilesUserId:
         erased.campaigns = tables.erase_campaign_creator(

@@ -17,16 +17,29 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from hub_core.identifiers import ANY_MSISDN_PATTERN, EMAIL, USER_ID_PATTERN, check_email, check_msisdn
+from hub_core.identifiers import (
+    ANY_MSISDN_PATTERN,
+    DEFAULT_PHONE_COUNTRY_CODE,
+    USER_ID_PATTERN,
+    check_email,
+    check_msisdn,
+    phone_key,
+)
+from hub_core.text import NO_CONTROL
 
+# Internationalised addresses too: a lead may have been stored with one (check_email refuses control characters).
 Email = Annotated[
     str,
     StringConstraints(min_length=1, max_length=254),
-    Field(json_schema_extra={"pattern": EMAIL.pattern}),
+    Field(json_schema_extra={"format": "email"}),
     AfterValidator(check_email),
 ]
+# As typed: +45 12 34 56 78, 0045…, or a national 06 12 34 56 78 (PHONE_COUNTRY_CODE's country) all name one number.
 Msisdn = Annotated[
-    str, StringConstraints(min_length=1, max_length=20), Field(json_schema_extra={"pattern": ANY_MSISDN_PATTERN})
+    str,
+    StringConstraints(min_length=1, max_length=20),
+    NO_CONTROL,
+    Field(json_schema_extra={"pattern": r"^[0-9+ ().-]{1,20}$"}),
 ]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 
@@ -51,9 +64,10 @@ class ErasureRequest(BaseModel):
     def _msisdn(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        # As the donation ingester stores a donor's number: no leading +, no spaces.
-        digits = value.removeprefix("+").replace(" ", "")
-        return check_msisdn(digits, str((info.context or {}).get("msisdn_pattern", ANY_MSISDN_PATTERN)))
+        # As the hub stores a number (a donor's, a creator's, a lead's phone key): international digits, no +.
+        context = info.context or {}
+        digits = phone_key(value, str(context.get("phone_country_code", DEFAULT_PHONE_COUNTRY_CODE)))
+        return check_msisdn(digits or value, str(context.get("msisdn_pattern", ANY_MSISDN_PATTERN)))
 
     @model_validator(mode="after")
     def _someone(self) -> ErasureRequest:

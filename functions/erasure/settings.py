@@ -6,7 +6,7 @@ from pydantic import Field
 
 from hub_core.caches import container_cached
 from hub_core.config import Settings
-from hub_core.identifiers import ANY_MSISDN_PATTERN
+from hub_core.identifiers import ANY_MSISDN_PATTERN, DEFAULT_PHONE_COUNTRY_CODE
 
 
 class ErasureSettings(Settings):
@@ -14,8 +14,17 @@ class ErasureSettings(Settings):
     campaigns_table_name: str
     donations_table_name: str
     loyalty_table_name: str
+    # Erasure requests by event that could not finish at once, and the queue that retries them by id.
+    erasure_requests_table_name: str
+    erasure_retry_queue_url: str
+    erasure_retry_delay_seconds: int = Field(default=60, ge=0, le=900)
+    # As long as ErasureDLQ keeps a message: a request never done is then forgotten with its last retry message.
+    deferred_retention_days: int = Field(default=14, ge=1, le=14)
     # A person's number as the hub stores it (donors and creators alike): country code and digits.
     msisdn_pattern: str = ANY_MSISDN_PATTERN
+    # The country of a phone number typed in national form (0 then digits): lead intake and erasure must agree,
+    # so that a lead's phone key (hub_core.identifiers.phone_key) is found again; the template sets both.
+    phone_country_code: str = Field(default=DEFAULT_PHONE_COUNTRY_CODE, pattern=r"^[1-9][0-9]{0,2}$")
     max_body_bytes: int = Field(default=2 * 1024, ge=512)
     # On AWS, POST /erasure is IAM-authorised by API Gateway; the handler refuses a request that did not pass it.
     require_iam_caller: bool = True

@@ -13,6 +13,7 @@ from hub_core.dynamo import is_condition_failure, to_item
 
 LEADS_BY_EMAIL = "EmailIndex"
 LEADS_BY_MEMBER = "MemberIndex"
+LEADS_BY_PHONE = "PhoneIndex"
 CAMPAIGNS_BY_MSISDN = "CreatorMsisdnIndex"
 CAMPAIGNS_BY_USER = "CreatorUserIndex"
 DONATIONS_BY_MSISDN = "DonorIndex"
@@ -26,12 +27,16 @@ class ErasureStore:
         self.donations = donations
         self.loyalty = loyalty
 
-    def erase_leads(self, *, email_key: str | None, user_id: str | None) -> int:
-        """Delete every lead of this address or member: all of a lead is the person's."""
+    def erase_leads(self, *, email_key: str | None, user_id: str | None, phone_key: str | None = None) -> int:
+        """Delete every lead of this address, phone number or member: all of a lead is the person's."""
         found: list[tuple[str, str, dict[str, Any]]] = []
         if email_key:
             found += [
                 ("email_key", email_key, key) for key in self._keys(self.leads, LEADS_BY_EMAIL, "email_key", email_key)
+            ]
+        if phone_key:
+            found += [
+                ("phone_key", phone_key, key) for key in self._keys(self.leads, LEADS_BY_PHONE, "phone_key", phone_key)
             ]
         if user_id:
             found += [

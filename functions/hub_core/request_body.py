@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -57,13 +58,55 @@ def _raw_body(body: str | None, is_base64: bool) -> bytes:
         raise _malformed("base64", "the body could not be decoded") from None
 
 
+class _OutOfRange:
+    """Stands in for a JSON number Python cannot or should not hold, so the field that carried it can be named."""
+
+
+_OUT_OF_RANGE = _OutOfRange()
+# More digits than any field of ours takes (an int32, an amount in øre), far below Python's int conversion limit
+# (4,300 digits), which raises ValueError, not JSONDecodeError, and so became a 500.
+MAX_INTEGER_DIGITS = 32
+
+
+def _integer(literal: str) -> int | _OutOfRange:
+    if len(literal.lstrip("-")) > MAX_INTEGER_DIGITS:
+        return _OUT_OF_RANGE
+    return int(literal)
+
+
+def _float(literal: str) -> float | _OutOfRange:
+    value = float(literal)
+    return value if math.isfinite(value) else _OUT_OF_RANGE  # 1e999 is inf
+
+
+def _constant(_: str) -> _OutOfRange:
+    return _OUT_OF_RANGE  # NaN, Infinity, -Infinity: not JSON, though Python's parser takes them
+
+
+def _holds_out_of_range(value: Any) -> bool:
+    if value is _OUT_OF_RANGE:
+        return True
+    if isinstance(value, dict):
+        return any(_holds_out_of_range(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_out_of_range(item) for item in value)
+    return False
+
+
 def _json_fields(text: str) -> dict[str, Any]:
     try:
-        fields = json.loads(text)
-    except json.JSONDecodeError:
+        fields = json.loads(text, parse_int=_integer, parse_float=_float, parse_constant=_constant)
+    except RecursionError:
+        raise _malformed("nesting", "the body is nested too deeply") from None
+    except ValueError:  # JSONDecodeError, and any other refusal of the parser
         raise _malformed("json", "the body is not valid JSON") from None
     if not isinstance(fields, dict):
         raise _malformed("object", "the body must be a JSON object of fields")
+    out_of_range = sorted(name for name, value in fields.items() if _holds_out_of_range(value))
+    if out_of_range:
+        message = f"must be a finite number of at most {MAX_INTEGER_DIGITS} digits"
+        problems = [FieldProblem(name or "body", "number_range", message) for name in out_of_range]
+        raise RequestRejected(400, "validation_failed", "a number in the body is out of range", problems)
     return fields
 
 

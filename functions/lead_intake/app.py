@@ -27,6 +27,7 @@ from hub_core.http_api import (
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
 from hub_core.request_body import submitted_fields
+from hub_core.text import SINGLE_LINE_PATTERN
 from lead_intake import SERVICE, flow
 from lead_intake.models import LeadForm, LeadOutcome, LeadStatus, LeadSubmission
 from lead_intake.settings import settings
@@ -106,7 +107,7 @@ def get_projects(
     category: Annotated[Category | None, Query()] = None,
     type: Annotated[CollectType | None, Query()] = None,
     region: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z]{1,3}$")] = None,
-    keyword: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    keyword: Annotated[str | None, Query(min_length=1, max_length=100, pattern=SINGLE_LINE_PATTERN)] = None,
 ) -> Response[str]:
     page = flow.list_projects(
         {"order": order, "category": category, "type": type, "region": region, "keyword": keyword}

@@ -53,7 +53,7 @@ class LeadNotForwardedYet(Exception):
 
 @container_cached
 def store() -> LeadStore:
-    return LeadStore(settings().leads_table_name)
+    return LeadStore(settings().leads_table_name, phone_country_code=settings().phone_country_code)
 
 
 @container_cached

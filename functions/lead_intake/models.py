@@ -11,15 +11,17 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
-from hub_core.identifiers import EMAIL as _EMAIL
-from hub_core.identifiers import USER_ID_PATTERN
+from hub_core.identifiers import USER_ID_PATTERN, email_key
 from hub_core.identifiers import check_email as _email
+from hub_core.text import LAYOUT_ONLY, NO_CONTROL, ascii_digits
 from partners.miimosa import Category, CollectType, PublicationTimeframe
 
-_PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
-_PHONE = re.compile(r"^\+?\d{6,15}$")  # E.164 allows at most 15 digits
-_AMOUNT = re.compile(r"^\d[\d\s.,]*(?:\s?(?:€|EUR|eur))?$")
-_DEPARTMENT = re.compile(r"^(?:\d{2,3}|2[ABab])$")
+# Digits are ASCII everywhere ([0-9], never `\d`, which takes '٠٦١٢…'); separators are spaces, not any whitespace
+# (`\s` also takes CR, LF and the ASCII separators \x1c-\x1f).
+_PHONE_SEPARATORS = re.compile(r"[ .\-()/\u00a0]")
+_PHONE = re.compile(r"^\+?[0-9]{6,15}$")  # E.164 allows at most 15 digits
+_AMOUNT = re.compile(r"^[0-9][0-9 .,\u00a0\u202f]*(?: ?(?:€|EUR|eur))?$")
+_DEPARTMENT = re.compile(r"^(?:[0-9]{2,3}|2[ABab])$")
 _POST_CODE = re.compile(r"^[A-Za-z0-9 -]{2,10}$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
@@ -38,7 +40,7 @@ def _amount(value: str) -> str:
 
 def _siret(value: str) -> str:
     digits = value.replace(" ", "")
-    if not (digits.isdigit() and len(digits) == 14):
+    if not (ascii_digits(digits) and len(digits) == 14):
         raise PydanticCustomError("siret_format", "must be a SIRET number of 14 digits")
     return digits
 
@@ -56,12 +58,13 @@ def _text(max_length: int) -> Any:
     return StringConstraints(min_length=1, max_length=max_length)
 
 
-# The pattern is documentation (OpenAPI); _email checks it and names the rule.
-Email = Annotated[str, _text(254), Field(json_schema_extra={"pattern": _EMAIL.pattern}), AfterValidator(_email)]
-Name = Annotated[str, _text(100)]
-Phone = Annotated[str, _text(30), AfterValidator(_phone)]
-Amount = Annotated[str, _text(30), AfterValidator(_amount)]
-ShortText = Annotated[str, _text(200)]
+# Internationalised addresses (zoë@example.org) are accepted: MiiMOSA's field is a plain string.
+# (check_email also refuses control characters.)
+Email = Annotated[str, _text(254), Field(json_schema_extra={"format": "email"}), AfterValidator(_email)]
+Name = Annotated[str, _text(100), NO_CONTROL]
+Phone = Annotated[str, _text(30), NO_CONTROL, AfterValidator(_phone)]
+Amount = Annotated[str, _text(30), NO_CONTROL, AfterValidator(_amount)]
+ShortText = Annotated[str, _text(200), NO_CONTROL]
 
 
 class LeadForm(BaseModel):
@@ -76,11 +79,11 @@ class LeadForm(BaseModel):
     lastname: Name
     phone: Phone
     collect_type: CollectType
-    project_description: Annotated[str, _text(5000)]
+    project_description: Annotated[str, _text(5000), LAYOUT_ONLY]
     project_total_budget: Amount
     publication_timeframe: PublicationTimeframe
-    birthdate: Annotated[str, _text(32)] | None = None
-    siret: Annotated[str, _text(20), AfterValidator(_siret)] | None = None
+    birthdate: Annotated[str, _text(32), NO_CONTROL] | None = None
+    siret: Annotated[str, _text(20), NO_CONTROL, AfterValidator(_siret)] | None = None
     post_code: (
         Annotated[
             str,
@@ -92,7 +95,12 @@ class LeadForm(BaseModel):
     city: Name | None = None
     project_name: ShortText | None = None
     social_link: (
-        Annotated[str, _text(500), _pattern(_URL, "url_format", "must be a link starting with https:// or http://")]
+        Annotated[
+            str,
+            _text(500),
+            NO_CONTROL,
+            _pattern(_URL, "url_format", "must be a link starting with https:// or http://"),
+        ]
         | None
     ) = None
     project_crowdfunding_budget: Amount | None = None
@@ -109,7 +117,7 @@ class LeadForm(BaseModel):
     category: Category | None = None
     turnover: Amount | None = None
     lead_source: ShortText | None = None
-    campaign_id: Annotated[str, _text(100)] | None = None
+    campaign_id: Annotated[str, _text(100), NO_CONTROL] | None = None
     # Not MiiMOSA's: the visitor's app's miles member id, when the website knows it, so the loyalty relay can credit
     # them. MiiMOSA never receives it.
     apps_miles_user_id: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)] | None = None
@@ -127,8 +135,10 @@ class LeadForm(BaseModel):
         return self.model_dump(exclude_none=True, exclude={"apps_miles_user_id"})
 
     def fingerprint(self) -> str:
-        """A stable hash of the normalised lead, for spotting a double submit without a key."""
-        canonical = json.dumps(self.for_partner(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        """A stable hash of the normalised lead, for spotting a double submit without a key: the e-mail counts as
+        its lookup key (case-folded, NFKC), so `DUP@example.org` and `dup@example.org` are one lead."""
+        fields = self.for_partner() | {"email": email_key(self.email)}
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

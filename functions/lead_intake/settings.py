@@ -6,6 +6,7 @@ from pydantic import Field
 
 from hub_core.caches import container_cached
 from hub_core.config import Settings
+from hub_core.identifiers import DEFAULT_PHONE_COUNTRY_CODE
 
 
 class LeadIntakeSettings(Settings):
@@ -22,6 +23,9 @@ class LeadIntakeSettings(Settings):
     lead_retry_delay_seconds: int = Field(default=60, ge=0, le=900)
     # How long one forward holds a lead before another attempt may take it over; beyond the function timeout.
     forward_lease_seconds: int = Field(default=30, ge=1)
+    # The country of a phone number typed in national form (0 then digits): lead intake and erasure must agree,
+    # so that a lead's phone key (hub_core.identifiers.phone_key) is found again; the template sets both.
+    phone_country_code: str = Field(default=DEFAULT_PHONE_COUNTRY_CODE, pattern=r"^[1-9][0-9]{0,2}$")
     max_body_bytes: int = Field(default=16 * 1024, ge=1024)
     honeypot_field: str = "website"
     projects_cache_seconds: int = Field(default=60, ge=0)

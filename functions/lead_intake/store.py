@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from hub_core import aws
 from hub_core.dynamo import from_item, is_condition_failure, to_item
-from hub_core.identifiers import email_key
+from hub_core.identifiers import DEFAULT_PHONE_COUNTRY_CODE, email_key, phone_key
 from lead_intake.models import LeadStatus
 
 
@@ -43,8 +43,9 @@ class ClaimRefused:
 
 
 class LeadStore:
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, *, phone_country_code: str = DEFAULT_PHONE_COUNTRY_CODE) -> None:
         self.table_name = table_name
+        self.phone_country_code = phone_country_code
 
     def create(
         self,
@@ -70,6 +71,11 @@ class LeadStore:
         if lead.get("email"):
             # Erasure finds a person's leads by this (LeadsTable's EmailIndex), whatever the case typed.
             values["email_key"] = email_key(lead["email"])
+        phone = phone_key(lead.get("phone", ""), self.phone_country_code)
+        if phone:
+            # And by this (PhoneIndex): the number in international digits, however it was typed, as erasure
+            # computes it from the number it is given (hub_core.identifiers.phone_key).
+            values["phone_key"] = phone
         if apps_miles_user_id:
             values["apps_miles_user_id"] = apps_miles_user_id
         aws.dynamodb().put_item(

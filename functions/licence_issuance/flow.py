@@ -119,6 +119,29 @@ def idempotency_config() -> IdempotencyConfig:
     )
 
 
+class KeylessLicenceSerializer(PydanticSerializer):
+    """What the Idempotency record keeps of an issued licence: everything but its key, which is a secret of the
+    customer's (it activates the software). A replay reads the key back from LicencesTable, its one home."""
+
+    def __init__(self) -> None:
+        super().__init__(IssuedLicence)
+
+    def to_dict(self, data: Any) -> dict[str, Any]:
+        stored: dict[str, Any] = super().to_dict(data)
+        stored["key"] = None
+        return stored
+
+    def from_dict(self, data: dict[str, Any]) -> IssuedLicence:
+        replayed = IssuedLicence.model_validate(data)
+        if replayed.state is not LicenceState.ISSUED:
+            return replayed
+        record = store().order(replayed.order_id)
+        if record is None or record.licence.key is None:
+            # Never so while the record lives (the order record outlives it); refuse rather than answer keyless.
+            raise OrderInProgress("this order's licence is not readable right now")
+        return replayed.model_copy(update={"key": record.licence.key})
+
+
 @container_cached
 def _idempotent_issue() -> Any:
     persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name, boto3_client=aws.dynamodb())
@@ -126,7 +149,7 @@ def _idempotent_issue() -> Any:
         data_keyword_argument="request",
         persistence_store=persistence,
         config=idempotency_config(),
-        output_serializer=PydanticSerializer(IssuedLicence),
+        output_serializer=KeylessLicenceSerializer(),
     )(_issue)
 
 

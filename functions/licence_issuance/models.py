@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, St
 from pydantic_core import PydanticCustomError
 
 from hub_core.identifiers import USER_ID_PATTERN
+from hub_core.text import NO_CONTROL
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 
@@ -31,7 +32,7 @@ def _site_url(value: str) -> str:
     return value
 
 
-SiteUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_site_url)]
+SiteUrl = Annotated[str, StringConstraints(max_length=2048), NO_CONTROL, AfterValidator(_site_url)]
 PositiveId = Annotated[StrictInt, Field(gt=0, le=2**31 - 1)]
 
 
@@ -47,7 +48,7 @@ class LicenceRequest(SiteRequest):
     """`LicenceRequested` from the shop, or POST /licences: one licence (with its first site) for one order."""
 
     order_id: Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
-    customer_reference: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]*$")]
+    customer_reference: Annotated[str, StringConstraints(min_length=1, max_length=128), NO_CONTROL]
     product_id: PositiveId
     licence_type: PositiveId
     # The buyer's app's miles member id, when the shop knows it: the loyalty relay credits them for the purchase.

@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
@@ -520,3 +521,22 @@ def test_a_lost_lead_captured_event_does_not_undo_the_201(stack, miimosa, caplog
         events_client.create_event_bus(Name=bus)
     assert response["statusCode"] == 201
     assert "LeadCaptured not published" in caplog.text
+
+
+def test_a_double_submit_with_the_e_mail_in_capitals_is_the_same_lead(stack, miimosa):
+    tag = uuid.uuid4().hex[:8]
+    fields = lead_fields(email=f"dup-{tag}@example.org")
+    first = response_json(invoke(stack, post_event(fields)))
+    second = response_json(invoke(stack, post_event({**fields, "email": f"DUP-{tag.upper()}@EXAMPLE.ORG"})))
+    assert second == first
+    assert len(miimosa.requests) == 1
+
+
+def test_an_internationalised_address_is_accepted_and_forwarded_as_typed(stack, miimosa):
+    email = f"zo\u00eb-{uuid.uuid4().hex[:8]}@example.org"
+    response = invoke(stack, post_event(lead_fields(email=email)))
+    assert response["statusCode"] == 201, response["body"]
+    (sent,) = miimosa.requests
+    assert sent.body_json["email"] == email
+    item = lead_item(stack, response_json(response)["lead_id"])
+    assert item["email_key"]["S"] == email

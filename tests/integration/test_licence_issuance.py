@@ -16,6 +16,7 @@ from licence_issuance import flow
 from licence_issuance.models import LicenceRequest
 from tests.conftest import load_event
 from tests.integration.conftest import MLM_TOKEN, response_json
+from tests.privacy import SHAPES
 
 FUNCTION = "LicenceIssuanceFunction"
 
@@ -84,7 +85,7 @@ def table_item(stack, pk):
 def forget_idempotency(stack):
     """As if the Idempotency window had passed: only our own records remain to answer a repeat."""
     dynamodb = stack.boto3_client("dynamodb")
-    table = stack.physical("IdempotencyTable")
+    table = stack.physical("LicenceIdempotencyTable")
     for item in dynamodb.scan(TableName=table)["Items"]:
         dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
 
@@ -455,3 +456,27 @@ def test_no_token_or_licence_key_in_any_log_line(stack, mlm, caplog, capsys):
     assert "licence issued" in logs
     for secret in (MLM_TOKEN, licence["key"], ambiguous_key):
         assert secret not in logs
+
+
+def test_no_licence_key_sits_in_an_idempotency_record_and_a_replay_still_answers_it(stack, mlm):
+    fields, first = issue(stack)
+    assert first["key"]
+    records = stack.boto3_client("dynamodb").scan(TableName=stack.physical("LicenceIdempotencyTable"))["Items"]
+    mine = [record for record in records if fields["order_id"] in json.dumps(record)]
+    assert mine, "the order's idempotency record"
+    for record in records:
+        assert first["key"] not in json.dumps(record)
+        assert not SHAPES["licence key"].search(json.dumps(record))
+
+    again = invoke(stack, post_event(fields))
+
+    assert again["statusCode"] in (200, 201), again["body"]
+    assert response_json(again)["licence"] == first  # the key read back from LicencesTable
+    assert len(creates(mlm)) == 1
+
+
+def test_lead_intake_shares_no_table_with_licence_issuance(stack):
+    lead = stack.function_env("LeadIntakeFunction")
+    licence = stack.function_env("LicenceIssuanceFunction")
+    assert lead["IDEMPOTENCY_TABLE_NAME"] != licence["IDEMPOTENCY_TABLE_NAME"]
+    assert licence["IDEMPOTENCY_TABLE_NAME"] == stack.physical("LicenceIdempotencyTable")

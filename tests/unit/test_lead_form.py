@@ -109,3 +109,70 @@ def test_fingerprint_is_stable_under_normalisation():
     b = LeadForm.model_validate({**VALID, "firstname": "  Ann ", "email": "Ann.Bee@example.org"})
     assert a.fingerprint() == b.fingerprint()
     assert a.fingerprint() != LeadForm.model_validate({**VALID, "firstname": "Bob"}).fingerprint()
+
+
+def test_a_double_submit_with_the_e_mail_in_another_case_or_unicode_form_has_the_same_fingerprint():
+    lower = LeadForm.model_validate({**VALID, "email": "dup@example.org"})
+    upper = LeadForm.model_validate({**VALID, "email": "DUP@example.org"})
+    assert lower.fingerprint() == upper.fingerprint()
+    composed = LeadForm.model_validate({**VALID, "email": "zo\u00eb@example.org"})
+    decomposed = LeadForm.model_validate({**VALID, "email": "ZOE\u0308@example.org"})
+    assert composed.fingerprint() == decomposed.fingerprint()
+    # MiiMOSA still receives the address as typed (NFC), its local part's case kept.
+    assert upper.for_partner()["email"] == "DUP@example.org"
+    assert decomposed.for_partner()["email"] == "ZO\u00cb@example.org"
+
+
+@pytest.mark.parametrize(
+    "email", ["zo\u00eb@example.org", "j\u00fcrgen@m\u00fcller.de", "\u674e@\u4f8b\u5b50.\u4e2d\u56fd"]
+)
+def test_internationalised_addresses_are_accepted(email):
+    assert LeadForm.model_validate({**VALID, "email": email}).email == email
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("firstname", "Ann\x00"),
+        ("lastname", "Bee\x1b[2J"),
+        ("lastname", "Bee\r\nBcc: x@example.org"),
+        ("city", "Ly\u2028on"),
+        ("firstname", "Ann\u202eeeB"),  # a right-to-left override: displays as something else
+        ("project_name", "Miel\x7f"),
+        ("birthdate", "1990\x0001"),
+        ("social_link", "https://example.org/\x00"),
+        ("campaign_id", "c\x85d"),
+        ("project_description", "Une miellerie\x00"),
+        ("email", "ann\x00@example.org"),
+    ],
+)
+def test_control_characters_are_refused_in_every_text_field(field, value):
+    found = problems(**{field: value})
+    assert {f for f, _ in found} == {field}
+    assert found & {(field, "control_character"), (field, "email_syntax"), (field, "url_format")}
+
+
+def test_a_description_keeps_its_line_breaks_and_tabs():
+    text = "Une miellerie\r\npour 200 ruches\n\tet un verger"
+    assert LeadForm.model_validate({**VALID, "project_description": text}).project_description == text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("phone", "\u0660\u0666\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", "phone_format"),
+        ("phone", "+\u0663\u0663 6 12 34 56 78", "phone_format"),
+        (
+            "siret",
+            "\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660\u0661\u0662\u0663\u0664",
+            "siret_format",
+        ),
+        ("siret", "1234567890123\u00b2", "siret_format"),  # str.isdigit says yes to a superscript two
+        ("project_total_budget", "\u0661\u0665\u0660\u0660\u0660", "amount_format"),
+        ("department", "\u0663\u0663", "department_format"),
+        ("post_code", "\u0667\u0665\u0660\u0660\u0661", "post_code_format"),
+        ("phone", "06\x1c12345678", "control_character"),  # \s took the ASCII separators
+    ],
+)
+def test_numbers_take_ascii_digits_only(field, value, rule):
+    assert (field, rule) in problems(**{field: value})

@@ -1,0 +1,52 @@
+"""template.yaml keeps personal data and secrets where they belong: each function's idempotency records in a table
+only it may use, the public lead function off every table holding licence data, and every DLQ fed with ids."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hub_local.template import load_yaml
+from tests.conftest import ROOT
+
+TEMPLATE = ROOT / "template.yaml"
+LICENCE_TABLES = {"LicencesTable", "LicenceIdempotencyTable"}
+
+
+@pytest.fixture(scope="module")
+def resources():
+    return load_yaml(TEMPLATE)["Resources"]
+
+
+def tables_in_policies(function):
+    text = json.dumps(function["Properties"].get("Policies", []))
+    return {name for name in ("LicencesTable", "LicenceIdempotencyTable", "IdempotencyTable") if f'"{name}"' in text}
+
+
+def idempotency_table(function):
+    return function["Properties"]["Environment"]["Variables"].get("IDEMPOTENCY_TABLE_NAME", {}).get("Ref")
+
+
+def test_each_function_using_idempotency_has_a_table_of_its_own(resources):
+    functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    users = {name: idempotency_table(f) for name, f in functions.items() if idempotency_table(f)}
+    assert users == {"LeadIntakeFunction": "IdempotencyTable", "LicenceIssuanceFunction": "LicenceIdempotencyTable"}
+    for name, table in users.items():
+        others = [other for other, f in functions.items() if other != name and table in tables_in_policies(f)]
+        assert others == [], f"{table} is {name}'s, yet {others} may use it"
+
+
+def test_the_public_lead_function_has_no_access_to_licence_data(resources):
+    assert not tables_in_policies(resources["LeadIntakeFunction"]) & LICENCE_TABLES
+
+
+def test_erasure_retries_by_id_through_a_queue_whose_dlq_is_erasure_dlq(resources):
+    queue = resources["ErasureRetryQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ErasureDLQ", "Arn"]}
+    events = resources["ErasureFunction"]["Properties"]["Events"]
+    assert events["RetryQueue"]["Properties"]["Queue"] == {"Fn::GetAtt": ["ErasureRetryQueue", "Arn"]}
+    # Deferred requests live no longer than ErasureDLQ keeps a message (14 days), and not in a backup.
+    table = resources["ErasureRequestsTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert "PointInTimeRecoverySpecification" not in table
