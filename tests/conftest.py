@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,21 @@ from tests import canaries, privacy
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 _PRIVACY = pytest.StashKey[privacy.LeakDetector]()
+
+
+# The suite creates many campaigns from 127.0.0.1 with one canary number: stacks that are not about the creation
+# limits raise them (tests/integration/test_creation_limits.py runs with the template's own values).
+SUITE_CREATE_LIMITS = {"CREATE_LIMIT_PER_MSISDN": "100000", "CREATE_LIMIT_PER_IP": "100000"}
+_MANAGE_TOKEN = re.compile(r"[A-Za-z0-9_-]{40,}")
+
+
+def manage_token_from_sms(umbrella: Any, msisdn: str) -> str:
+    """The manage token in the last confirm SMS the Umbrella sandbox sent to `msisdn`: as its owner reads it."""
+    confirms = [sms for sms in umbrella.sent_sms(msisdn) if sms["kind"] == "confirm"]
+    assert confirms, "no confirm SMS was sent to this number"
+    found = _MANAGE_TOKEN.findall(confirms[-1]["text"])
+    assert len(found) == 1, "the confirm SMS holds no manage token"
+    return found[0]
 
 
 def load_event(relative: str) -> dict[str, Any]:

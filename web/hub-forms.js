@@ -124,7 +124,6 @@
     if (!section) return;
     section.querySelector(".created-keyword").textContent = campaign.route || "";
     section.querySelector(".created-code").textContent = campaign.donationCode || "";
-    section.querySelector(".created-token").textContent = answer.manageToken || "";
     var page = form.getAttribute("data-campaign-page") || "campaign.html";
     var query = new URLSearchParams({
       serviceId: String(campaign.serviceId), route: campaign.route || "", code: campaign.donationCode || ""

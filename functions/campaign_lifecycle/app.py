@@ -52,21 +52,23 @@ def get_services() -> Response[str]:
 @app.post(
     "/campaigns",
     summary="Create a personal SMS donation campaign",
-    description="Answers the campaign and, once only, its manageToken.",
-    responses=answers({201: "created"}, 400, 409, 413, 415, 502, 503),
+    description=(
+        "Answers the campaign. Its manageToken is not in the answer: Umbrella sends it to confirmMsisdn inside the "
+        "organisation's confirmation SMS, so only the number's owner can change or stop the campaign."
+    ),
+    responses=answers({201: "created"}, 400, 409, 413, 415, 429, 502, 503),
     openapi_extensions=form_body(CampaignForm, "the campaign: JSON, or a plain HTML form post"),
 )
 def post_campaign() -> Response[str]:
     form = _validated(CampaignForm, "the campaign is not valid")
-    created = flow.create(form, request_base_url=_request_base_url())
+    created = flow.create(form, request_base_url=_request_base_url(), client_ip=_client_ip())
     metrics.add_metric(name="CampaignCreated", unit=MetricUnit.Count, value=1)
     if created.recovered:
         metrics.add_metric(name="CampaignCreateRecovered", unit=MetricUnit.Count, value=1)
     key = created.record.key
     body = {
         "campaign": flow.public_view(created.record),
-        "manageToken": created.manage_token,
-        "message": flow.KEEP_IT_NOTE,
+        "message": flow.SENT_BY_SMS_NOTE,
     }
     return json_response(201, body, headers={"Location": _location(key)})
 
@@ -192,6 +194,11 @@ def _request_base_url() -> str:
         return f"https://{domain}"
     port = (event.headers.get("x-forwarded-port") or "").split(",")[0].strip()
     return f"http://{domain}" + (f":{port}" if port.isdigit() and port != "80" else "")
+
+
+def _client_ip() -> str:
+    """The caller's address as API Gateway saw it (not a header the caller could set)."""
+    return app.current_event.request_context.http.source_ip or "unknown"
 
 
 def _location(key: CampaignKey) -> str:

@@ -21,11 +21,13 @@ from campaign_lifecycle import SERVICE
 from campaign_lifecycle.models import CampaignChanges, CampaignForm, CampaignKey, CampaignState
 from campaign_lifecycle.settings import settings
 from campaign_lifecycle.store import FIELD_NAMES, CampaignRecord, CampaignStore, Claim, CodeHeld
+from campaign_lifecycle.texts import kroner, render
 from hub_core.caches import TtlCache, container_cached
 from hub_core.config import ConfigError
 from hub_core.http_api import FieldProblem, RequestRejected
 from hub_core.ledger import read_totals
 from hub_core.observability import logger_for
+from hub_core.ratelimit import Limit, RateLimited, hit
 from hub_core.tokens import CallbackSigner, new_manage_token, token_hash, token_matches
 from hub_core.umbrella import callback_signer, umbrella_client
 from partners.errors import (
@@ -44,7 +46,11 @@ from partners.umbrella import (
 
 logger = logger_for(SERVICE)
 
-KEEP_IT_NOTE = "Keep the manage token: it is shown only now, and changing or stopping the campaign needs it."
+SENT_BY_SMS_NOTE = (
+    "The manage token is in the confirmation SMS sent to confirmMsisdn: changing or stopping the campaign needs it."
+)
+# What the stored copy of the confirm text holds in the token's place: the token itself is kept only as its hash.
+TOKEN_MASK = "********"  # noqa: S105 - a mask, not a secret
 
 
 @container_cached
@@ -69,6 +75,7 @@ def validation_context() -> dict[str, Any]:
         "max_amount_ore": config.max_amount_ore,
         "msisdn_pattern": config.msisdn_pattern,
         "sms_messages": config.sms_messages,
+        "campaign_name_max": config.campaign_name_max,
     }
 
 
@@ -101,7 +108,6 @@ def _check_service_and_route(form: CampaignForm) -> None:
 @dataclass(frozen=True)
 class CreatedCampaign:
     record: CampaignRecord
-    manage_token: str
     recovered: bool
 
 
@@ -124,19 +130,84 @@ def _callback_base(base: str) -> str:
     return base.rstrip("/")
 
 
-def create(form: CampaignForm, *, request_base_url: str) -> CreatedCampaign:
-    """Create the campaign on Umbrella once; see the module docstring for how an interrupted create resumes."""
+@dataclass(frozen=True)
+class SmsTexts:
+    """The organisation's two texts for a campaign: what Umbrella gets, and what our table keeps of the confirm."""
+
+    answer_message: str
+    confirm_text: str
+    stored_confirm_text: str
+
+
+def sms_texts(form: CampaignForm, manage_token: str) -> SmsTexts:
+    """Render the templates; a name that makes a text too long for the configured SMS count is the visitor's 422."""
+    config = settings()
+    values = {
+        "name": form.campaignName or form.donationCode,
+        "code": form.donationCode,
+        "keyword": form.route,
+        "amount": kroner(form.amount),
+    }
+    answer = render(config.answer_message_template, values, sms_messages=config.sms_messages)
+    confirm = render(config.confirm_text_template, values | {"token": manage_token}, sms_messages=config.sms_messages)
+    if not (answer.fits and confirm.fits):
+        field = "campaignName" if form.campaignName else "donationCode"
+        problem = FieldProblem(field, "sms_length", f"is too long for the campaign's SMS texts; shorten the {field}")
+        raise RequestRejected(422, "validation_failed", "the campaign is not valid", [problem])
+    stored = render(config.confirm_text_template, values | {"token": TOKEN_MASK}, sms_messages=config.sms_messages)
+    return SmsTexts(answer.text, confirm.text, stored.text)
+
+
+def check_creation_limits(form: CampaignForm, client_ip: str) -> None:
+    """Per number (each create may send it a confirm SMS) and per client IP; 429 with Retry-After beyond them."""
+    config = settings()
+    now = time.time()
+    limits = (
+        (Limit("create-ip", config.create_limit_per_ip, config.create_limit_ip_window_seconds), client_ip),
+        (
+            Limit("confirm-msisdn", config.create_limit_per_msisdn, config.create_limit_msisdn_window_seconds),
+            form.confirmMsisdn,
+        ),
+    )
+    for limit, subject in limits:
+        try:
+            hit(config.rate_limit_table_name, limit, subject, now=now)
+        except RateLimited as exc:
+            logger.info("campaign creation rate limited", extra={"limit": exc.scope})
+            field = "confirmMsisdn" if exc.scope == "confirm-msisdn" else None
+            message = (
+                "this number has been sent as many confirmation SMSs as allowed; try again later"
+                if field
+                else "too many campaigns created from this address; try again later"
+            )
+            raise RequestRejected(
+                429, "rate_limited", message,
+                [FieldProblem(field, "rate_limit", message)] if field else [],
+                headers={"Retry-After": str(exc.retry_after)}, retryable=True, retryAfterSeconds=exc.retry_after,
+            ) from None  # fmt: skip
+
+
+def create(form: CampaignForm, *, request_base_url: str, client_ip: str) -> CreatedCampaign:
+    """Create the campaign on Umbrella once; see the module docstring for how an interrupted create resumes.
+
+    The manage token goes only into the confirm SMS Umbrella sends to confirmMsisdn, never into our answer: holding
+    it proves holding that phone.
+    """
     _check_service_and_route(form)
     config = settings()
     key = form.key
     base = _callback_base(config.callback_base_url or request_base_url)
     manage_token = new_manage_token()
+    texts = sms_texts(form, manage_token)
     # Signed before the code is held: a signing key we cannot read fails the request with nothing to undo.
     url = callback_url(key, base)
+    check_creation_limits(form, client_ip)
     claim = store().claim(
         form,
         attempt_id=str(uuid.uuid4()),
         manage_token_hash=token_hash(manage_token),
+        answer_message=texts.answer_message,
+        confirm_text=texts.stored_confirm_text,
         callback_base=base,
         now=int(time.time()),
         lease_seconds=config.create_lease_seconds,
@@ -149,18 +220,29 @@ def create(form: CampaignForm, *, request_base_url: str) -> CreatedCampaign:
         route=form.route,
         amount=form.amount,
         callbackUrl=url,
-        answerMessage=form.answerMessage,
+        answerMessage=texts.answer_message,
         confirmMsisdn=form.confirmMsisdn,
-        confirmText=form.confirmText,
+        confirmText=texts.confirm_text,
     )
-    recovered = _create_at_umbrella(form, claim, request)
-    record = store().activate(key, claim.attempt_id, now=int(time.time()), recovered=recovered)
+    made = _create_at_umbrella(form, claim, request)
+    recovered = made is not _MADE_NOW
+    # Made by the interrupted attempt we resumed: the SMS Umbrella sent then carries that attempt's token, so that
+    # token stays the valid one (this attempt's token was never sent to anyone).
+    adopted = claim.previous.manage_token_hash if made is _MADE_BEFORE and claim.previous is not None else None
+    record = store().activate(
+        key, claim.attempt_id, now=int(time.time()), recovered=recovered, manage_token_hash=adopted
+    )
     logger.info("campaign created", extra={"recovered": recovered})
-    return CreatedCampaign(record=record, manage_token=manage_token, recovered=recovered)
+    return CreatedCampaign(record=record, recovered=recovered)
 
 
-def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreationRequest) -> bool:
-    """Make sure the campaign exists at Umbrella; True when an earlier, interrupted attempt had made it.
+_MADE_NOW = "now"  # this attempt's create call made it
+_MADE_NOW_RECOVERED = "now_recovered"  # this attempt's create call made it, as a retry of an ambiguous failure found
+_MADE_BEFORE = "before"  # the earlier, interrupted attempt this one resumed had made it
+
+
+def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreationRequest) -> str:
+    """Make sure the campaign exists at Umbrella; which attempt made it (_MADE_NOW, _MADE_NOW_RECOVERED, _MADE_BEFORE).
 
     `claim.previous` is an interrupted attempt this one took over. If it was this very request, what it may have
     made is ours to adopt; if it was someone else's, it is theirs: on any outcome but "it surely does not exist"
@@ -181,11 +263,12 @@ def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreat
             if foreign:
                 give_back()
                 raise _code_in_use()
-            return True
-        return umbrella().create_campaign(key.service_id, request).recovered
+            return _MADE_BEFORE
+        outcome = umbrella().create_campaign(key.service_id, request)
+        return _MADE_NOW_RECOVERED if outcome.recovered else _MADE_NOW
     except CodeInUse:
         if previous is not None and not foreign:
-            return True  # our own interrupted attempt landed after the check
+            return _MADE_BEFORE  # our own interrupted attempt landed after the check
         give_back()
         raise _code_in_use() from None
     except PartnerNotFound:

@@ -19,9 +19,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from campaign_lifecycle.sms import sms_size
+from campaign_lifecycle.texts import DisplayTextError, check_display_text
 from hub_core.identifiers import USER_ID_PATTERN, check_msisdn
 
 DONATION_CODE = re.compile(r"^[A-Za-z0-9]{2,20}$")
@@ -29,21 +30,20 @@ ROUTE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 
-def _sms_text(value: str, info: ValidationInfo) -> str:
+def _display_text(value: str, info: ValidationInfo) -> str:
     if _CONTROL.search(value):
-        raise PydanticCustomError("control_character", "must not contain control characters other than new lines")
-    messages = int((info.context or {}).get("sms_messages", 1))
-    size = sms_size(value, messages=messages)
-    if not size.fits:
-        raise PydanticCustomError(
-            "sms_length",
-            "must fit in {limit} {encoding} characters ({messages} SMS); this text takes {units}",
-            {"limit": size.limit, "encoding": size.encoding, "messages": messages, "units": size.units},
-        )
-    return value
+        raise PydanticCustomError("control_character", "must not contain control characters")
+    try:
+        return check_display_text(value, max_length=int((info.context or {}).get("campaign_name_max", 30)))
+    except DisplayTextError as exc:
+        raise PydanticCustomError(exc.rule, exc.message) from None
 
 
-SmsText = Annotated[str, StringConstraints(min_length=1), AfterValidator(_sms_text)]
+# A campaign's name as a visitor gives it; it goes into the organisation's SMS templates as {name}.
+DisplayText = Annotated[str, StringConstraints(max_length=200), AfterValidator(_display_text)]
+# The SMS texts Umbrella sends are the organisation's (campaign_lifecycle.texts): a visitor who sends one is told so
+# by name instead of the text being quietly dropped, so a site built for the old API learns to stop sending it.
+ORGANISATION_TEXTS = ("answerMessage", "confirmText")
 Amount = Annotated[StrictInt, Field(gt=0, description="øre: 5000 is 50 kr")]
 
 
@@ -60,6 +60,14 @@ class _CampaignFields(BaseModel):
             raise PydanticCustomError("maximum", "must be at most {limit} øre", {"limit": limit})
         return value
 
+    @field_validator(*ORGANISATION_TEXTS, mode="before", check_fields=False)
+    @classmethod
+    def _organisation_text(cls, value: object, info: ValidationInfo) -> None:
+        raise PydanticCustomError(
+            "organisation_text",
+            "is written by the organisation from its templates and may not be sent; give campaignName instead",
+        )
+
     @field_validator("confirmMsisdn", check_fields=False)
     @classmethod
     def _msisdn(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -68,15 +76,20 @@ class _CampaignFields(BaseModel):
 
 
 class CampaignForm(_CampaignFields):
-    """POST /campaigns: the documented CampaignCreationRequest without callbackUrl, which is ours to set."""
+    """POST /campaigns: the documented CampaignCreationRequest without callbackUrl, answerMessage and confirmText.
+
+    The callback URL is ours to set, and the two SMS texts are the organisation's, rendered from its templates with
+    the campaign's name, code and amount (and, in the confirm SMS, the manage token).
+    """
 
     serviceId: Annotated[StrictInt, Field(gt=0, le=2**31 - 1)]
     route: Annotated[str, StringConstraints(pattern=ROUTE_NAME.pattern)]
     donationCode: Annotated[str, StringConstraints(pattern=DONATION_CODE.pattern)]
     amount: Amount
-    answerMessage: SmsText
     confirmMsisdn: str
-    confirmText: SmsText
+    campaignName: DisplayText | None = None
+    answerMessage: SkipJsonSchema[None] = None
+    confirmText: SkipJsonSchema[None] = None
     appsMilesUserId: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)] | None = None
 
     @property
@@ -90,19 +103,20 @@ class CampaignForm(_CampaignFields):
 
 
 class CampaignChanges(_CampaignFields):
-    """PUT /campaigns/...: the documented CampaignUpdateRequest's fields a fundraiser may change, at least one."""
+    """PUT /campaigns/...: the documented CampaignUpdateRequest's fields a fundraiser may change, at least one.
+
+    The SMS texts are the organisation's here too: answerMessage and confirmText are refused by name.
+    """
 
     amount: Amount | None = None
-    answerMessage: SmsText | None = None
     confirmMsisdn: str | None = None
-    confirmText: SmsText | None = None
+    answerMessage: SkipJsonSchema[None] = None
+    confirmText: SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _something(self) -> CampaignChanges:
         if not self.model_dump(exclude_none=True):
-            raise PydanticCustomError(
-                "empty_change", "give at least one of amount, answerMessage, confirmMsisdn, confirmText"
-            )
+            raise PydanticCustomError("empty_change", "give at least one of amount, confirmMsisdn")
         return self
 
     def changed(self) -> dict[str, Any]:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from campaign_lifecycle.texts import (
+    ANSWER_PLACEHOLDERS,
+    CONFIRM_PLACEHOLDERS,
+    DEFAULT_ANSWER_TEMPLATE,
+    DEFAULT_CONFIRM_TEMPLATE,
+    check_template,
+)
 from hub_core.caches import container_cached
 from hub_core.umbrella import UmbrellaSettings
 
@@ -24,6 +31,30 @@ class CampaignSettings(UmbrellaSettings):
     services_cache_seconds: int = Field(default=300, ge=0)
     # How long a create attempt holds a donation code before another may take over (beyond the function timeout).
     create_lease_seconds: int = Field(default=30, ge=1)
+    # The organisation's SMS texts (campaign_lifecycle.texts): {name} {code} {keyword} {amount}, and {token} — the
+    # manage token, which reaches the creator only inside the confirm SMS, so only the number's owner can manage.
+    confirm_text_template: str = DEFAULT_CONFIRM_TEMPLATE
+    answer_message_template: str = DEFAULT_ANSWER_TEMPLATE
+    # The longest campaign name a visitor may give; {name} is the donation code when they give none.
+    campaign_name_max: int = Field(default=30, ge=1, le=60)
+    # Creation limits (hub_core.ratelimit): confirm SMSs one number may be sent, and creates from one client IP.
+    rate_limit_table_name: str
+    create_limit_per_msisdn: int = Field(default=3, ge=0)
+    create_limit_msisdn_window_seconds: int = Field(default=86_400, ge=1)
+    create_limit_per_ip: int = Field(default=10, ge=0)
+    create_limit_ip_window_seconds: int = Field(default=3_600, ge=1)
+
+    @field_validator("confirm_text_template")
+    @classmethod
+    def _confirm_template(cls, value: str) -> str:
+        return check_template(
+            value, CONFIRM_PLACEHOLDERS, setting="CONFIRM_TEXT_TEMPLATE", required=frozenset({"token"})
+        )
+
+    @field_validator("answer_message_template")
+    @classmethod
+    def _answer_template(cls, value: str) -> str:
+        return check_template(value, ANSWER_PLACEHOLDERS, setting="ANSWER_MESSAGE_TEMPLATE", required=frozenset())
 
 
 @container_cached

@@ -102,6 +102,8 @@ class CampaignStore:
         *,
         attempt_id: str,
         manage_token_hash: str,
+        answer_message: str,
+        confirm_text: str,
         callback_base: str,
         now: int,
         lease_seconds: int,
@@ -111,8 +113,8 @@ class CampaignStore:
             "campaign_ref": form.key.ref,
             "state": CampaignState.CREATING.value,
             "amount": form.amount,
-            "answer_message": form.answerMessage,
-            "confirm_text": form.confirmText,
+            "answer_message": answer_message,
+            "confirm_text": confirm_text,
             "confirm_msisdn": form.confirmMsisdn,
             "callback_base": callback_base,
             "manage_token_hash": manage_token_hash,
@@ -148,15 +150,24 @@ class CampaignStore:
         old = response.get("Attributes")
         return Claim(attempt_id, CampaignRecord.from_item(dict(old)) if old else None)
 
-    def activate(self, key: CampaignKey, attempt_id: str, *, now: int, recovered: bool) -> CampaignRecord:
-        """Umbrella said the campaign exists: it becomes active, and the code is this attempt's for good."""
+    def activate(
+        self, key: CampaignKey, attempt_id: str, *, now: int, recovered: bool, manage_token_hash: str | None = None
+    ) -> CampaignRecord:
+        """Umbrella said the campaign exists: it becomes active, and the code is this attempt's for good.
+
+        `manage_token_hash` replaces this attempt's when the campaign (and its confirm SMS) came from an earlier one.
+        """
         entry = {"at": now, "action": "created", **({"recovered": True} if recovered else {})}
+        values: dict[str, Any] = {":active": CampaignState.ACTIVE.value, ":now": now, ":entry": [entry]}
+        token = ""
+        if manage_token_hash is not None:
+            token, values[":token"] = ", manage_token_hash = :token", manage_token_hash
         return self._settle(
             key,
             attempt_id,
-            "SET #state = :active, updated_at = :now, history = list_append(history, :entry) "
+            f"SET #state = :active, updated_at = :now, history = list_append(history, :entry){token} "
             "REMOVE lease_until, ambiguous",
-            {":active": CampaignState.ACTIVE.value, ":now": now, ":entry": [entry]},
+            values,
         )
 
     def hold(self, key: CampaignKey, attempt_id: str, *, now: int, ambiguous: bool) -> CampaignRecord:

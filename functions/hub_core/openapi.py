@@ -40,6 +40,7 @@ _ERRORS = {
     413: "body too large",
     415: "neither JSON nor a form post",
     422: "a field breaks a rule (each named in `problems`)",
+    429: "a rate limit is reached; retry after Retry-After seconds",
     502: "the partner answered something unusable or refused our credentials",
     503: "the partner is unavailable; retry after Retry-After seconds",
 }

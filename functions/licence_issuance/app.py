@@ -25,6 +25,7 @@ from hub_core.http_api import (
     json_response,
     problems_from,
 )
+from hub_core.iam_callers import parse_allow_list, require_allowed_caller
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
 from hub_core.request_body import submitted_fields
@@ -124,10 +125,13 @@ def get_products() -> Response[str]:
 
 
 def _require_iam_caller() -> None:
-    """API Gateway lets only SigV4-signed callers through; this refuses any route that lost its AWS_IAM auth."""
-    authorizer = app.current_event.request_context.get("authorizer") or {}
-    if settings().require_iam_caller and not authorizer.get("iam"):
-        raise RequestRejected(403, "forbidden", "this route is for signed (AWS IAM) server-to-server calls only")
+    """API Gateway lets only SigV4-signed callers through; this refuses one not on the stack's allow-list (and any
+    request that lost its AWS_IAM auth)."""
+    config = settings()
+    require_allowed_caller(
+        app.current_event.request_context.raw_event, parse_allow_list(config.iam_caller_arns),
+        required=config.require_iam_caller,
+    )  # fmt: skip
 
 
 def _validated[M: BaseModel](model: type[M]) -> M:

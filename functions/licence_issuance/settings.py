@@ -26,6 +26,8 @@ class LicenceSettings(Settings):
     max_body_bytes: int = Field(default=4 * 1024, ge=512)
     # On AWS, POST /licences is IAM-authorised by API Gateway; the handler refuses a request that did not pass it.
     require_iam_caller: bool = True
+    # The callers (role or user ARNs, comma separated) the AWS_IAM routes serve: hub_core.iam_callers.
+    iam_caller_arns: str = ""
 
 
 @container_cached

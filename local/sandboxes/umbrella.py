@@ -6,6 +6,11 @@ query parameter (as documented) or as `Authorization: Bearer <key>`.
 
 The sandbox also plays the donor, as the real platform does: `donate()` (or `POST /_sandbox/donate`) records a
 donation and calls the campaign's `callbackUrl` with it — only ever on loopback.
+
+And it plays the phone network: every SMS the platform would send — `confirmText` to `confirmMsisdn` when a campaign
+is created (the documented "message sent to the creator of the campaign - when it is created"), `answerMessage` to a
+donor — is kept in `sent_sms` (`GET /_sandbox/sms?to=<msisdn>`), so that tests read a creator's manage code there as
+the creator reads it on their phone.
 """
 
 from __future__ import annotations
@@ -262,6 +267,7 @@ class UmbrellaSandbox(SandboxServer):
         chosen = SEED_SERVICES if services is None else services
         self.services: tuple[Service, ...] = tuple(_as_service(service) for service in chosen)
         self._campaigns: list[_Campaign] = []
+        self._sms: list[dict[str, str]] = []
         self._campaigns_lock = threading.Lock()
 
     # --- inspection -----------------------------------------------------------------------------------------
@@ -272,10 +278,16 @@ class UmbrellaSandbox(SandboxServer):
         with self._campaigns_lock:
             return [campaign.snapshot() for campaign in self._campaigns]
 
+    def sent_sms(self, to: str | None = None) -> list[dict[str, str]]:
+        """The SMS sent so far (`to`, `kind` "confirm" or "answer", `text`), oldest first; those `to` when given."""
+        with self._campaigns_lock:
+            return [dict(sms) for sms in self._sms if to is None or sms["to"] == to]
+
     def reset(self) -> None:
         super().reset()
         with self._campaigns_lock:
             self._campaigns.clear()
+            self._sms.clear()
 
     # --- the documented API ---------------------------------------------------------------------------------
 
@@ -306,6 +318,7 @@ class UmbrellaSandbox(SandboxServer):
             if self._find(service.id, values["route"], values["donationCode"]) is not None:
                 return json_response(400, errors(CODE_IN_USE))
             self._campaigns.append(_Campaign(serviceId=service.id, **values))
+            self._sms.append({"to": values["confirmMsisdn"], "kind": "confirm", "text": values["confirmText"]})
         return json_response(200, {"resultText": "Campaign created"})
 
     @route("PUT", CAMPAIGN_PATH)
@@ -400,6 +413,7 @@ class UmbrellaSandbox(SandboxServer):
                 "text": campaign.answerMessage if text is None else text,
             }
             campaign.donations.append(donation)
+            self._sms.append({"to": msisdn, "kind": "answer", "text": campaign.answerMessage})
             callback_url = campaign.callbackUrl
         # Outside the lock: the callback target may well call this sandbox back.
         payload = self._donation_json(donation)
@@ -434,6 +448,10 @@ class UmbrellaSandbox(SandboxServer):
         except DonationRefused as refused:
             return json_response(400, errors(str(refused)))
         return json_response(200, outcome)
+
+    @route("GET", f"{CONTROL_PREFIX}/sms")
+    def _sent_sms(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(200, self.sent_sms(request.query_value("to")))
 
     # --- helpers --------------------------------------------------------------------------------------------
 

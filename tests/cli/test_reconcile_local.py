@@ -13,9 +13,9 @@ import requests
 
 from hub_local.stack import LocalStack
 from tests.cli.conftest import one_line_error
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SUITE_CREATE_LIMITS, manage_token_from_sms
 
-FUNCTION_OVERRIDES = {"UMBRELLA_READ_TIMEOUT": "0.4", "UMBRELLA_CONNECT_TIMEOUT": "0.4"}
+FUNCTION_OVERRIDES = {"UMBRELLA_READ_TIMEOUT": "0.4", "UMBRELLA_CONNECT_TIMEOUT": "0.4"} | SUITE_CREATE_LIMITS
 DAY = 86_400
 
 
@@ -58,13 +58,13 @@ def create_campaign(live) -> tuple[str, dict]:
         "route": "hjerte",
         "donationCode": f"r{uuid.uuid4().hex[:10]}",
         "amount": 5000,
-        "answerMessage": "Tak for din donation!",
+        "campaignName": "Annas løb",
         "confirmMsisdn": "4512345678",
-        "confirmText": "Din indsamling er oprettet",
     }
     response = requests.post(f"{live.gateway_url}/campaigns", json=fields, timeout=30)
     assert response.status_code == 201, response.text
-    return f"1/hjerte/{fields['donationCode']}", response.json()
+    token = manage_token_from_sms(live.sandboxes["umbrella"], fields["confirmMsisdn"])
+    return f"1/hjerte/{fields['donationCode']}", response.json() | {"manageToken": token}
 
 
 def dropped_donation(umbrella, ref: str, amount: int, **options) -> dict:

@@ -42,7 +42,7 @@ from hub_core.tokens import CallbackSigner
 from hub_local.gateway import NOT_FOUND, match_route
 from hub_local.openapi import DOCUMENT_PATH
 from hub_local.stack import LocalStack
-from tests.conftest import ROOT
+from tests.conftest import ROOT, manage_token_from_sms
 from tests.integration.conftest import (
     CANARY_MSISDN,
     FUNCTION_OVERRIDES,
@@ -131,9 +131,8 @@ def campaign(live: LocalStack, session: requests.Session) -> Campaign:
         "route": "hjerte",
         "donationCode": "fuzz42",
         "amount": 5000,
-        "answerMessage": "Tak for din donation!",
+        "campaignName": "Annas løb",
         "confirmMsisdn": CANARY_MSISDN,
-        "confirmText": "Din indsamling er oprettet",
     }
     created = session.post(f"{live.gateway_url}/campaigns", json=fields, timeout=10)
     assert created.status_code == 201, created.text
@@ -141,7 +140,9 @@ def campaign(live: LocalStack, session: requests.Session) -> Campaign:
     key_name = live.function_env("DonationIngesterFunction")["CALLBACK_SIGNING_KEY_PARAM"]
     ssm = live.boto3_client("ssm")
     signer = CallbackSigner(lambda: ssm.get_parameter(Name=key_name, WithDecryption=True)["Parameter"]["Value"])
-    return Campaign("1", "hjerte", "fuzz42", created.json()["manageToken"], signer.token_for(ref))
+    return Campaign(
+        "1", "hjerte", "fuzz42", manage_token_from_sms(live.sandboxes["umbrella"], CANARY_MSISDN), signer.token_for(ref)
+    )
 
 
 # --------------------------------------------------------------------------------------------------- checks

@@ -18,7 +18,7 @@ from campaign_lifecycle import flow
 from campaign_lifecycle.models import CampaignForm
 from hub_core.http_api import RequestRejected
 from hub_core.tokens import CallbackSigner
-from tests.conftest import load_event
+from tests.conftest import load_event, manage_token_from_sms
 from tests.integration.conftest import CANARY_MSISDN, UMBRELLA_KEY, response_json
 
 FUNCTION = "CampaignLifecycleFunction"
@@ -38,9 +38,8 @@ def campaign_fields(**changes: Any) -> dict[str, Any]:
         "route": "hjerte",
         "donationCode": unique_code(),
         "amount": 5000,
-        "answerMessage": "Tak for din donation!",
+        "campaignName": "Annas løb",
         "confirmMsisdn": CANARY_MSISDN,
-        "confirmText": "Din indsamling er oprettet",
     }
     fields.update(changes)
     return {key: value for key, value in fields.items() if value is not None}
@@ -73,10 +72,13 @@ def campaign_event(name: str, fields: dict[str, Any], token: str | None = None, 
 
 
 def create(stack, **changes: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Create a campaign; the body answered, with the manageToken its creator found in the confirm SMS."""
     fields = campaign_fields(**changes)
     response = invoke(stack, post_event(fields))
     assert response["statusCode"] == 201, response["body"]
-    return fields, response_json(response)
+    body = response_json(response)
+    assert "manageToken" not in body
+    return fields, body | {"manageToken": manage_token_from_sms(stack.sandboxes["umbrella"], fields["confirmMsisdn"])}
 
 
 def campaign_item(stack, fields):
@@ -180,9 +182,10 @@ def test_the_invalid_event_file_names_each_field_and_rule(stack, umbrella):
     assert problems(response) >= {
         ("donationCode", "pattern"),
         ("amount", "integer"),
-        ("answerMessage", "sms_length"),
+        ("answerMessage", "organisation_text"),
+        ("campaignName", "letters_only"),
         ("confirmMsisdn", "msisdn_format"),
-        ("confirmText", "min_length"),
+        ("confirmText", "organisation_text"),
         ("colour", "unknown_field"),
     }
     assert umbrella.requests == []
@@ -199,10 +202,18 @@ def test_the_invalid_event_file_names_each_field_and_rule(stack, umbrella):
         ({"amount": 5_000_001}, "amount", "maximum"),
         ({"confirmMsisdn": "4412345678"}, "confirmMsisdn", "msisdn_format"),
         ({"confirmMsisdn": "451234567"}, "confirmMsisdn", "msisdn_format"),
-        ({"answerMessage": "a" * 161}, "answerMessage", "sms_length"),
-        ({"answerMessage": "€" * 81}, "answerMessage", "sms_length"),
-        ({"confirmText": "Tak 🎉" + "x" * 66}, "confirmText", "sms_length"),
-        ({"confirmText": "line\x07bell"}, "confirmText", "control_character"),
+        ({"answerMessage": "Tak for din donation!"}, "answerMessage", "organisation_text"),
+        ({"confirmText": "Din bank: konto spærret. Log ind: https://x.example"}, "confirmText", "organisation_text"),
+        ({"confirmText": ""}, "confirmText", "organisation_text"),
+        ({"campaignName": "Se https://x.example"}, "campaignName", "letters_only"),
+        ({"campaignName": "Besøg evil.dk nu"}, "campaignName", "letters_only"),
+        ({"campaignName": "www example dk"}, "campaignName", "letters_only"),
+        ({"campaignName": "Ring +45 12 34 56 78"}, "campaignName", "no_digits"),
+        ({"campaignName": "Ring ١٢٣"}, "campaignName", "no_digits"),
+        ({"campaignName": "a" * 31}, "campaignName", "max_length"),
+        ({"campaignName": "   "}, "campaignName", "min_length"),
+        ({"campaignName": "Anna <b>løb</b>"}, "campaignName", "letters_only"),
+        ({"campaignName": "line\x07bell"}, "campaignName", "control_character"),
         ({"donationCode": "has space"}, "donationCode", "pattern"),
         ({"route": "../etc"}, "route", "pattern"),
         ({"serviceId": "one"}, "serviceId", "integer"),
@@ -218,8 +229,60 @@ def test_each_rule_is_named_and_nothing_reaches_umbrella(stack, umbrella, change
     assert posts(umbrella) == []
 
 
-def test_sms_texts_of_exactly_one_message_are_accepted(stack, umbrella):
-    create(stack, answerMessage="å" * 160, confirmText="Tak 🎉" + "x" * 64)
+def test_the_sms_texts_are_always_the_organisations_templates(stack, umbrella):
+    fields, body = create(stack, campaignName="Annas løb, for børn")
+    (made,) = at_umbrella(umbrella, fields)
+    token = body["manageToken"]
+    assert (
+        made["confirmText"]
+        == f"Indsamlingen Annas løb, for børn er oprettet. Din kode til at ændre eller stoppe den: {token}"
+    )
+    assert made["answerMessage"] == "Tak for din støtte til Annas løb, for børn!"
+    assert body["campaign"]["answerMessage"] == made["answerMessage"]
+    # The confirm SMS went to the creator's number, and the token it holds is the one that manages the campaign.
+    assert umbrella.sent_sms(CANARY_MSISDN)[-1] == {"to": CANARY_MSISDN, "kind": "confirm", "text": made["confirmText"]}
+    assert invoke(stack, campaign_event("put_campaign.json", fields, token))["statusCode"] == 200
+    # Our table keeps the confirm text with the token masked: the token itself only as its hash.
+    assert token not in json.dumps(campaign_item(stack, fields))
+    # A donor's SMS is the organisation's answer too.
+    umbrella.donate(1, fields["route"], fields["donationCode"], msisdn="4587654321", deliver=False)
+    assert umbrella.sent_sms("4587654321")[-1]["text"] == "Tak for din støtte til Annas løb, for børn!"
+
+
+def test_without_a_name_the_texts_use_the_donation_code(stack, umbrella):
+    fields, _ = create(stack, campaignName=None)
+    assert at_umbrella(umbrella, fields)[0]["answerMessage"] == f"Tak for din støtte til {fields['donationCode']}!"
+
+
+def test_a_name_that_makes_an_sms_too_long_is_a_422_naming_it(stack, umbrella):
+    # 30 letters outside GSM 03.38 make the confirm SMS UCS-2, where one message holds 70 characters only.
+    response = invoke_with_env(stack, post_event(campaign_fields(campaignName="Ж" * 30)))
+    assert response["statusCode"] == 422
+    assert problems(response) == {("campaignName", "sms_length")}
+    assert posts(umbrella) == []
+
+
+def test_the_templates_come_from_settings(stack, umbrella):
+    fields = campaign_fields(amount=2550)
+    response = invoke_with_env(
+        stack, post_event(fields),
+        CONFIRM_TEXT_TEMPLATE="{keyword} {code}: {amount} kr. Kode {token}", ANSWER_MESSAGE_TEMPLATE="Tak, {name}",
+    )  # fmt: skip
+    assert response["statusCode"] == 201, response["body"]
+    (made,) = at_umbrella(umbrella, fields)
+    token = manage_token_from_sms(umbrella, CANARY_MSISDN)
+    assert made["confirmText"] == f"hjerte {fields['donationCode']}: 25,50 kr. Kode {token}"
+    assert made["answerMessage"] == "Tak, Annas løb"
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["Oprettet, uden kode", "Kode {token} {name.__class__}", "Kode {token!r}", "Kode {token", "{url} {token}"],
+)
+def test_a_confirm_template_without_the_token_or_with_unsafe_fields_is_a_configuration_error(stack, umbrella, template):
+    response = invoke_with_env(stack, post_event(campaign_fields()), CONFIRM_TEXT_TEMPLATE=template)
+    assert response["statusCode"] == 500
+    assert posts(umbrella) == []
 
 
 def test_an_unknown_service_or_route_is_refused_from_the_cached_list(stack, umbrella):
@@ -260,8 +323,9 @@ def test_a_code_we_already_hold_is_a_409_without_calling_umbrella(stack, umbrell
 
 def test_a_code_in_use_at_umbrella_is_a_409_and_frees_our_hold(stack, umbrella):
     fields = campaign_fields()
-    taken_elsewhere = {**fields, "callbackUrl": "http://127.0.0.1:9/elsewhere"}
-    del taken_elsewhere["serviceId"]
+    taken_elsewhere = {**fields, "callbackUrl": "http://127.0.0.1:9/elsewhere", "answerMessage": "Tak",
+                       "confirmText": "Oprettet"}  # fmt: skip
+    del taken_elsewhere["serviceId"], taken_elsewhere["campaignName"]
     umbrella_client_create(umbrella, fields["serviceId"], taken_elsewhere)
     response = invoke(stack, post_event(fields))
     assert response["statusCode"] == 409
@@ -289,8 +353,6 @@ def test_our_key_refused_is_a_502_not_to_retry_and_nothing_is_held(stack, umbrel
 
 def test_umbrella_rejecting_the_campaign_is_a_422_with_its_words(stack, umbrella):
     # The sandbox refuses a number its own rules do not take; our pattern is configurable, so it can differ.
-    response = invoke(stack, post_event(campaign_fields(answerMessage="ok", confirmText="ok")))
-    assert response["statusCode"] == 201
     fields = campaign_fields()
     umbrella.faults.add("status", status=400, count=1, path_prefix="/public/v1/campaign/1")
     response = invoke(stack, post_event(fields))
@@ -358,6 +420,11 @@ def test_a_resumed_request_adopts_the_campaign_an_interrupted_one_made(stack, um
     assert resumed["statusCode"] == 201, resumed["body"]
     assert len(at_umbrella(umbrella, fields)) == 1
     assert len(posts(umbrella)) == 1
+    # The one confirm SMS came from the interrupted attempt: its token is the one that manages the campaign.
+    (made,) = at_umbrella(umbrella, fields)
+    token = manage_token_from_sms(umbrella, CANARY_MSISDN)
+    assert token in made["confirmText"]
+    assert invoke(stack, campaign_event("delete_campaign.json", fields, token))["statusCode"] == 200
 
 
 def test_another_request_cannot_take_a_code_an_interrupted_request_made(stack, umbrella):
@@ -391,7 +458,7 @@ def test_concurrent_creates_of_one_code_make_one_campaign(stack, umbrella, monke
 
     def attempt(_: int) -> str:
         try:
-            flow.create(form, request_base_url="https://api.example.org")
+            flow.create(form, request_base_url="https://api.example.org", client_ip="127.0.0.1")
         except RequestRejected as exc:
             return exc.error
         return "created"
@@ -525,19 +592,25 @@ def test_the_put_event_file_updates_the_campaign_with_its_token(stack, umbrella)
     response = invoke(stack, campaign_event("put_campaign.json", fields, body["manageToken"]))
     assert response["statusCode"] == 200, response["body"]
     updated = response_json(response)["campaign"]
-    assert (updated["amount"], updated["answerMessage"]) == (10000, "Tusind tak for din støtte!")
+    assert (updated["amount"], updated["answerMessage"]) == (10000, "Tak for din støtte til Annas løb!")
     (at_partner,) = at_umbrella(umbrella, fields)
     assert at_partner["amount"] == 10000
     # The whole campaign went to Umbrella: the fields not changed, and a callbackUrl still ours.
     assert at_partner["confirmMsisdn"] == CANARY_MSISDN
     assert "/donations/callback/" in at_partner["callbackUrl"]
-    assert updated["history"][-1]["fields"] == ["amount", "answerMessage"]
+    assert updated["history"][-1]["fields"] == ["amount"]
 
 
 def test_a_change_is_validated_like_a_creation(stack, umbrella):
     fields, body = create(stack)
     umbrella.clear_requests()
-    for change, rule in [({}, "empty_change"), ({"amount": 1.5}, "integer"), ({"route": "x"}, "unknown_field")]:
+    for change, rule in [
+        ({}, "empty_change"),
+        ({"amount": 1.5}, "integer"),
+        ({"route": "x"}, "unknown_field"),
+        ({"answerMessage": "Klik her: https://x.example"}, "organisation_text"),
+        ({"confirmText": "Ny tekst"}, "organisation_text"),
+    ]:
         response = invoke(stack, campaign_event("put_campaign.json", fields, body["manageToken"], body=change))
         assert response["statusCode"] == 422, change
         assert rule in {p["rule"] for p in response_json(response)["problems"]}

@@ -20,16 +20,16 @@ def campaign_store(stack, monkeypatch):
 
 def form(code: str, **changes) -> CampaignForm:
     fields = {
-        "serviceId": 1, "route": "hjerte", "donationCode": code, "amount": 100, "answerMessage": "Tak",
-        "confirmMsisdn": "4512345678", "confirmText": "Ok", "appsMilesUserId": "am-1",
+        "serviceId": 1, "route": "hjerte", "donationCode": code, "amount": 100, "campaignName": "Anna",
+        "confirmMsisdn": "4512345678", "appsMilesUserId": "am-1",
     }  # fmt: skip
     return CampaignForm(**(fields | changes))
 
 
 def claim(campaign_store, code, attempt, now=NOW, **changes):
     return campaign_store.claim(
-        form(code, **changes), attempt_id=attempt, manage_token_hash="h", callback_base="https://x", now=now,
-        lease_seconds=30,
+        form(code, **changes), attempt_id=attempt, manage_token_hash="h", answer_message="Tak",
+        confirm_text="Ok", callback_base="https://x", now=now, lease_seconds=30,
     )  # fmt: skip
 
 

@@ -310,6 +310,18 @@ def test_an_unsigned_request_is_refused(stack, appsmiles):
     assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is not None
 
 
+def test_a_signed_caller_not_on_the_allow_list_is_refused(stack, appsmiles):
+    person = seed_person(stack, appsmiles, user_id=f"amu-{uuid.uuid4().hex}")
+    event = erasure_event(request_for(person))
+    event["requestContext"]["authorizer"]["iam"]["userArn"] = "arn:aws:sts::123456789012:assumed-role/shop-backend2/x"
+
+    response = stack.invoke(FUNCTION, event)
+
+    assert response["statusCode"] == 403
+    assert "allow-list" in json.loads(response["body"])["message"]
+    assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is not None
+
+
 def test_the_erasure_requested_event_file_is_handled(stack, appsmiles):
     result = stack.invoke(FUNCTION, load_event("erasure/erasure_requested.json"))
 

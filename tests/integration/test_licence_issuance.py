@@ -278,6 +278,35 @@ def test_a_request_that_did_not_pass_iam_is_refused(stack, mlm):
     assert creates(mlm) == []
 
 
+@pytest.mark.parametrize(
+    "caller",
+    [
+        "arn:aws:sts::123456789012:assumed-role/some-other-role/session",
+        "arn:aws:sts::999999999999:assumed-role/shop-backend/session",  # the right name in another account
+        "arn:aws:iam::123456789012:user/someone",
+        "",
+    ],
+)
+def test_a_signed_caller_not_on_the_allow_list_is_refused(stack, mlm, caller):
+    event = post_event(order())
+    event["requestContext"]["authorizer"]["iam"]["userArn"] = caller
+    response = invoke(stack, event)
+    assert response["statusCode"] == 403
+    assert "allow-list" in response_json(response)["message"]
+    assert caller == "" or caller not in response["body"]
+    assert creates(mlm) == []
+
+
+def test_the_shops_role_session_and_the_local_gateways_caller_are_on_the_default_list(stack, mlm):
+    from hub_local.gateway import LOCAL_IAM_CALLER  # noqa: PLC0415
+
+    allowed = stack.function_env(FUNCTION)["IAM_CALLER_ARNS"].split(",")
+    assert LOCAL_IAM_CALLER["userArn"] in allowed
+    event = post_event(order())
+    event["requestContext"]["authorizer"]["iam"]["userArn"] = LOCAL_IAM_CALLER["userArn"]
+    assert invoke(stack, event)["statusCode"] in (200, 201, 202)
+
+
 # ---------------------------------------------------------------- event path
 
 

@@ -84,7 +84,8 @@ def test_a_hundred_identical_campaign_creates_make_one_at_umbrella(live, umbrell
 
     answers = concurrently(STORM, post)
     statuses = Counter(answer.status_code for answer in answers)
-    # One creator gets the campaign and its one-time manage token; every other request is told the code is taken.
+    # One creator gets the campaign (and one confirm SMS with its manage token); every other request is told the code
+    # is taken.
     assert statuses == {201: 1, 409: STORM - 1}, statuses
     refusals = {answer.json()["error"] for answer in answers if answer.status_code == 409}
     assert refusals <= {"donation_code_in_use", "create_in_progress"}
@@ -197,8 +198,8 @@ def test_one_of_a_hundred_attempts_holds_a_campaign_code(live, function_env):
 
     def claim(index: int) -> Any:
         return campaigns.claim(
-            form, attempt_id=f"attempt-{index}", manage_token_hash="h", callback_base="https://x",
-            now=int(time.time()), lease_seconds=30,
+            form, attempt_id=f"attempt-{index}", manage_token_hash="h", answer_message="Tak", confirm_text="Ok",
+            callback_base="https://x", now=int(time.time()), lease_seconds=30,
         )  # fmt: skip
 
     assert sum(isinstance(outcome, Claim) for outcome in concurrently(STORM, claim)) == 1

@@ -760,3 +760,22 @@ def test_python_dash_m_runs_the_sandbox() -> None:
 
 def test_the_default_key_matches_the_local_stack() -> None:
     assert UmbrellaSandbox().api_key == DEFAULT_API_KEY == "local-umbrella-key"
+
+
+def test_the_sms_the_platform_sends_are_kept_as_a_phone_would_receive_them(sandbox: UmbrellaSandbox) -> None:
+    assert create(sandbox).status_code == 200
+    assert create(sandbox, donationCode="other").status_code == 200
+    assert create(sandbox, donationCode="third", confirmMsisdn="4599999999").status_code == 200
+    confirm = {"to": "4512345678", "kind": "confirm", "text": "Din indsamling er nu oprettet"}
+    assert sandbox.sent_sms("4512345678") == [confirm, confirm]
+    sandbox.donate(1, "abc123", "anna-40", msisdn="4587654321", deliver=False)
+    answer = {"to": "4587654321", "kind": "answer", "text": "Tak for din donation"}
+    assert sandbox.sent_sms("4587654321") == [answer]
+    assert len(sandbox.sent_sms()) == 4
+    listed = call(sandbox, "GET", "/_sandbox/sms", auth=False, params={"to": "4587654321"})
+    assert listed.json() == [answer]
+    # A refused create sends nothing.
+    assert create(sandbox, donationCode="other").status_code == 400
+    assert len(sandbox.sent_sms("4512345678")) == 2
+    sandbox.reset()
+    assert sandbox.sent_sms() == []

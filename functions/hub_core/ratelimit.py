@@ -1,0 +1,67 @@
+"""Fixed-window rate limits kept in DynamoDB (one counter per subject and window, deleted by TTL).
+
+A counter is one conditional `UpdateItem`: it counts a hit only while it is under the limit, so concurrent requests
+from many Lambda containers cannot together pass it. The subject (a phone number, a client IP) is stored only as a
+SHA-256 under a purpose prefix, and only until its window ends plus a day (the table's TTL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from hub_core import aws
+from hub_core.dynamo import is_condition_failure, to_item
+
+# DynamoDB deletes expired items within a day or two; the window check below never relies on that.
+_TTL_SLACK_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `count` hits per `window_seconds` for one subject of `scope`; a count of 0 turns the limit off."""
+
+    scope: str
+    count: int
+    window_seconds: int
+
+
+class RateLimited(Exception):
+    """The subject has used its hits for this window; `retry_after` is whole seconds until the next one."""
+
+    def __init__(self, scope: str, retry_after: int) -> None:
+        super().__init__(f"rate limit {scope} reached")
+        self.scope = scope
+        self.retry_after = retry_after
+
+
+def subject_key(scope: str, subject: str) -> str:
+    """What the table stores of a subject: never the number or address itself."""
+    return hashlib.sha256(f"partner-hub/ratelimit/{scope}\n{subject}".encode()).hexdigest()
+
+
+def hit(table_name: str, limit: Limit, subject: str, *, now: float) -> int:
+    """Count one hit for `subject`; the hits used in this window, or RateLimited once `limit.count` were used."""
+    if limit.count <= 0:
+        return 0
+    window = max(1, limit.window_seconds)
+    start = int(now) // window * window
+    end = start + window
+    key = f"{limit.scope}#{subject_key(limit.scope, subject)}#{start}"
+    try:
+        response = aws.dynamodb().update_item(
+            TableName=table_name,
+            Key={"id": {"S": key}},
+            UpdateExpression="ADD hits :one SET expires_at = if_not_exists(expires_at, :expires)",
+            ConditionExpression="attribute_not_exists(hits) OR hits < :limit",
+            ExpressionAttributeValues=to_item({":one": 1, ":limit": limit.count, ":expires": end + _TTL_SLACK_SECONDS}),
+            ReturnValues="UPDATED_NEW",
+        )
+    except ClientError as exc:
+        if not is_condition_failure(exc):
+            raise
+        raise RateLimited(limit.scope, max(1, math.ceil(end - now))) from None
+    return int(response["Attributes"]["hits"]["N"])
