@@ -44,6 +44,7 @@ class CampaignRecord:
     apps_miles_user_id: str | None = None
     stopped_at: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    callback_token_hash: str | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> CampaignRecord:
@@ -67,6 +68,7 @@ class CampaignRecord:
             apps_miles_user_id=values.get("apps_miles_user_id"),
             stopped_at=None if values.get("stopped_at") is None else int(values["stopped_at"]),
             history=[{k: int(v) if k == "at" else v for k, v in entry.items()} for entry in values.get("history", [])],
+            callback_token_hash=values.get("callback_token_hash"),
         )
 
 
@@ -105,6 +107,7 @@ class CampaignStore:
         callback_base: str,
         now: int,
         lease_seconds: int,
+        callback_token_hash: str | None = None,
     ) -> Claim | CodeHeld:
         """Hold the form's code for one create attempt: a new code, or one whose last attempt was interrupted."""
         item: dict[str, Any] = {
@@ -126,6 +129,9 @@ class CampaignStore:
         }
         if form.appsMilesUserId:
             item["apps_miles_user_id"] = form.appsMilesUserId
+        if callback_token_hash:
+            # The callback token's hash only; the ingester compares a callback's token with it.
+            item["callback_token_hash"] = callback_token_hash
         try:
             response = aws.dynamodb().put_item(
                 TableName=self.table_name,
@@ -206,6 +212,8 @@ class CampaignStore:
             item["confirm_msisdn"] = record.confirm_msisdn
         if record.apps_miles_user_id:
             item["apps_miles_user_id"] = record.apps_miles_user_id
+        if record.callback_token_hash:
+            item["callback_token_hash"] = record.callback_token_hash
         aws.dynamodb().put_item(
             TableName=self.table_name,
             Item=to_item(item),
@@ -214,7 +222,13 @@ class CampaignStore:
         )
 
     def apply_changes(
-        self, record: CampaignRecord, changes: dict[str, Any], *, now: int, callback_base: str
+        self,
+        record: CampaignRecord,
+        changes: dict[str, Any],
+        *,
+        now: int,
+        callback_base: str,
+        callback_token_hash: str,
     ) -> CampaignRecord | None:
         """Record changes Umbrella accepted; None when the campaign moved on meanwhile (stopped, or changed)."""
         names = {f"#f{index}": FIELD_NAMES[name] for index, name in enumerate(changes)}
@@ -226,7 +240,8 @@ class CampaignStore:
                 TableName=self.table_name,
                 Key={"campaign_ref": {"S": record.key.ref}},
                 UpdateExpression=(
-                    f"SET {assignments}, callback_base = :base, updated_at = :now, version = version + :one, "
+                    f"SET {assignments}, callback_base = :base, callback_token_hash = :token, updated_at = :now, "
+                    "version = version + :one, "
                     "history = list_append(history, :entry)"
                 ),
                 ConditionExpression="#state = :active AND version = :version",
@@ -235,6 +250,7 @@ class CampaignStore:
                     values
                     | {
                         ":base": callback_base,
+                        ":token": callback_token_hash,
                         ":now": now,
                         ":one": 1,
                         ":entry": [entry],
