@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 # Kept out of the check: local stand-ins for AWS and the partners, and the test tools themselves.
 LOCAL_ONLY_LOGGERS: Final = ("werkzeug", "moto", "sandboxes", "hub_local", "hypothesis", "schemathesis", "faker")
@@ -204,7 +204,7 @@ def track_issued_tokens(detector: LeakDetector) -> None:
     if getattr(tokens, "_privacy_tracked", False):
         return
     original_new = tokens.new_manage_token
-    original_token_for = tokens.CallbackSigner.token_for
+    original_new_callback = tokens.new_callback_token
 
     def new_manage_token() -> str:
         value = original_new()
@@ -212,16 +212,17 @@ def track_issued_tokens(detector: LeakDetector) -> None:
             active.issued("manage token", value)
         return value
 
-    def token_for(self: Any, campaign_ref: str) -> str:
-        value = original_token_for(self, campaign_ref)
+    def new_callback_token() -> str:
+        value = original_new_callback()
         for active in _active:
-            active.issued("callback token", value.partition(".")[2])
+            active.issued("callback token", value)
         return value
 
     tokens.new_manage_token = new_manage_token
-    tokens.CallbackSigner.token_for = token_for  # type: ignore[method-assign]
+    tokens.new_callback_token = new_callback_token
     tokens._privacy_tracked = True  # type: ignore[attr-defined]
-    # The campaign lifecycle imports the function by name.
+    # The campaign lifecycle imports the functions by name.
     from campaign_lifecycle import flow  # noqa: PLC0415
 
     flow.new_manage_token = new_manage_token  # type: ignore[attr-defined]
+    flow.new_callback_token = new_callback_token  # type: ignore[attr-defined]

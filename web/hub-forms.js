@@ -197,6 +197,16 @@
             section.querySelector(".campaign-count").textContent =
               "from " + collected.count + (collected.count === 1 ? " donation" : " donations");
           }
+          /* Not yet confirmed by Umbrella: apart from the total, which counts only confirmed donations. */
+          var pending = collected.pending || {};
+          var pendingOutput = section.querySelector(".campaign-pending");
+          if (pendingOutput && typeof pending.amount === "number") {
+            pendingOutput.textContent = kroner(pending.amount);
+            pendingOutput.setAttribute("data-ore", String(pending.amount));
+            section.querySelector(".campaign-pending-count").textContent =
+              (pending.capped ? "from at least " : "from ") + pending.count +
+              (pending.count === 1 ? " donation" : " donations");
+          }
         })
         .catch(function () { note.textContent = "The total could not be refreshed; retrying."; })
         .then(function () { window.setTimeout(poll, every); });

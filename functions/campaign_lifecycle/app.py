@@ -76,14 +76,20 @@ def post_campaign() -> Response[str]:
 @app.get(
     "/campaigns/<serviceId>/<route>/<donationCode>",
     summary="A campaign's public view and collected amount (øre)",
-    responses=answers({200: "the campaign and `collected.amount` (null with a note when unknown)"}, 404),
+    responses=answers(
+        {
+            200: "the campaign; `collected.amount`/`count`: donations Umbrella confirmed (null with a note when "
+            "unknown); `collected.pending`: callbacks not confirmed yet, never part of the amount"
+        },
+        404,
+    ),
 )
 def get_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
     record = flow.campaign(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
     collected = flow.collected(record)
     body = {
         "campaign": flow.public_view(record),
-        "collected": {"amount": collected.amount, "count": collected.count, "note": collected.note},
+        "collected": collected.as_dict(),
     }
     return json_response(200, body)
 

@@ -25,11 +25,17 @@ from campaign_lifecycle.texts import kroner, render
 from hub_core.caches import TtlCache, container_cached
 from hub_core.config import ConfigError
 from hub_core.http_api import FieldProblem, RequestRejected
-from hub_core.ledger import read_totals
+from hub_core.ledger import read_pending, read_totals
 from hub_core.observability import logger_for
 from hub_core.ratelimit import Limit, RateLimited, hit
-from hub_core.tokens import CallbackSigner, new_manage_token, token_hash, token_matches
-from hub_core.umbrella import callback_signer, umbrella_client
+from hub_core.tokens import (
+    callback_token_hash,
+    new_callback_token,
+    new_manage_token,
+    token_hash,
+    token_matches,
+)
+from hub_core.umbrella import umbrella_client
 from partners.errors import (
     PartnerNotFound,
     PartnerRejected,
@@ -61,11 +67,6 @@ def store() -> CampaignStore:
 @container_cached
 def umbrella() -> UmbrellaClient:
     return umbrella_client(settings())
-
-
-@container_cached
-def signer() -> CallbackSigner:
-    return callback_signer()
 
 
 def validation_context() -> dict[str, Any]:
@@ -111,10 +112,9 @@ class CreatedCampaign:
     recovered: bool
 
 
-def callback_url(key: CampaignKey, base: str) -> str:
-    """Our donation-callback route for this campaign, ending in its signed token."""
+def callback_url(key: CampaignKey, base: str, token: str) -> str:
+    """Our donation-callback route for this campaign, ending in its callback token (only its hash is stored)."""
     segments = "/".join(quote(str(part), safe="") for part in (key.service_id, key.route, key.donation_code))
-    token = signer().token_for(key.ref)
     return f"{base.rstrip('/')}{settings().callback_path}/{segments}/{token}"
 
 
@@ -199,8 +199,8 @@ def create(form: CampaignForm, *, request_base_url: str, client_ip: str) -> Crea
     base = _callback_base(config.callback_base_url or request_base_url)
     manage_token = new_manage_token()
     texts = sms_texts(form, manage_token)
-    # Signed before the code is held: a signing key we cannot read fails the request with nothing to undo.
-    url = callback_url(key, base)
+    callback_token = new_callback_token()
+    url = callback_url(key, base, callback_token)
     check_creation_limits(form, client_ip)
     claim = store().claim(
         form,
@@ -208,6 +208,7 @@ def create(form: CampaignForm, *, request_base_url: str, client_ip: str) -> Crea
         manage_token_hash=token_hash(manage_token),
         answer_message=texts.answer_message,
         confirm_text=texts.stored_confirm_text,
+        callback_token_hash=callback_token_hash(callback_token),
         callback_base=base,
         now=int(time.time()),
         lease_seconds=config.create_lease_seconds,
@@ -228,9 +229,15 @@ def create(form: CampaignForm, *, request_base_url: str, client_ip: str) -> Crea
     recovered = made is not _MADE_NOW
     # Made by the interrupted attempt we resumed: the SMS Umbrella sent then carries that attempt's token, so that
     # token stays the valid one (this attempt's token was never sent to anyone).
-    adopted = claim.previous.manage_token_hash if made is _MADE_BEFORE and claim.previous is not None else None
+    earlier = claim.previous if made is _MADE_BEFORE else None
     record = store().activate(
-        key, claim.attempt_id, now=int(time.time()), recovered=recovered, manage_token_hash=adopted
+        key,
+        claim.attempt_id,
+        now=int(time.time()),
+        recovered=recovered,
+        manage_token_hash=earlier.manage_token_hash if earlier is not None else None,
+        # Umbrella holds the earlier attempt's callbackUrl, so its token is the one callbacks will carry.
+        callback_token_hash=earlier.callback_token_hash if earlier is not None else None,
     )
     logger.info("campaign created", extra={"recovered": recovered})
     return CreatedCampaign(record=record, recovered=recovered)
@@ -332,19 +339,33 @@ def campaign(key: CampaignKey) -> CampaignRecord:
 
 @dataclass(frozen=True)
 class Collected:
+    """`amount`/`count`: donations Umbrella confirmed (the public total); `pending_*`: callbacks not confirmed yet."""
+
     amount: int | None
     count: int | None = None
     note: str | None = None
+    pending_amount: int | None = None
+    pending_count: int | None = None
+    pending_capped: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        pending: dict[str, Any] = {"amount": self.pending_amount, "count": self.pending_count}
+        if self.pending_capped:
+            pending["capped"] = True
+        return {"amount": self.amount, "count": self.count, "note": self.note, "pending": pending}
 
 
 def collected(record: CampaignRecord) -> Collected:
-    """The hub's own ledger total (the donation ingester folds it): it keeps counting while Umbrella is down."""
+    """The hub's own ledger: the verified total (the ingester folds it once Umbrella lists each donation) and, apart,
+    what callbacks announced that Umbrella has not confirmed yet."""
+    config = settings()
     try:
-        totals = read_totals(settings().donations_table_name, record.key.ref)
+        totals = read_totals(config.donations_table_name, record.key.ref)
+        pending = read_pending(config.donations_table_name, record.key.ref, limit=config.pending_read_limit)
     except ClientError as exc:
         logger.warning("ledger total unavailable", extra={"kind": type(exc).__name__})
         return Collected(None, None, "the collected amount is unavailable just now; try again shortly")
-    return Collected(totals.amount, totals.count)
+    return Collected(totals.amount, totals.count, None, pending.amount, pending.count, pending.capped)
 
 
 def authorize(record: CampaignRecord, authorization: str | None) -> None:
@@ -368,13 +389,19 @@ def donations(record: CampaignRecord, since: datetime | None) -> list[CampaignDo
 
 
 def update(record: CampaignRecord, changes: CampaignChanges) -> CampaignRecord:
-    """Send the whole campaign with the changes to Umbrella (its PUT replaces), then record them."""
+    """Send the whole campaign with the changes to Umbrella (its PUT replaces), then record them.
+
+    Every update also issues a new callback token (the callbackUrl Umbrella gets ends in it) and the old one is
+    refused from then on: a PUT is how a leaked callback URL is revoked. Callbacks Umbrella sends meanwhile with
+    the old URL are refused and recovered by reconciliation.
+    """
     _require_active(record)
     changed = changes.changed()
     current = {camel: getattr(record, snake) for camel, snake in FIELD_NAMES.items()}
-    # Re-signed with today's key: an update is also how a campaign's callbackUrl moves to a rotated key.
     base = settings().callback_base_url or record.callback_base
-    request = CampaignUpdateRequest.model_validate(current | changed | {"callbackUrl": callback_url(record.key, base)})
+    callback_token = new_callback_token()
+    url = callback_url(record.key, base, callback_token)
+    request = CampaignUpdateRequest.model_validate(current | changed | {"callbackUrl": url})
     key = record.key
     try:
         umbrella().update_campaign(key.service_id, key.route, key.donation_code, request)
@@ -383,7 +410,9 @@ def update(record: CampaignRecord, changes: CampaignChanges) -> CampaignRecord:
         raise RequestRejected(409, "campaign_stopped", "Umbrella no longer has this campaign; it is stopped") from None
     except PartnerRejected as exc:
         raise RequestRejected(422, "rejected_by_umbrella", exc.message, retryable=False) from None
-    updated = store().apply_changes(record, changed, now=int(time.time()), callback_base=base)
+    now = int(time.time())
+    new_hash = callback_token_hash(callback_token)
+    updated = store().apply_changes(record, changed, now=now, callback_base=base, callback_token_hash=new_hash)
     if updated is None:
         raise RequestRejected(409, "campaign_changed", "the campaign changed meanwhile; read it and try again")
     logger.info("campaign updated", extra={"fields": sorted(changed)})

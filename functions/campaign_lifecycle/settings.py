@@ -19,6 +19,8 @@ class CampaignSettings(UmbrellaSettings):
     campaigns_table_name: str
     # The donation ledger, read for a campaign's collected amount (the donation ingester writes it).
     donations_table_name: str
+    # A page's pending figure (callbacks Umbrella has not confirmed yet) reads at most this many donations.
+    pending_read_limit: int = Field(default=1000, ge=1)
     # Where Umbrella must send donations, e.g. https://api.example.org; empty: the address this request came in on.
     callback_base_url: str = ""
     callback_path: str = "/donations/callback"

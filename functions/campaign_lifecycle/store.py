@@ -44,6 +44,7 @@ class CampaignRecord:
     apps_miles_user_id: str | None = None
     stopped_at: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    callback_token_hash: str | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> CampaignRecord:
@@ -67,6 +68,7 @@ class CampaignRecord:
             apps_miles_user_id=values.get("apps_miles_user_id"),
             stopped_at=None if values.get("stopped_at") is None else int(values["stopped_at"]),
             history=[{k: int(v) if k == "at" else v for k, v in entry.items()} for entry in values.get("history", [])],
+            callback_token_hash=values.get("callback_token_hash"),
         )
 
 
@@ -107,6 +109,7 @@ class CampaignStore:
         callback_base: str,
         now: int,
         lease_seconds: int,
+        callback_token_hash: str | None = None,
     ) -> Claim | CodeHeld:
         """Hold the form's code for one create attempt: a new code, or one whose last attempt was interrupted."""
         item: dict[str, Any] = {
@@ -128,6 +131,9 @@ class CampaignStore:
         }
         if form.appsMilesUserId:
             item["apps_miles_user_id"] = form.appsMilesUserId
+        if callback_token_hash:
+            # The callback token's hash only; the ingester compares a callback's token with it.
+            item["callback_token_hash"] = callback_token_hash
         try:
             response = aws.dynamodb().put_item(
                 TableName=self.table_name,
@@ -151,17 +157,28 @@ class CampaignStore:
         return Claim(attempt_id, CampaignRecord.from_item(dict(old)) if old else None)
 
     def activate(
-        self, key: CampaignKey, attempt_id: str, *, now: int, recovered: bool, manage_token_hash: str | None = None
+        self,
+        key: CampaignKey,
+        attempt_id: str,
+        *,
+        now: int,
+        recovered: bool,
+        manage_token_hash: str | None = None,
+        callback_token_hash: str | None = None,
     ) -> CampaignRecord:
         """Umbrella said the campaign exists: it becomes active, and the code is this attempt's for good.
 
-        `manage_token_hash` replaces this attempt's when the campaign (and its confirm SMS) came from an earlier one.
+        `manage_token_hash` and `callback_token_hash` replace this attempt's when the campaign (its confirm SMS and
+        the callbackUrl Umbrella holds) came from an earlier one.
         """
         entry = {"at": now, "action": "created", **({"recovered": True} if recovered else {})}
         values: dict[str, Any] = {":active": CampaignState.ACTIVE.value, ":now": now, ":entry": [entry]}
         token = ""
         if manage_token_hash is not None:
             token, values[":token"] = ", manage_token_hash = :token", manage_token_hash
+        if callback_token_hash is not None:
+            token += ", callback_token_hash = :callback"
+            values[":callback"] = callback_token_hash
         return self._settle(
             key,
             attempt_id,
@@ -217,6 +234,8 @@ class CampaignStore:
             item["confirm_msisdn"] = record.confirm_msisdn
         if record.apps_miles_user_id:
             item["apps_miles_user_id"] = record.apps_miles_user_id
+        if record.callback_token_hash:
+            item["callback_token_hash"] = record.callback_token_hash
         aws.dynamodb().put_item(
             TableName=self.table_name,
             Item=to_item(item),
@@ -225,7 +244,13 @@ class CampaignStore:
         )
 
     def apply_changes(
-        self, record: CampaignRecord, changes: dict[str, Any], *, now: int, callback_base: str
+        self,
+        record: CampaignRecord,
+        changes: dict[str, Any],
+        *,
+        now: int,
+        callback_base: str,
+        callback_token_hash: str,
     ) -> CampaignRecord | None:
         """Record changes Umbrella accepted; None when the campaign moved on meanwhile (stopped, or changed)."""
         names = {f"#f{index}": FIELD_NAMES[name] for index, name in enumerate(changes)}
@@ -237,7 +262,8 @@ class CampaignStore:
                 TableName=self.table_name,
                 Key={"campaign_ref": {"S": record.key.ref}},
                 UpdateExpression=(
-                    f"SET {assignments}, callback_base = :base, updated_at = :now, version = version + :one, "
+                    f"SET {assignments}, callback_base = :base, callback_token_hash = :token, updated_at = :now, "
+                    "version = version + :one, "
                     "history = list_append(history, :entry)"
                 ),
                 ConditionExpression="#state = :active AND version = :version",
@@ -246,6 +272,7 @@ class CampaignStore:
                     values
                     | {
                         ":base": callback_base,
+                        ":token": callback_token_hash,
                         ":now": now,
                         ":one": 1,
                         ":entry": [entry],

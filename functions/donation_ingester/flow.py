@@ -1,14 +1,18 @@
-"""How a donation is recorded once, announced, folded into its campaign's total, and recovered when a callback is lost.
+"""How a donation is recorded once, verified with Umbrella, folded into its campaign's total, and recovered.
 
-- Callback: the signed token first, then the payload; one conditional put; one DonationReceived event. A repeat
-  finds the donation there (the put's condition says so and hands back the stored item) and publishes again only
-  while the first event has not been folded, since that event may never have left.
-- Fold: DonationReceived events reach this function in batches through a queue; each campaign's share of a batch is
-  added to its total in chunks of up to 99 donations, each chunk one transaction that also marks its donations
-  folded. At 1,000 donations a second the total is written a few times a second, not a thousand.
-- Reconciliation: on a schedule, each active (or lately stopped) campaign's donations since its watermark minus an
-  overlap are read from Umbrella; the ones the ledger lacks are recorded the callback's way; the watermark moves
-  only once they are stored and announced. The ledger's total is then compared with Umbrella's.
+- Callback (a hint): the campaign's token first (its hash on the campaign; refused after a stop's grace period),
+  then the payload (amount bounded); one conditional put of a `pending` donation; one DonationCallbackReceived
+  event for the fold. Nothing is counted and no DonationReceived is emitted on the callback path: anyone holding a
+  callback URL could send one.
+- Fold (the verification): hints reach this function in batches through a queue. Per campaign per batch, one
+  `GET …/donations?timestampSince` asks Umbrella which messageKeys it holds; those become DonationReceived events
+  and are added to the total in chunks of up to 99 donations, each chunk one transaction that also marks them
+  verified and folded, with Umbrella's amount. One not listed yet is retried by the queue, and marked `unconfirmed`
+  (metric DonationUnconfirmed, never a total) once the confirm window has passed.
+- Reconciliation: on a schedule, each active (or lately stopped) campaign's donations since its watermark (or its
+  oldest pending callback) minus an overlap are read from Umbrella; the ones the ledger lacks are recorded, and those
+  and every listed pending or unconfirmed one are verified the fold's way; pending ones past the window and not
+  listed are marked unconfirmed. The ledger's verified total is then compared with Umbrella's.
 """
 
 from __future__ import annotations
@@ -25,22 +29,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from donation_ingester import SERVICE
-from donation_ingester.models import CallbackDonation, DonationReceived, event_id_for
+from donation_ingester.models import CallbackDonation, DonationHint, DonationReceived, event_id_for
 from donation_ingester.settings import settings
 from donation_ingester.store import (
     CampaignDirectory,
     CampaignInfo,
     DonationLedger,
     FoldEntry,
-    LedgerDonation,
 )
 from hub_core import events
 from hub_core.caches import TtlCache, container_cached
 from hub_core.http_api import FieldProblem, RequestRejected, problems_from
-from hub_core.ledger import donation_pk, read_totals
+from hub_core.ledger import PENDING, donation_pk, read_totals
 from hub_core.observability import logger_for, metrics_for
-from hub_core.tokens import CallbackSigner
-from hub_core.umbrella import callback_signer, umbrella_client
+from hub_core.tokens import DonorHasher, callback_token_matches, donor_hasher, is_callback_token_shaped
+from hub_core.umbrella import umbrella_client
 from partners.errors import PartnerError, PartnerNotFound
 from partners.redact import mask_msisdn
 from partners.umbrella import CampaignDonation, UmbrellaClient
@@ -50,6 +53,7 @@ metrics = metrics_for(SERVICE)
 
 EVENT_SOURCE = "donation-ingester"
 DONATION_RECEIVED = "DonationReceived"
+DONATION_HINT = "DonationCallbackReceived"
 
 
 @container_cached
@@ -63,8 +67,8 @@ def directory() -> CampaignDirectory:
 
 
 @container_cached
-def signer() -> CallbackSigner:
-    return callback_signer()
+def hasher() -> DonorHasher:
+    return donor_hasher()
 
 
 @container_cached
@@ -74,7 +78,7 @@ def umbrella() -> UmbrellaClient:
 
 @dataclass(frozen=True)
 class CampaignRef:
-    """The campaign a callback URL names: its parts exactly as the URL spells them (that is what was signed)."""
+    """The campaign a callback URL names: its parts exactly as the URL spells them (that is what was stored)."""
 
     service_id: str
     route: str
@@ -92,21 +96,45 @@ class CampaignRef:
 
 # ------------------------------------------------------------------------------------------------ callback
 
+_CAMPAIGNS = TtlCache(max_entries=4096)
 
-def verify_token(campaign: CampaignRef, token: str | None) -> None:
-    """Before anything else is looked at: 401 without a token, 403 with one this campaign was not given."""
-    if not token or "." not in token:
+
+def _campaign_info(ref: str) -> CampaignInfo | None:
+    return _CAMPAIGNS.get_or_load(ref, lambda: directory().get(ref), ttl_seconds=settings().campaign_cache_seconds)
+
+
+def verify_token(campaign: CampaignRef, token: str | None) -> CampaignInfo:
+    """Before the payload is looked at: 401 without a token, 403 with one this campaign does not hold (any more).
+
+    The campaign (with its token's hash) comes from the per-container cache; a token that does not match is checked
+    once more against a fresh read, so a token issued by a `PUT` moments ago works at once. A replaced token is
+    refused once the cache has moved on (CAMPAIGN_CACHE_SECONDS at most).
+    """
+    if not is_callback_token_shaped(token):
         metrics.add_metric(name="DonationCallbackUnauthorized", unit="Count", value=1)
         raise RequestRejected(401, "unauthorized", "this callback URL needs the token the campaign was created with")
-    if not signer().verify(campaign.ref, token):
+    assert token is not None
+    info = _campaign_info(campaign.ref)
+    if info is None or not callback_token_matches(token, info.callback_token_hash):
+        fresh = directory().get(campaign.ref)
+        _CAMPAIGNS.put(campaign.ref, fresh, ttl_seconds=settings().campaign_cache_seconds)
+        info = fresh
+    if info is None or not callback_token_matches(token, info.callback_token_hash):
         metrics.add_metric(name="DonationCallbackForbidden", unit="Count", value=1)
         raise RequestRejected(403, "forbidden", "this token does not belong to this campaign")
+    grace = settings().callback_grace_after_stop_seconds
+    if info.state == "stopped" and info.stopped_at is not None and time.time() > info.stopped_at + grace:
+        metrics.add_metric(name="DonationCallbackRevoked", unit="Count", value=1)
+        raise RequestRejected(403, "callback_revoked", "this campaign was stopped; its callback URL no longer works")
+    return info
 
 
 def parse_donation(fields: dict[str, Any]) -> CallbackDonation:
     """The payload's fields, as a 400 naming each problem (and nothing stored) when they are not a donation."""
+    config = settings()
+    context = {"msisdn_pattern": config.msisdn_pattern, "max_amount_ore": config.callback_max_amount_ore}
     try:
-        return CallbackDonation.model_validate(fields, context={"msisdn_pattern": settings().msisdn_pattern})
+        return CallbackDonation.model_validate(fields, context=context)
     except ValidationError as exc:
         problems = problems_from(exc.errors(include_input=False, include_url=False))
         metrics.add_metric(name="DonationCallbackInvalid", unit="Count", value=1)
@@ -119,17 +147,16 @@ class Received:
     message_key: str
     flags: list[str] = field(default_factory=list)
     published: bool = False
+    verification: str = PENDING
 
 
-_CAMPAIGNS = TtlCache(max_entries=4096)
+def receive(
+    campaign: CampaignRef, donation: CallbackDonation, *, source: str = "callback", announce: bool = True
+) -> Received:
+    """Record the donation once, pending, and hand it to the fold; a repeat changes nothing but may hand it again.
 
-
-def _campaign_info(ref: str) -> CampaignInfo | None:
-    return _CAMPAIGNS.get_or_load(ref, lambda: directory().get(ref), ttl_seconds=settings().campaign_cache_seconds)
-
-
-def receive(campaign: CampaignRef, donation: CallbackDonation, *, source: str = "callback") -> Received:
-    """Record the donation once and announce it; a repeat changes nothing but may announce it again."""
+    `announce=False` is reconciliation's: it verifies what it records itself, at once.
+    """
     now = int(time.time())
     info = _campaign_info(campaign.ref)
     flags = _flags(campaign, donation, info)
@@ -142,9 +169,12 @@ def receive(campaign: CampaignRef, donation: CallbackDonation, *, source: str = 
         "received_at": now,
         "source": source,
         "event_id": event_id_for(donation.messageKey),
+        "verification": PENDING,
+        "pending_campaign": campaign.ref,
     }
     optional = {
-        "msisdn": donation.msisdn,
+        # Only ever matched (erasure), never read back: a keyed hash, not the number.
+        "msisdn": hasher().hash(donation.msisdn) if donation.msisdn else None,
         "text": donation.text,
         "route_name": donation.routeName,
         "donation_code": donation.donationCode,
@@ -162,15 +192,9 @@ def receive(campaign: CampaignRef, donation: CallbackDonation, *, source: str = 
         logger.info(
             "donation recorded", extra={"amount": donation.amount, "source": source, "donor": _masked(donation)}
         )
-        _publish(
-            campaign,
-            message_key=donation.messageKey,
-            amount=donation.amount,
-            donated_at=donated_at,
-            info=info,
-            flags=flags,
-        )
-        return Received("recorded", donation.messageKey, flags, published=True)
+        if announce:
+            _publish_hint(campaign.ref, donation.messageKey, donation.amount, now, flags)
+        return Received("recorded", donation.messageKey, flags, published=announce)
     existing = outcome.existing
     assert existing is not None
     metrics.add_metric(name="DonationDuplicate", unit="Count", value=1)
@@ -178,17 +202,17 @@ def receive(campaign: CampaignRef, donation: CallbackDonation, *, source: str = 
         # Umbrella calls messageKey unique: a second, different donation under one key is theirs to explain.
         metrics.add_metric(name="DonationKeyConflict", unit="Count", value=1)
         logger.warning("messageKey already holds a different donation", extra={"source": source})
-        return Received("duplicate", donation.messageKey, ["message_key_conflict"])
-    if existing.folded_at is None:
-        # The first event may have failed to leave; consumers de-duplicate on its eventId.
-        _publish_existing(existing, info, flags)
+        return Received("duplicate", donation.messageKey, ["message_key_conflict"], verification=existing.verification)
+    if announce and not existing.settled and existing.verification == PENDING:
+        # The first hint may have failed to leave; the fold de-duplicates (the donation is folded once).
+        _publish_hint(existing.campaign_ref, existing.message_key, existing.amount, existing.received_at, flags)
         metrics.add_metric(name="DonationEventRepublished", unit="Count", value=1)
-        return Received("duplicate", donation.messageKey, flags, published=True)
-    return Received("duplicate", donation.messageKey, flags)
+        return Received("duplicate", donation.messageKey, flags, published=True, verification=existing.verification)
+    return Received("duplicate", donation.messageKey, flags, verification=existing.verification)
 
 
 def _flags(campaign: CampaignRef, donation: CallbackDonation, info: CampaignInfo | None) -> list[str]:
-    """Why a donation deserves an operator's look; it is stored and counted all the same (the money moved)."""
+    """Why a donation deserves an operator's look; whether it counts is Umbrella's list's to say."""
     flags = []
     if info is None:
         flags.append("unknown_campaign")
@@ -207,48 +231,101 @@ def _masked(donation: CallbackDonation) -> str | None:
     return mask_msisdn(donation.msisdn) if donation.msisdn else None
 
 
-def _publish(
-    campaign: CampaignRef,
-    *,
-    message_key: str,
-    amount: int,
-    donated_at: datetime,
-    info: CampaignInfo | None,
-    flags: Sequence[str],
-) -> None:
-    detail = DonationReceived(
+def _publish_hint(campaign_ref: str, message_key: str, amount: int, received_at: int, flags: Sequence[str]) -> None:
+    detail = DonationHint(
         eventId=event_id_for(message_key),
-        campaign=campaign.ref,
-        serviceId=int(campaign.service_id),
-        route=campaign.route,
-        donationCode=campaign.donation_code,
+        campaign=campaign_ref,
         messageKey=message_key,
         amount=amount,
-        donatedAt=donated_at,
-        appsMilesUserId=info.apps_miles_user_id if info else None,
+        receivedAt=received_at,
         flags=list(flags),
     )
     try:
-        events.publish(EVENT_SOURCE, DONATION_RECEIVED, detail.as_detail())
+        events.publish(EVENT_SOURCE, DONATION_HINT, detail.as_detail())
     except Exception as exc:
-        # Stored, not announced: answer 503 so Umbrella sends it again, and the repeat publishes.
+        # Stored, not handed to the fold: answer 503 so Umbrella sends it again, and the repeat publishes.
         metrics.add_metric(name="DonationEventFailed", unit="Count", value=1)
-        logger.warning("DonationReceived not published", extra={"kind": type(exc).__name__})
+        logger.warning("DonationCallbackReceived not published", extra={"kind": type(exc).__name__})
         raise RequestRejected(
-            503, "event_not_published", "the donation is recorded; send it again so it is announced",
+            503, "event_not_published", "the donation is recorded; send it again so it is verified",
             headers={"Retry-After": "5"}, retryable=True,
         ) from None  # fmt: skip
 
 
-def _publish_existing(existing: LedgerDonation, info: CampaignInfo | None, flags: Sequence[str]) -> None:
-    _publish(
-        CampaignRef.parse(existing.campaign_ref),
-        message_key=existing.message_key,
-        amount=existing.amount,
-        donated_at=datetime.fromtimestamp(existing.donated_at, UTC),
-        info=info,
-        flags=flags,
+def _publish_received(
+    campaign_ref: str, listed: CampaignDonation, info: CampaignInfo | None, flags: Sequence[str]
+) -> None:
+    """The donation as Umbrella listed it: the only DonationReceived there is (loyalty acts on it)."""
+    campaign = CampaignRef.parse(campaign_ref)
+    detail = DonationReceived(
+        eventId=event_id_for(listed.messageKey),
+        campaign=campaign_ref,
+        serviceId=int(campaign.service_id),
+        route=campaign.route,
+        donationCode=campaign.donation_code,
+        messageKey=listed.messageKey,
+        amount=listed.amount,
+        donatedAt=listed.donatedAt,
+        appsMilesUserId=info.apps_miles_user_id if info else None,
+        flags=list(flags),
     )
+    events.publish(EVENT_SOURCE, DONATION_RECEIVED, detail.as_detail())
+
+
+# ------------------------------------------------------------------------------------------------ verify
+
+
+@dataclass
+class Settled:
+    """What verifying one campaign's pending donations against Umbrella's list did."""
+
+    verified: int = 0
+    verified_amount: int = 0
+    unconfirmed: int = 0
+    waiting: list[str] = field(default_factory=list)  # messageKeys not listed yet, inside the window
+    failed: list[str] = field(default_factory=list)  # messageKeys whose event or fold failed: try again
+
+
+def confirm_listed(
+    campaign_ref: str,
+    to_confirm: Sequence[tuple[CampaignDonation, Sequence[str]]],
+    info: CampaignInfo | None,
+    *,
+    now: int,
+) -> Settled:
+    """Announce and fold donations Umbrella listed: the event first (consumers de-duplicate on its eventId), so that
+    a fold that fails is simply repeated; a donation is folded once whatever is repeated."""
+    config = settings()
+    result = Settled()
+    entries: list[FoldEntry] = []
+    for listed, flags in to_confirm:
+        try:
+            _publish_received(campaign_ref, listed, info, flags)
+        except Exception as exc:
+            logger.warning("DonationReceived not published", extra={"kind": type(exc).__name__})
+            metrics.add_metric(name="DonationEventFailed", unit="Count", value=1)
+            result.failed.append(listed.messageKey)
+            continue
+        entries.append(FoldEntry(listed.messageKey, listed.amount))
+    for start in range(0, len(entries), config.fold_chunk):
+        chunk = entries[start : start + config.fold_chunk]
+        try:
+            outcome = ledger().fold(campaign_ref, chunk, now=now, attempts=config.fold_conflict_attempts)
+        except Exception as exc:
+            logger.warning("fold failed", extra={"campaign": campaign_ref, "kind": type(exc).__name__})
+            result.failed.extend(entry.message_key for entry in chunk)
+            continue
+        result.verified += outcome.folded
+        result.verified_amount += outcome.amount
+    return result
+
+
+def _mark_unconfirmed(campaign_ref: str, message_key: str, now: int) -> bool:
+    if not ledger().mark_unconfirmed(message_key, now=now):
+        return False
+    metrics.add_metric(name="DonationUnconfirmed", unit="Count", value=1)
+    logger.warning("callback never confirmed by Umbrella; not counted", extra={"campaign": campaign_ref})
+    return True
 
 
 # ------------------------------------------------------------------------------------------------ fold
@@ -259,50 +336,93 @@ class FoldReport:
     failed_message_ids: list[str] = field(default_factory=list)
     folded: int = 0
     skipped: int = 0
+    unconfirmed: int = 0
+    umbrella_calls: int = 0
 
 
 def fold_batch(records: Sequence[dict[str, Any]]) -> FoldReport:
-    """DonationReceived events (SQS records whose bodies are EventBridge events) added to their campaigns' totals.
+    """Callback hints (SQS records whose bodies are EventBridge events) verified and added to their campaigns' totals.
 
-    Grouped by campaign, because the point is to write each total once per chunk rather than once per donation;
-    a record that is not a DonationReceived, or whose campaign's fold fails, is reported as failed (the queue
-    retries it, then its DLQ keeps it).
+    Grouped by campaign, because the point is one Umbrella call and one total write per chunk per campaign, not per
+    donation. A record that is not a hint, or whose campaign's verification or fold fails, or whose donation Umbrella
+    does not list yet (inside the window), is reported as failed: the queue brings it back, then its DLQ keeps it.
     """
     report = FoldReport()
-    by_campaign: dict[str, dict[str, tuple[FoldEntry, list[str]]]] = defaultdict(dict)
+    by_campaign: dict[str, dict[str, tuple[DonationHint, list[str]]]] = defaultdict(dict)
     for record in records:
         message_id = str(record.get("messageId", ""))
         try:
-            detail = DonationReceived.model_validate(json.loads(record["body"])["detail"])
+            hint = DonationHint.model_validate(json.loads(record["body"])["detail"])
         except (KeyError, TypeError, ValueError):
-            logger.error("fold record is not a DonationReceived event", extra={"message_id": message_id})
+            logger.error("fold record is not a donation hint", extra={"message_id": message_id})
             report.failed_message_ids.append(message_id)
             continue
-        entry, ids = by_campaign[detail.campaign].get(detail.messageKey, (None, []))
-        by_campaign[detail.campaign][detail.messageKey] = (
-            entry or FoldEntry(detail.messageKey, detail.amount),
-            [*ids, message_id],
+        known, ids = by_campaign[hint.campaign].get(hint.messageKey, (hint, []))
+        by_campaign[hint.campaign][hint.messageKey] = (known, [*ids, message_id])
+    for campaign_ref, hints in by_campaign.items():
+        try:
+            settled = _verify_campaign(campaign_ref, [hint for hint, _ in hints.values()], report)
+        except Exception as exc:
+            kind = exc.log_fields() if isinstance(exc, PartnerError) else {"kind": type(exc).__name__}
+            logger.warning("verification failed; the hints come back", extra={"campaign": campaign_ref, **kind})
+            report.failed_message_ids.extend(message_id for _, ids in hints.values() for message_id in ids)
+            continue
+        again = set(settled.waiting) | set(settled.failed)
+        report.failed_message_ids.extend(
+            message_id for key, (_, ids) in hints.items() if key in again for message_id in ids
         )
-    config = settings()
-    now = int(time.time())
-    for campaign_ref, entries in by_campaign.items():
-        items = list(entries.values())
-        for start in range(0, len(items), config.fold_chunk):
-            chunk = items[start : start + config.fold_chunk]
-            try:
-                outcome = ledger().fold(
-                    campaign_ref, [entry for entry, _ in chunk], now=now, attempts=config.fold_conflict_attempts
-                )
-            except Exception as exc:
-                logger.warning("fold failed", extra={"campaign": campaign_ref, "kind": type(exc).__name__})
-                report.failed_message_ids.extend(message_id for _, ids in chunk for message_id in ids)
-                continue
-            report.folded += outcome.folded
-            report.skipped += outcome.skipped
+        report.folded += settled.verified
+        report.unconfirmed += settled.unconfirmed
     metrics.add_metric(name="DonationsFolded", unit="Count", value=report.folded)
     if report.skipped:
         metrics.add_metric(name="DonationFoldSkipped", unit="Count", value=report.skipped)
     return report
+
+
+def _verify_campaign(campaign_ref: str, hints: Sequence[DonationHint], report: FoldReport) -> Settled:
+    """One Umbrella call for all of this campaign's hints in the batch that are still pending."""
+    config = settings()
+    now = int(time.time())
+    stored = ledger().known([hint.messageKey for hint in hints])
+    pending = [
+        stored[hint.messageKey]
+        for hint in hints
+        if hint.messageKey in stored
+        and not stored[hint.messageKey].settled
+        and stored[hint.messageKey].verification == PENDING
+        and stored[hint.messageKey].campaign_ref == campaign_ref
+    ]
+    report.skipped += len(hints) - len(pending)
+    if not pending:
+        return Settled()
+    campaign = CampaignRef.parse(campaign_ref)
+    since = max(0, min(donation.received_at for donation in pending) - config.verify_overlap_seconds)
+    report.umbrella_calls += 1
+    try:
+        answer = umbrella().donations(int(campaign.service_id), campaign.route, campaign.donation_code, since=since)
+    except PartnerNotFound:
+        # Umbrella answers nothing for a stopped campaign: it confirms nothing more, so nothing more is counted.
+        answer = []
+    listed = {donation.messageKey: donation for donation in answer}
+    flags_of = {hint.messageKey: hint.flags for hint in hints}
+    to_confirm = []
+    waiting: list[str] = []
+    unconfirmed = 0
+    for donation in pending:
+        found = listed.get(donation.message_key)
+        if found is not None:
+            flags = list(flags_of.get(donation.message_key, []))
+            if found.amount != donation.amount:
+                flags.append("amount_corrected")
+            to_confirm.append((found, flags))
+        elif now - donation.received_at >= config.confirm_window_seconds:
+            unconfirmed += _mark_unconfirmed(campaign_ref, donation.message_key, now)
+        else:
+            waiting.append(donation.message_key)
+    settled = confirm_listed(campaign_ref, to_confirm, _campaign_info(campaign_ref), now=now)
+    settled.unconfirmed = unconfirmed
+    settled.waiting = waiting
+    return settled
 
 
 # ------------------------------------------------------------------------------------------------ reconcile
@@ -315,8 +435,9 @@ class Reconciled:
     campaign: str
     status: str  # ok | drift | partner_unavailable | gone | failed
     fetched: int = 0
-    recovered: int = 0
-    republished: int = 0
+    recovered: int = 0  # listed by Umbrella, missing from the ledger: recorded and verified
+    verified: int = 0  # stored but still pending (or unconfirmed), listed by Umbrella: verified now
+    unconfirmed: int = 0  # pending past the confirm window, not listed: marked, never counted
     watermark: int | None = None
     ledger_amount: int | None = None
     partner_amount: int | None = None
@@ -358,6 +479,7 @@ def _summary(results: Sequence[Reconciled], left: int) -> dict[str, Any]:
     drifting = sum(1 for result in results if result.status == "drift")
     metrics.add_metric(name="ReconciliationDrift", unit="Count", value=drifting)
     metrics.add_metric(name="ReconciliationRecovered", unit="Count", value=sum(r.recovered for r in results))
+    metrics.add_metric(name="ReconciliationVerified", unit="Count", value=sum(r.verified for r in results))
     failed = sum(1 for result in results if result.status in ("partner_unavailable", "failed"))
     if failed:
         metrics.add_metric(name="ReconciliationFailed", unit="Count", value=failed)
@@ -367,17 +489,22 @@ def _summary(results: Sequence[Reconciled], left: int) -> dict[str, Any]:
         "left": left,
         "drift": drifting,
         "recovered": sum(result.recovered for result in results),
+        "verified": sum(result.verified for result in results),
+        "unconfirmed": sum(result.unconfirmed for result in results),
     }
 
 
 def reconcile_campaign(info: CampaignInfo) -> Reconciled:
-    """Recover the donations the ledger lacks; then compare totals. An outage moves nothing."""
+    """Recover and verify what Umbrella lists, mark what it never listed, compare totals. An outage moves nothing."""
     config = settings()
     campaign = CampaignRef.parse(info.ref)
     result = Reconciled(campaign=info.ref, status="ok")
     state = ledger().reconcile_state(info.ref)
     watermark = state.watermark if state else info.created_at
-    since = max(0, watermark - config.reconcile_overlap_seconds)
+    now = int(time.time())
+    pending = ledger().pending(info.ref)
+    # Far enough back for the watermark's overlap and for every callback still waiting for its confirmation.
+    since = max(0, min([watermark, *(p.received_at for p in pending)]) - config.reconcile_overlap_seconds)
     try:
         donations = umbrella().donations(int(campaign.service_id), campaign.route, campaign.donation_code, since=since)
     except PartnerNotFound:
@@ -388,32 +515,17 @@ def reconcile_campaign(info: CampaignInfo) -> Reconciled:
         result.status = "partner_unavailable"
         return result
     result.fetched = len(donations)
-    known = ledger().known([donation.messageKey for donation in donations])
-    new_watermark = watermark
-    recovered_amount = 0
-    blocked_at: int | None = None  # a donation stored but not announced: the watermark must not pass it
-    now = int(time.time())
-    for donation in sorted(donations, key=lambda d: d.donatedAt):
-        stamp = int(donation.donatedAt.timestamp())
-        stored = known.get(donation.messageKey)
-        try:
-            if stored is None:
-                received = receive(campaign, _as_callback(donation), source="reconciliation")
-                if received.status == "recorded":
-                    result.recovered += 1
-                    recovered_amount += donation.amount
-            elif stored.folded_at is None and now - stored.received_at >= config.republish_after_seconds:
-                _publish_existing(stored, info, [])
-                result.republished += 1
-        except RequestRejected:
-            blocked_at = stamp if blocked_at is None else min(blocked_at, stamp)
-            continue
-        if blocked_at is None:
-            new_watermark = max(new_watermark, stamp)
+    blocked_at = _settle_listed(info, campaign, donations, result, now)
+    listed = {donation.messageKey for donation in donations}
+    for waiting in pending:
+        if waiting.message_key not in listed and now - waiting.received_at >= config.confirm_window_seconds:
+            result.unconfirmed += _mark_unconfirmed(info.ref, waiting.message_key, now)
+    stamps = [int(d.donatedAt.timestamp()) for d in donations]
+    new_watermark = max([watermark, *(s for s in stamps if blocked_at is None or s < blocked_at)])
     if result.recovered:
         logger.info("reconciliation recovered donations", extra={"campaign": info.ref, "count": result.recovered})
     result.watermark = new_watermark
-    _compare_totals(info, campaign, result, recovered_amount)
+    _compare_totals(info, campaign, result)
     ledger().save_reconcile_state(
         info.ref,
         watermark=new_watermark,
@@ -424,14 +536,41 @@ def reconcile_campaign(info: CampaignInfo) -> Reconciled:
     return result
 
 
-def _compare_totals(info: CampaignInfo, campaign: CampaignRef, result: Reconciled, recovered_amount: int) -> None:
-    """Umbrella's collected amount against ours; donations recovered just now count as ours (their fold follows)."""
+def _settle_listed(
+    info: CampaignInfo, campaign: CampaignRef, donations: Sequence[CampaignDonation], result: Reconciled, now: int
+) -> int | None:
+    """Record what the ledger lacks and verify every listed donation not yet folded; the earliest donation left
+    unsettled (the watermark must not pass it), or None."""
+    known = ledger().known([donation.messageKey for donation in donations])
+    to_confirm: list[tuple[CampaignDonation, Sequence[str]]] = []
+    unsettled: list[int] = []
+    for donation in donations:
+        stored = known.get(donation.messageKey)
+        if stored is not None and stored.settled:
+            continue
+        if stored is None:
+            try:
+                received = receive(campaign, _as_callback(donation), source="reconciliation", announce=False)
+            except RequestRejected:
+                unsettled.append(int(donation.donatedAt.timestamp()))
+                continue
+            result.recovered += received.status == "recorded"
+        else:
+            result.verified += 1
+        to_confirm.append((donation, []))
+    failed = set(confirm_listed(info.ref, to_confirm, info, now=now).failed)
+    unsettled += [int(d.donatedAt.timestamp()) for d in donations if d.messageKey in failed]
+    return min(unsettled) if unsettled else None
+
+
+def _compare_totals(info: CampaignInfo, campaign: CampaignRef, result: Reconciled) -> None:
+    """Umbrella's collected amount against our verified total (this run's verifications are folded already)."""
     try:
         partner = umbrella().collected_amount(int(campaign.service_id), campaign.route, campaign.donation_code)
     except PartnerError as exc:
         logger.warning("reconciliation: collected amount unavailable", extra={"campaign": info.ref, **exc.log_fields()})
         return
-    ours = read_totals(settings().donations_table_name, info.ref).amount + recovered_amount
+    ours = read_totals(settings().donations_table_name, info.ref).amount
     result.ledger_amount = ours
     result.partner_amount = partner.amount
     if ours != partner.amount:
@@ -443,6 +582,7 @@ def _compare_totals(info: CampaignInfo, campaign: CampaignRef, result: Reconcile
 
 
 def _as_callback(donation: CampaignDonation) -> CallbackDonation:
+    """Umbrella's own list: the callback's amount bound does not apply (Umbrella says the money moved)."""
     return CallbackDonation.model_validate(
         {
             "messageKey": donation.messageKey,

@@ -1,4 +1,8 @@
-"""What Umbrella sends about a donation, and the DonationReceived event the hub publishes about it."""
+"""What Umbrella's callback says about a donation, the hint the fold verifies, and the DonationReceived event.
+
+DonationCallbackReceived (the hint) is internal: it takes a callback to the totals fold, which asks Umbrella. Only
+a donation Umbrella lists becomes a DonationReceived, which loyalty and anyone else may act on.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from hub_core.text import ascii_digits, has_control
 
@@ -64,6 +69,14 @@ class CallbackDonation(BaseModel):
             raise ValueError("must not contain control characters")
         return value
 
+    @field_validator("amount")
+    @classmethod
+    def _bounded(cls, value: int, info: ValidationInfo) -> int:
+        limit = (info.context or {}).get("max_amount_ore")
+        if limit is not None and value > limit:
+            raise PydanticCustomError("max_amount", "must be at most {limit} øre", {"limit": limit})
+        return value
+
     @field_validator("donatedAt")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
@@ -98,6 +111,26 @@ class DonationReceived(BaseModel):
     amount: int
     donatedAt: datetime
     appsMilesUserId: str | None = None
+    flags: list[str] = Field(default_factory=list)
+
+    def as_detail(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class DonationHint(BaseModel):
+    """The detail of a DonationCallbackReceived: a callback, not yet confirmed, on its way to the fold.
+
+    A DonationReceived detail parses as one too, so events already queued before verification existed are verified
+    like any other hint rather than counted as they are.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    eventId: str
+    campaign: str
+    messageKey: str
+    amount: int
+    receivedAt: int | None = None
     flags: list[str] = Field(default_factory=list)
 
     def as_detail(self) -> dict[str, Any]:

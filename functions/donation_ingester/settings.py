@@ -19,13 +19,26 @@ class IngesterSettings(UmbrellaSettings):
     # Reconciliation asks Umbrella for donations since the watermark minus this, so a donation stamped a little
     # before one already seen (clocks, late delivery) is not skipped.
     reconcile_overlap_seconds: int = Field(default=600, ge=0)
-    # A stored donation whose DonationReceived has not been folded after this long gets its event published again.
-    republish_after_seconds: int = Field(default=120, ge=0)
     # Stopped campaigns are still reconciled this long after the stop: the last donations may come late.
     reconcile_after_stop_seconds: int = Field(default=86_400, ge=0)
     # A scheduled run stops taking new campaigns when less than this remains of the invocation; the rest wait for
     # the next run (their watermarks keep their place).
     reconcile_reserve_ms: int = Field(default=10_000, ge=0)
+    # The most a callback may claim, in øre (the template passes CampaignMaxAmountOre: no campaign asks for more per
+    # SMS). Above it the callback is a 400 and nothing is stored; a real donation above it still counts once
+    # reconciliation finds it in Umbrella's list, which this bound does not apply to.
+    callback_max_amount_ore: int = Field(default=5_000_000, ge=1, le=2**31 - 1)
+    # A callback Umbrella has not listed after this long is `unconfirmed`: a metric, an alarm, never a total. Until
+    # then the fold retries it (SQS redelivery) and reconciliation looks for it too.
+    confirm_window_seconds: int = Field(default=900, ge=0)
+    # Umbrella's list is asked for donations since the oldest pending callback's arrival minus this (clocks differ,
+    # a callback may come a little after its donation).
+    verify_overlap_seconds: int = Field(default=600, ge=0)
+    # Callbacks for a stopped campaign are refused (403, nothing stored) once this long has passed since the stop;
+    # until then the last donations sent before the stop still arrive as hints.
+    callback_grace_after_stop_seconds: int = Field(default=3_600, ge=0)
+    # A page's pending figure reads at most this many pending donations (a flood of forged ones is capped).
+    pending_read_limit: int = Field(default=1000, ge=1)
     # Donations per fold transaction, plus the total's own update (DynamoDB allows 100 actions).
     fold_chunk: int = Field(default=99, ge=1, le=99)
     fold_conflict_attempts: int = Field(default=5, ge=1, le=20)

@@ -1,8 +1,9 @@
 """DonationsTable and CampaignsTable access for the ingester: one conditional put per donation, folds in batches.
 
 A donation is its own item (`donation#<messageKey>`), so a telethon's writes spread over as many items as there
-are donations. A campaign's total is written only by the fold, once per chunk of up to 99 donations, in the same
-transaction that marks those donations folded: a donation is counted once, whatever is redelivered.
+are donations. It is stored `pending`; a campaign's total is written only when Umbrella has listed the donation, by
+the fold (or reconciliation), once per chunk of up to 99 donations, in the same transaction that marks those
+donations verified and folded: a donation is counted once, whatever is redelivered.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from botocore.exceptions import ClientError
 
 from hub_core import aws
 from hub_core.dynamo import from_item, is_condition_failure, to_item
-from hub_core.ledger import donation_pk, reconcile_pk, total_pk
+from hub_core.ledger import (
+    PENDING,
+    PENDING_INDEX,
+    UNCONFIRMED,
+    VERIFIED,
+    donation_pk,
+    reconcile_pk,
+    total_pk,
+)
 
 _BATCH_GET_LIMIT = 100
 
@@ -33,17 +42,26 @@ class LedgerDonation:
     donated_at: int
     received_at: int
     folded_at: int | None = None
+    verification: str = PENDING
+
+    @property
+    def settled(self) -> bool:
+        """Folded (verified, counted): nothing is left to do for it."""
+        return self.folded_at is not None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LedgerDonation:
         values = from_item(item)
+        folded_at = None if values.get("folded_at") is None else int(values["folded_at"])
         return cls(
             message_key=str(values["pk"]).removeprefix("donation#"),
             campaign_ref=values["campaign_ref"],
             amount=int(values["amount"]),
             donated_at=int(values["donated_at"]),
             received_at=int(values["received_at"]),
-            folded_at=None if values.get("folded_at") is None else int(values["folded_at"]),
+            folded_at=folded_at,
+            # Stored before verification existed: folded ones were counted, the others are pending like any hint.
+            verification=values.get("verification") or (VERIFIED if folded_at is not None else PENDING),
         )
 
 
@@ -60,8 +78,17 @@ class RecordOutcome:
 
 @dataclass(frozen=True)
 class FoldEntry:
+    """A donation Umbrella listed, with the amount Umbrella says (that is what is counted)."""
+
     message_key: str
     amount: int
+
+
+@dataclass(frozen=True)
+class PendingDonation:
+    message_key: str
+    amount: int
+    received_at: int
 
 
 @dataclass(frozen=True)
@@ -90,6 +117,7 @@ class CampaignInfo:
     created_at: int
     stopped_at: int | None = None
     apps_miles_user_id: str | None = None
+    callback_token_hash: str | None = None
 
 
 class DonationLedger:
@@ -124,7 +152,9 @@ class DonationLedger:
             pending: dict[str, Any] = {
                 self.table_name: {
                     "Keys": [{"pk": {"S": donation_pk(key)}} for key in keys[start : start + _BATCH_GET_LIMIT]],
-                    "ProjectionExpression": "pk, campaign_ref, amount, donated_at, received_at, folded_at",
+                    "ProjectionExpression": (
+                        "pk, campaign_ref, amount, donated_at, received_at, folded_at, verification"
+                    ),
                 }
             }
             while pending:
@@ -140,10 +170,11 @@ class DonationLedger:
     # --------------------------------------------------------------------------------------- totals
 
     def fold(self, campaign_ref: str, entries: Sequence[FoldEntry], *, now: int, attempts: int) -> FoldOutcome:
-        """Add these donations to the campaign's total, each once: mark-folded and the total's ADD in one transaction.
+        """Add these verified donations to the campaign's total, each once: the marks and the ADD in one transaction.
 
         A donation already folded (a redelivered event) or not in the ledger fails its condition; it is dropped
         from the chunk and the rest go again. Concurrent folds of one campaign conflict on its total; they back off.
+        Umbrella's list is the authority: the mark sets the campaign and amount it gives, whatever a callback claimed.
         """
         pending = {entry.message_key: entry for entry in entries}
         folded = amount = 0
@@ -183,12 +214,14 @@ class DonationLedger:
                 "Update": {
                     "TableName": self.table_name,
                     "Key": {"pk": {"S": donation_pk(entry.message_key)}},
-                    "UpdateExpression": "SET folded_at = :now",
-                    "ConditionExpression": (
-                        "attribute_exists(pk) AND attribute_not_exists(folded_at) "
-                        "AND campaign_ref = :ref AND amount = :amount"
+                    "UpdateExpression": (
+                        "SET folded_at = :now, verified_at = :now, verification = :verified, campaign_ref = :ref, "
+                        "amount = :amount REMOVE pending_campaign"
                     ),
-                    "ExpressionAttributeValues": to_item({":now": now, ":ref": campaign_ref, ":amount": entry.amount}),
+                    "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(folded_at)",
+                    "ExpressionAttributeValues": to_item(
+                        {":now": now, ":ref": campaign_ref, ":amount": entry.amount, ":verified": VERIFIED}
+                    ),
                 }
             }
             for entry in entries
@@ -214,6 +247,49 @@ class DonationLedger:
         keys = sorted(entry.message_key for entry in entries)
         token = hashlib.sha256("\n".join([campaign_ref, str(now), *keys]).encode()).hexdigest()
         aws.dynamodb().transact_write_items(TransactItems=[*marks, total], ClientRequestToken=token[:36])
+
+    # --------------------------------------------------------------------------------------- verification
+
+    def mark_unconfirmed(self, message_key: str, *, now: int) -> bool:
+        """Umbrella never listed it: out of the pending figure, never in a total. False when it settled meanwhile."""
+        try:
+            aws.dynamodb().update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": donation_pk(message_key)}},
+                UpdateExpression="SET verification = :unconfirmed, unconfirmed_at = :now REMOVE pending_campaign",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(folded_at)",
+                ExpressionAttributeValues=to_item({":unconfirmed": UNCONFIRMED, ":now": now}),
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def pending(self, campaign_ref: str) -> list[PendingDonation]:
+        """The campaign's donations waiting for Umbrella's confirmation (the sparse PendingIndex)."""
+        found: list[PendingDonation] = []
+        pages: Any = (
+            aws.dynamodb()
+            .get_paginator("query")
+            .paginate(
+                TableName=self.table_name,
+                IndexName=PENDING_INDEX,
+                KeyConditionExpression="pending_campaign = :ref",
+                ExpressionAttributeValues=to_item({":ref": campaign_ref}),
+            )
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                values = from_item(dict(item))
+                found.append(
+                    PendingDonation(
+                        message_key=str(values["pk"]).removeprefix("donation#"),
+                        amount=int(values["amount"]),
+                        received_at=int(values["received_at"]),
+                    )
+                )
+        return found
 
     # --------------------------------------------------------------------------------------- reconciliation
 
@@ -253,7 +329,7 @@ class DonationLedger:
 class CampaignDirectory:
     """Read-only view of CampaignsTable (the campaign lifecycle owns it)."""
 
-    _FIELDS = "campaign_ref, #state, created_at, stopped_at, apps_miles_user_id"
+    _FIELDS = "campaign_ref, #state, created_at, stopped_at, apps_miles_user_id, callback_token_hash"
 
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
@@ -291,6 +367,7 @@ def _campaign_info(item: dict[str, Any]) -> CampaignInfo:
         created_at=int(values.get("created_at", 0)),
         stopped_at=None if values.get("stopped_at") is None else int(values["stopped_at"]),
         apps_miles_user_id=values.get("apps_miles_user_id"),
+        callback_token_hash=values.get("callback_token_hash"),
     )
 
 

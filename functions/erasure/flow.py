@@ -17,6 +17,7 @@ from hub_core.caches import container_cached
 from hub_core.http_api import FieldProblem, problems_from
 from hub_core.identifiers import email_key
 from hub_core.observability import logger_for, metrics_for
+from hub_core.tokens import donor_hasher
 from partners.appsmiles import AppsMilesClient
 from partners.errors import PartnerError
 
@@ -85,7 +86,8 @@ def erase(request: ErasureRequest) -> ErasureReport:
             msisdn=request.msisdn, user_id=request.appsMilesUserId, now=now
         )
     if request.msisdn:
-        erased.donations = tables.erase_donor(request.msisdn)
+        # Donations hold the number's keyed hash (under any key of the ring), or the number itself if stored earlier.
+        erased.donations = tables.erase_donor([*donor_hasher().candidates(request.msisdn), request.msisdn])
     if request.appsMilesUserId:
         erased.loyalty_records = tables.erase_loyalty_user(request.appsMilesUserId)
     report = ErasureReport(erased=erased, appsmiles=AppsMilesOutcome.NOT_ASKED, notes=_notes(request))

@@ -3,7 +3,7 @@ and each one erased by one conditional write, so a repeat (or a race with anothe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -88,9 +88,27 @@ class ErasureStore:
             for key in found.values()
         )
 
-    def erase_donor(self, msisdn: str) -> int:
-        """Remove the donor's number from their donations; amounts, and so every total, stay."""
-        return self._remove_attribute(self.donations, DONATIONS_BY_MSISDN, "msisdn", msisdn)
+    def erase_donor(self, msisdn_keys: Sequence[str]) -> int:
+        """Remove the donor's number (its keyed hash) and free text from their donations; amounts and totals stay.
+
+        `msisdn_keys` are the values a donation of this donor may hold: the number's keyed hash under each key of the
+        ring, and the number itself for donations stored before numbers were hashed.
+        """
+        erased = 0
+        for value in dict.fromkeys(msisdn_keys):
+            erased += sum(
+                self._write(
+                    "update_item",
+                    TableName=self.donations,
+                    Key=key,
+                    UpdateExpression="REMOVE msisdn, #text",
+                    ConditionExpression="msisdn = :value",
+                    ExpressionAttributeNames={"#text": "text"},
+                    ExpressionAttributeValues=to_item({":value": value}),
+                )
+                for key in self._keys(self.donations, DONATIONS_BY_MSISDN, "msisdn", value)
+            )
+        return erased
 
     def erase_loyalty_user(self, user_id: str) -> int:
         """Remove the user id from loyalty records; the record stays, it is what makes a relay happen once."""

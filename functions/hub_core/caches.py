@@ -50,5 +50,9 @@ class TtlCache:
         self._entries[key] = (now + ttl_seconds, value)
         return value
 
+    def put(self, key: Any, value: Any, ttl_seconds: float) -> None:
+        """Replace one entry with a value just read (a fresher one than the cache held)."""
+        self._entries[key] = (self._clock() + ttl_seconds, value)
+
     def clear(self) -> None:
         self._entries.clear()

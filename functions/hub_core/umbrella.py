@@ -1,4 +1,4 @@
-"""The Umbrella client and callback signer that the campaign lifecycle and the donation ingester both use."""
+"""The Umbrella client that the campaign lifecycle and the donation ingester both use."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from pydantic import Field
 
 from hub_core.config import Settings
 from hub_core.secrets import secret
-from hub_core.tokens import CallbackSigner
 from partners.http import RetryPolicy, Timeouts
 from partners.umbrella import UmbrellaClient
 
 
 class UmbrellaSettings(Settings):
-    """Umbrella's address and how our key travels; the key's and the signing ring's SSM parameter names are read
+    """Umbrella's address and how our key travels; the key's and the key ring's SSM parameter names are read
     by hub_core.secrets from UMBRELLA_API_KEY_PARAM and CALLBACK_SIGNING_KEY_PARAM."""
 
     umbrella_base_url: str
@@ -33,7 +32,3 @@ def umbrella_client(config: UmbrellaSettings) -> UmbrellaClient:
         timeouts=Timeouts(connect=config.umbrella_connect_timeout, read=config.umbrella_read_timeout),
         retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
     )
-
-
-def callback_signer() -> CallbackSigner:
-    return CallbackSigner(lambda: secret("CALLBACK_SIGNING_KEY_PARAM"))

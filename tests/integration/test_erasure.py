@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hub_core.tokens import DonorHasher
 from hub_local.stack import LocalStack
 from partners.appsmiles import AppsMilesClient, reset_tokens
 from sandboxes.appsmiles import DEFAULT_APP_ID, DEFAULT_PARTNER_ID, AppsMilesSandbox
@@ -19,6 +20,7 @@ from tests.canaries import APPSMILES_SECRET, CANARY_APPSMILES_USER
 from tests.conftest import ROOT, load_event
 from tests.integration.conftest import (
     CANARY_EMAIL,
+    CANARY_LASTNAME,
     CANARY_MSISDN,
     FUNCTION_OVERRIDES,
     MIIMOSA_KEY,
@@ -108,6 +110,13 @@ def item(stack, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
     return dynamodb(stack).get_item(TableName=stack.physical(table), Key=key, ConsistentRead=True).get("Item")
 
 
+def donor_hash(stack, msisdn: str) -> str:
+    """The number as the ingester stores it: keyed with the stack's key ring in SSM."""
+    name = stack.function_env("DonationIngesterFunction")["CALLBACK_SIGNING_KEY_PARAM"]
+    ring = stack.boto3_client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    return DonorHasher(lambda: ring).hash(msisdn)
+
+
 def seed_person(stack, appsmiles, *, email: str = CANARY_EMAIL, user_id: str = CANARY_USER) -> Person:
     """A lead through lead intake, a campaign through the campaign lifecycle, donations and loyalty records as the
     ingester and the relay write them, and the user at app's miles."""
@@ -134,7 +143,8 @@ def seed_person(stack, appsmiles, *, email: str = CANARY_EMAIL, user_id: str = C
     ref = f"1/hjerte/{code}"
 
     donations = []
-    for amount in (5000, 2500):
+    # One as the ingester writes it (the number as its keyed hash), one stored before numbers were hashed.
+    for amount, msisdn in ((5000, donor_hash(stack, CANARY_MSISDN)), (2500, CANARY_MSISDN)):
         pk = f"donation#{uuid.uuid4()}"
         dynamodb(stack).put_item(
             TableName=stack.physical("DonationsTable"),
@@ -142,7 +152,8 @@ def seed_person(stack, appsmiles, *, email: str = CANARY_EMAIL, user_id: str = C
                 "pk": {"S": pk},
                 "campaign_ref": {"S": ref},
                 "amount": {"N": str(amount)},
-                "msisdn": {"S": CANARY_MSISDN},
+                "msisdn": {"S": msisdn},
+                "text": {"S": f"Hilsen fra {CANARY_LASTNAME}"},
                 "donated_at": {"N": "1795514400"},
                 "received_at": {"N": "1795514400"},
             },
@@ -186,6 +197,7 @@ def assert_erased(stack, person: Person) -> None:
         donation = item(stack, "DonationsTable", {"pk": {"S": pk}})
         assert donation is not None
         assert "msisdn" not in donation
+        assert "text" not in donation  # a donor's free text may name them
         amounts.append(int(donation["amount"]["N"]))
     assert amounts == [5000, 2500]
     for pk in person.loyalty:
