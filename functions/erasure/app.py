@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from erasure import SERVICE, flow
 from erasure.models import ErasureRequest
 from erasure.settings import settings
+from hub_core.deadline import deadline_aware
 from hub_core.http_api import RequestRejected, error_response, install_error_handlers, json_response
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
@@ -105,6 +106,7 @@ def handle_direct(request: Any) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "routeKey" in event and "requestContext" in event:
         return app.resolve(event, context)
