@@ -36,6 +36,7 @@ from donation_ingester.store import (
 )
 from hub_core import events
 from hub_core.caches import TtlCache, container_cached
+from hub_core.deadline import fits
 from hub_core.http_api import FieldProblem, RequestRejected, problems_from
 from hub_core.ledger import donation_pk, read_totals
 from hub_core.observability import logger_for, metrics_for
@@ -259,6 +260,7 @@ class FoldReport:
     failed_message_ids: list[str] = field(default_factory=list)
     folded: int = 0
     skipped: int = 0
+    not_started: int = 0
 
 
 def fold_batch(records: Sequence[dict[str, Any]]) -> FoldReport:
@@ -289,6 +291,11 @@ def fold_batch(records: Sequence[dict[str, Any]]) -> FoldReport:
         items = list(entries.values())
         for start in range(0, len(items), config.fold_chunk):
             chunk = items[start : start + config.fold_chunk]
+            if not fits(config.fold_chunk_seconds):
+                # Not started rather than cut off: the queue brings these records again.
+                report.failed_message_ids.extend(message_id for _, ids in chunk for message_id in ids)
+                report.not_started += len(chunk)
+                continue
             try:
                 outcome = ledger().fold(
                     campaign_ref, [entry for entry, _ in chunk], now=now, attempts=config.fold_conflict_attempts
@@ -302,6 +309,8 @@ def fold_batch(records: Sequence[dict[str, Any]]) -> FoldReport:
     metrics.add_metric(name="DonationsFolded", unit="Count", value=report.folded)
     if report.skipped:
         metrics.add_metric(name="DonationFoldSkipped", unit="Count", value=report.skipped)
+    if report.not_started:
+        metrics.add_metric(name="DonationFoldNotStarted", unit="Count", value=report.not_started)
     return report
 
 

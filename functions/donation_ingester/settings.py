@@ -29,6 +29,9 @@ class IngesterSettings(UmbrellaSettings):
     # Donations per fold transaction, plus the total's own update (DynamoDB allows 100 actions).
     fold_chunk: int = Field(default=99, ge=1, le=99)
     fold_conflict_attempts: int = Field(default=5, ge=1, le=20)
+    # The most one fold transaction (its conflict retries included) may take; a chunk is only started when this
+    # still fits before the invocation's deadline. template.yaml sizes the queue's BatchSize by it.
+    fold_chunk_seconds: float = Field(default=0.5, gt=0)
 
 
 @container_cached
