@@ -149,3 +149,79 @@ def test_deadline_arithmetic(clock):
     clock.now += 4.0
     assert deadline.remaining() == 0.0
     assert deadline.expired()
+
+
+# ------------------------------------------------------------------------------- the handler edge (hub_core)
+
+
+def test_an_http_route_gets_at_most_http_api_s_30_s_minus_the_margin(clock):
+    from hub_core.deadline import invocation_deadline  # noqa: PLC0415
+
+    assert invocation_deadline(60_000, http=True, margin=2.0, clock=clock).remaining() == 28.0
+    assert invocation_deadline(60_000, http=False, margin=2.0, clock=clock).remaining() == 58.0
+    assert invocation_deadline(15_000, http=True, margin=2.0, clock=clock).remaining() == 13.0
+    assert invocation_deadline(1_000, http=True, margin=2.0, clock=clock).remaining() == 0.0
+
+
+class FakeContext:
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_the_edge_sets_the_deadline_for_the_handler_only(monkeypatch):
+    from hub_core.deadline import deadline_aware  # noqa: PLC0415
+
+    monkeypatch.setenv("DEADLINE_MARGIN_SECONDS", "1.5")
+    seen: list[float | None] = []
+
+    @deadline_aware
+    def handler(event, context):
+        deadline = current()
+        seen.append(None if deadline is None else round(deadline.remaining()))
+        return "ok"
+
+    assert handler({"routeKey": "GET /x", "requestContext": {}}, FakeContext(60_000)) == "ok"
+    assert handler({"Records": []}, FakeContext(10_000)) == "ok"
+    assert handler({}, object()) == "ok"  # a bare test context: no limit
+    assert seen == [28, 8, None]  # 30 - 1.5 and 10 - 1.5, rounded
+    assert current() is None
+
+
+def test_a_batch_record_is_bounded_by_its_budget_and_by_the_invocation(clock):
+    from hub_core.deadline import fits, record_budget  # noqa: PLC0415
+
+    assert fits(1e9)  # no deadline, no limit
+    with bounded_by(Deadline.after(5.0, clock)):
+        assert fits(5.0)
+        assert not fits(5.1)
+        with record_budget(2.0):
+            assert current().remaining() == 2.0
+        with record_budget(9.0):
+            assert current().remaining() == 5.0
+
+
+def test_the_lead_retry_queue_does_not_start_a_record_that_would_not_fit(monkeypatch, clock):
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from lead_intake import flow, retries  # noqa: PLC0415
+
+    started: list[str] = []
+    monkeypatch.setattr(retries, "settings", lambda: SimpleNamespace(retry_record_seconds=2.0))
+
+    def forward(lead_id):
+        started.append(lead_id)
+        clock.now += 1.5  # each forward takes 1.5 s of the 4 s left
+
+    monkeypatch.setattr(flow, "retry", forward)
+    records = [
+        {"messageId": f"m{i}", "body": f'{{"lead_id": "l{i}"}}', "eventSource": "aws:sqs", "attributes": {}}
+        for i in range(4)
+    ]
+    with bounded_by(Deadline.after(4.0, clock)):
+        result = retries.handle({"Records": records}, FakeContext(4_000))
+    # 4 s: l0 at 0 (fits), l1 at 1.5 (2.5 left, fits), l2 at 3.0 (1 left < 2): l2 and l3 go back untouched.
+    assert started == ["l0", "l1"]
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]}
