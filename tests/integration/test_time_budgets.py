@@ -100,3 +100,50 @@ def test_a_slow_miimosa_batch_returns_its_untried_records_and_forwards_none_twic
     assert second == {"batchItemFailures": []}
     forwarded = Counter(lead["campaign_id"] for lead in miimosa.leads)
     assert [forwarded[f["campaign_id"]] for f in fields] == [1, 1, 1, 1]
+
+
+# ------------------------------------------------------------------ no duplicate after the partner said yes
+
+
+def _failing_forwarded_settles(monkeypatch, times):
+    """The next `times` writes recording a lead as forwarded fail, as a throttled or unreachable DynamoDB would."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    from lead_intake.models import LeadStatus  # noqa: PLC0415
+    from lead_intake.store import LeadStore  # noqa: PLC0415
+
+    real = LeadStore.settle
+    failures = {"left": times}
+
+    def settle(self, lead_id, status, **options):
+        if status is LeadStatus.FORWARDED and failures["left"] > 0:
+            failures["left"] -= 1
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem")
+        return real(self, lead_id, status, **options)
+
+    monkeypatch.setattr(LeadStore, "settle", settle)
+    return failures
+
+
+def test_a_failed_write_after_miimosa_said_yes_is_retried_within_the_budget(stack, miimosa, monkeypatch):
+    failures = _failing_forwarded_settles(monkeypatch, 2)
+    fields = lead_fields()
+    response = stack.invoke("LeadIntakeFunction", post_event(fields))
+    assert response["statusCode"] == 201, response["body"]
+    assert failures["left"] == 0
+    assert Counter(lead["campaign_id"] for lead in miimosa.leads)[fields["campaign_id"]] == 1
+
+
+def test_a_write_that_never_takes_is_a_202_being_recorded_and_a_resubmit_is_not_forwarded(stack, miimosa, monkeypatch):
+    _failing_forwarded_settles(monkeypatch, 1000)
+    fields = lead_fields()
+    response = stack.invoke("LeadIntakeFunction", post_event(fields))
+    assert response["statusCode"] == 202, response["body"]  # never a 500 that invites a resubmit
+    body = response_json(response)
+    assert body["status"] == "forwarding"
+    assert "being recorded" in body["message"]
+
+    again = stack.invoke("LeadIntakeFunction", post_event(fields))  # the visitor submits again all the same
+    assert again["statusCode"] == 202
+    assert response_json(again)["lead_id"] == body["lead_id"]
+    assert Counter(lead["campaign_id"] for lead in miimosa.leads)[fields["campaign_id"]] == 1
