@@ -225,3 +225,65 @@ def test_the_lead_retry_queue_does_not_start_a_record_that_would_not_fit(monkeyp
     # 4 s: l0 at 0 (fits), l1 at 1.5 (2.5 left, fits), l2 at 3.0 (1 left < 2): l2 and l3 go back untouched.
     assert started == ["l0", "l1"]
     assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]}
+
+
+def test_the_loyalty_relay_sends_no_action_that_would_not_fit(monkeypatch, clock):
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from loyalty_relay import flow as relay  # noqa: PLC0415
+    from loyalty_relay.models import Outcome, PendingAction  # noqa: PLC0415
+    from partners.appsmiles import StoreResult  # noqa: PLC0415
+
+    sent: list[str] = []
+
+    class SlowAppsMiles:
+        def store_action(self, user_id, tag_id, *, param1, date):
+            sent.append(param1)
+            clock.now += 1.5
+            return StoreResult(already_recorded=False, code=0, action={})
+
+    monkeypatch.setattr(relay, "settings", lambda: SimpleNamespace(record_seconds=2.0, appsmiles_multistore=False))
+    monkeypatch.setattr(relay, "appsmiles_client", SlowAppsMiles)
+    actions = [PendingAction(f"m{i}", f"k{i}", "LEAD", f"user-{i}", "LeadCaptured", None) for i in range(4)]
+    with bounded_by(Deadline.after(4.0, clock)):
+        outcomes = [settlement.outcome for _, settlement in relay._send(actions)]
+    assert sent == ["k0", "k1"]
+    assert outcomes == [Outcome.RELAYED, Outcome.RELAYED, Outcome.RETRY, Outcome.RETRY]
+
+
+def test_the_totals_fold_starts_no_chunk_that_would_not_fit(monkeypatch, clock):
+    import json  # noqa: PLC0415
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from donation_ingester import flow as ingester  # noqa: PLC0415
+    from donation_ingester.store import FoldOutcome  # noqa: PLC0415
+
+    folded: list[str] = []
+
+    class SlowLedger:
+        def fold(self, campaign_ref, entries, *, now, attempts):
+            folded.append(campaign_ref)
+            clock.now += 0.4
+            return FoldOutcome(folded=len(entries), amount=0, skipped=0)
+
+    monkeypatch.setattr(
+        ingester,
+        "settings",
+        lambda: SimpleNamespace(fold_chunk=99, fold_chunk_seconds=0.5, fold_conflict_attempts=1),
+    )
+    monkeypatch.setattr(ingester, "ledger", SlowLedger)
+
+    def record(index):
+        detail = {
+            "eventId": f"e{index}", "campaign": f"1/r/c{index}", "serviceId": 1, "route": "r",
+            "donationCode": f"c{index}", "messageKey": f"k{index}", "amount": 100,
+            "donatedAt": "2026-12-01T10:00:00+00:00",
+        }  # fmt: skip
+        return {"messageId": f"m{index}", "body": json.dumps({"detail": detail})}
+
+    with bounded_by(Deadline.after(1.0, clock)):
+        report = ingester.fold_batch([record(i) for i in range(3)])
+    # 1 s: a chunk at 0 and one at 0.4 (0.6 left) fit; at 0.8 only 0.2 is left of the 0.5 a chunk may take.
+    assert folded == ["1/r/c0", "1/r/c1"]
+    assert report.failed_message_ids == ["m2"]
+    assert (report.folded, report.not_started) == (2, 1)
