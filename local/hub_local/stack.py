@@ -115,7 +115,9 @@ def _run_until(handler: Handler, payload: Any, context: LambdaContext, timeout: 
 
     Python cannot kill a thread: an abandoned one runs on, but whatever it returns is dropped, and its deadline
     (hub_core.deadline) has passed, so its partner calls give up at once. Unlike a killed Lambda, it may still write
-    to DynamoDB after the deadline; the flows are written to survive that (leases, conditional writes).
+    to DynamoDB after the deadline; the flows are written to survive that (leases, conditional writes). It then
+    sees the host's environment (or the next invocation's): its clients and settings, cached on first use, are
+    what keep it on the local stack.
     """
     outcome: dict[str, Any] = {}
 
@@ -884,7 +886,10 @@ class LocalStack:
         payload = _as_lambda_json(event)
         env = self._function_envs[logical_id]
         declared = {name for function_env in self._function_envs.values() for name in function_env}
-        with _INVOKE_LOCK:
+        # A handler that invokes another function in-process runs it inline, in its own thread: the lock is held for
+        # it by the thread that waits for it (which would deadlock taking it again from this one).
+        nested = getattr(_IN_HANDLER, "active", False)
+        with contextlib.nullcontext() if nested else _INVOKE_LOCK:
             saved = dict(os.environ)
             host = {
                 name: value
@@ -896,10 +901,8 @@ class LocalStack:
             try:
                 handler = load_handler(function.handler)
                 context = LambdaContext(function, request_id, timeout)
-                if getattr(_IN_HANDLER, "active", False):
-                    result = handler(payload, context)  # invoked from a handler: its caller's thread times it
-                else:
-                    result = _run_until(handler, payload, context, timeout)
+                # Nested, its caller's thread times it.
+                result = handler(payload, context) if nested else _run_until(handler, payload, context, timeout)
             except FunctionTimedOut:
                 print(f"hub_local: {logical_id} timed out after {timeout:g} s; its result is ignored", file=sys.stderr)
                 raise

@@ -299,6 +299,20 @@ def test_an_invocation_past_its_timeout_is_abandoned_and_its_late_result_ignored
     assert _wait_until(lambda: request_id in fake_handlers.SLOW_FINISHED)
 
 
+def test_a_handler_may_invoke_another_function_in_process(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub_local import stack as stack_module  # noqa: PLC0415
+
+    def nested(event: Any, context: Any) -> dict[str, Any]:
+        inner = stack.invoke("EchoFunction", {})  # inline: the outer invocation's thread holds the lock and times it
+        return {"inner_env": json.loads(inner["body"])["env"]["ECHO_ONLY"], "outer_env": os.environ.get("ENV_ONLY")}
+
+    monkeypatch.setitem(stack_module._HANDLERS, "tests.local.fake_handlers.nested", nested)
+    monkeypatch.setattr(stack.functions["EnvFunction"], "handler", "tests.local.fake_handlers.nested")
+    monkeypatch.setitem(stack.timeout_overrides, "EnvFunction", 5)
+    # Each function sees its own variables; the outer one gets them back after the inner call.
+    assert stack.invoke("EnvFunction", {}) == {"inner_env": "yes", "outer_env": "yes"}
+
+
 def test_the_context_counts_down_from_the_enforced_timeout(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(stack.timeout_overrides, "EnvFunction", 2.5)
     context = stack.invoke("EnvFunction", {})["context"]
