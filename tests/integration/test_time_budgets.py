@@ -26,12 +26,14 @@ from tests.integration.conftest import (
 from tests.integration.test_campaign_lifecycle import campaign_fields
 from tests.integration.test_campaign_lifecycle import post_event as campaign_post_event
 
-TIMEOUTS = {"LeadIntakeFunction": 4.5, "CampaignLifecycleFunction": 3.0}
+TIMEOUTS = {"LeadIntakeFunction": 4.5, "CampaignLifecycleFunction": 3.0, "LicenceIssuanceFunction": 3.0}
 OVERRIDES = FUNCTION_OVERRIDES | {
     "MIIMOSA_READ_TIMEOUT": "8",
     "MIIMOSA_CONNECT_TIMEOUT": "3",
     "UMBRELLA_READ_TIMEOUT": "8",
     "UMBRELLA_CONNECT_TIMEOUT": "3",
+    "MLM_READ_TIMEOUT": "8",
+    "MLM_CONNECT_TIMEOUT": "3",
     "DEADLINE_MARGIN_SECONDS": "0.6",
     # Deadline 4.5 - 0.6 = 3.9 s; a record needs 2 s: with MiiMOSA answering in 1 s, two records fit and a third
     # (started at 2 s or later, with at most 1.9 s left) does not.
@@ -75,6 +77,21 @@ def test_a_hanging_umbrella_gets_the_hub_s_own_503_in_time_and_the_create_resume
     assert again["statusCode"] == 201, again["body"]
     created = [r for r in umbrella.requests if r.method == "POST" and not r.faulted]
     assert len(created) == 1
+
+
+def test_a_hanging_pimenko_gets_the_hub_s_own_503_in_time_and_the_order_is_issued_on_retry(stack, mlm):
+    from tests.integration.test_licence_issuance import order  # noqa: PLC0415
+    from tests.integration.test_licence_issuance import post_event as licence_post_event  # noqa: PLC0415
+
+    mlm.faults.add("hang", delay=20)
+    fields = order()
+    response = stack.invoke("LicenceIssuanceFunction", licence_post_event(fields))  # no FunctionTimedOut
+    assert response["statusCode"] == 503, response["body"]
+    assert int(response["headers"]["Retry-After"]) >= 1
+
+    mlm.faults.clear()
+    again = stack.invoke("LicenceIssuanceFunction", licence_post_event(fields))
+    assert again["statusCode"] == 201, again["body"]
 
 
 def test_a_hanging_miimosa_still_gets_the_lead_accepted_in_time(stack, miimosa):
