@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from campaign_lifecycle import SERVICE, flow
 from campaign_lifecycle.models import DONATION_CODE, ROUTE_NAME, CampaignChanges, CampaignForm, CampaignKey
 from campaign_lifecycle.settings import settings
+from hub_core.deadline import deadline_aware
 from hub_core.http_api import FieldProblem, RequestRejected, install_error_handlers, json_response, problems_from
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
@@ -214,5 +215,6 @@ def _location(key: CampaignKey) -> str:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

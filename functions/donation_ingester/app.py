@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from donation_ingester import SERVICE, flow
 from donation_ingester.models import CallbackDonation
+from hub_core.deadline import deadline_aware
 from hub_core.http_api import install_error_handlers, json_response
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import form_body
@@ -73,6 +74,7 @@ def _is_schedule(event: dict[str, Any]) -> bool:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if _is_http(event):
         return app.resolve(event, context)

@@ -39,6 +39,7 @@ from donation_ingester.store import (
 )
 from hub_core import events
 from hub_core.caches import TtlCache, container_cached
+from hub_core.deadline import fits, record_budget
 from hub_core.http_api import FieldProblem, RequestRejected, problems_from
 from hub_core.ledger import PENDING, donation_pk, read_totals
 from hub_core.observability import logger_for, metrics_for
@@ -338,6 +339,7 @@ class FoldReport:
     skipped: int = 0
     unconfirmed: int = 0
     umbrella_calls: int = 0
+    not_started: int = 0
 
 
 def fold_batch(records: Sequence[dict[str, Any]]) -> FoldReport:
@@ -359,9 +361,16 @@ def fold_batch(records: Sequence[dict[str, Any]]) -> FoldReport:
             continue
         known, ids = by_campaign[hint.campaign].get(hint.messageKey, (hint, []))
         by_campaign[hint.campaign][hint.messageKey] = (known, [*ids, message_id])
+    step_seconds = settings().fold_campaign_seconds
     for campaign_ref, hints in by_campaign.items():
+        if not fits(step_seconds):
+            # Not started rather than cut off: the queue brings these records again.
+            report.failed_message_ids.extend(message_id for _, ids in hints.values() for message_id in ids)
+            report.not_started += len(hints)
+            continue
         try:
-            settled = _verify_campaign(campaign_ref, [hint for hint, _ in hints.values()], report)
+            with record_budget(step_seconds):
+                settled = _verify_campaign(campaign_ref, [hint for hint, _ in hints.values()], report)
         except Exception as exc:
             kind = exc.log_fields() if isinstance(exc, PartnerError) else {"kind": type(exc).__name__}
             logger.warning("verification failed; the hints come back", extra={"campaign": campaign_ref, **kind})
@@ -376,6 +385,8 @@ def fold_batch(records: Sequence[dict[str, Any]]) -> FoldReport:
     metrics.add_metric(name="DonationsFolded", unit="Count", value=report.folded)
     if report.skipped:
         metrics.add_metric(name="DonationFoldSkipped", unit="Count", value=report.skipped)
+    if report.not_started:
+        metrics.add_metric(name="DonationFoldNotStarted", unit="Count", value=report.not_started)
     return report
 
 

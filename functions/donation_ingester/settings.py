@@ -42,6 +42,11 @@ class IngesterSettings(UmbrellaSettings):
     # Donations per fold transaction, plus the total's own update (DynamoDB allows 100 actions).
     fold_chunk: int = Field(default=99, ge=1, le=99)
     fold_conflict_attempts: int = Field(default=5, ge=1, le=20)
+    # The most one campaign's step of a fold batch may take: its one Umbrella call that verifies the batch's hints,
+    # then its fold transactions (their conflict retries included). A campaign is only started when this still fits
+    # before the invocation's deadline; template.yaml sizes the queue's BatchSize by it (each record its own campaign
+    # at worst).
+    fold_campaign_seconds: float = Field(default=2.0, gt=0)
 
 
 @container_cached

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from erasure import SERVICE, deferred, flow
 from erasure.models import ErasureRequest
 from erasure.settings import settings
+from hub_core.deadline import deadline_aware
 from hub_core.http_api import error_response, install_error_handlers, json_response
 from hub_core.iam_callers import parse_allow_list, require_allowed_caller
 from hub_core.observability import logger_for, metrics_for
@@ -124,6 +125,7 @@ def _is_sqs_batch(event: dict[str, Any]) -> bool:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "routeKey" in event and "requestContext" in event:
         return app.resolve(event, context)

@@ -23,6 +23,7 @@ from erasure import SERVICE, flow
 from erasure.models import ErasureRequest
 from erasure.settings import settings
 from hub_core import aws
+from hub_core.deadline import fits, record_budget
 from hub_core.dynamo import from_item, to_item
 from hub_core.observability import logger_for, metrics_for
 
@@ -36,6 +37,10 @@ _processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_fail
 
 class ErasureNotDoneYet(Exception):
     """The stored request's erasure failed again (app's miles, or our tables): the queue offers it again."""
+
+
+class RecordNotStarted(Exception):
+    """Too little of the invocation is left for this record: it is handed back untouched, never cut off."""
 
 
 def defer(request: ErasureRequest) -> str:
@@ -84,6 +89,14 @@ def retry(request_id: str) -> dict[str, Any] | None:
 
 
 def _record(record: SQSRecord) -> None:
+    budget = settings().retry_record_seconds
+    if not fits(budget):
+        raise RecordNotStarted(record.message_id)
+    with record_budget(budget):
+        _retry_record(record)
+
+
+def _retry_record(record: SQSRecord) -> None:
     try:
         body = json.loads(record.body)
     except ValueError:

@@ -18,6 +18,8 @@ class ErasureSettings(Settings):
     erasure_requests_table_name: str
     erasure_retry_queue_url: str
     erasure_retry_delay_seconds: int = Field(default=60, ge=0, le=900)
+    # The most one retry-queue record may take; a record is only started when this still fits before the deadline.
+    retry_record_seconds: float = Field(default=6.0, gt=0)
     # As long as ErasureDLQ keeps a message: a request never done is then forgotten with its last retry message.
     deferred_retention_days: int = Field(default=14, ge=1, le=14)
     # A person's number as the hub stores it (donors and creators alike): country code and digits.

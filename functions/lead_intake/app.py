@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from hub_core.deadline import deadline_aware
 from hub_core.http_api import (
     FieldProblem,
     RequestRejected,
@@ -139,6 +140,7 @@ def _is_sqs_batch(event: dict[str, Any]) -> bool:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
     flow.register_context(context)
     if _is_sqs_batch(event):

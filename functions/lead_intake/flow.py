@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hub_core import aws, events
 from hub_core.caches import TtlCache, container_cached
 from hub_core.config import ConfigError
+from hub_core.deadline import fits
 from hub_core.observability import logger_for
 from hub_core.secrets import secret
 from lead_intake import SERVICE
@@ -45,6 +46,10 @@ logger = logger_for(SERVICE)
 
 QUEUED_MESSAGE = "MiiMOSA could not take the lead just now; it is stored and will be forwarded automatically."
 FORWARDED_MESSAGE = "The lead reached MiiMOSA."
+RECORDING_MESSAGE = "The lead reached MiiMOSA; it is being recorded. There is no need to send it again."
+# Recording MiiMOSA's yes is retried with these pauses, while the invocation's deadline leaves room for a write.
+SETTLE_PAUSES = (0.1, 0.3, 0.9)
+SETTLE_WRITE_SECONDS = 1.0
 
 
 class LeadNotForwardedYet(Exception):
@@ -142,10 +147,29 @@ def forward(lead_id: str, lead: dict[str, str], *, apps_miles_user_id: str | Non
         _log_hold(exc)
         store().settle(lead_id, LeadStatus.QUEUED, now=now, message=type(exc).__name__, not_before=_not_before(exc))
         return LeadOutcome(lead_id=lead_id, status=LeadStatus.QUEUED, message=QUEUED_MESSAGE)
-    store().settle(lead_id, LeadStatus.FORWARDED, now=now, reference=receipt.reference)
+    if not _record_accepted(lead_id, now=now, reference=receipt.reference):
+        # MiiMOSA has it: a 500 here would invite a resubmit, i.e. a second lead at MiiMOSA. The idempotency record
+        # keeps this answer for a double submit too.
+        return LeadOutcome(lead_id=lead_id, status=LeadStatus.FORWARDING, message=RECORDING_MESSAGE)
     logger.info("lead forwarded to MiiMOSA")
     _announce(lead_id, lead, apps_miles_user_id)
     return LeadOutcome(lead_id=lead_id, status=LeadStatus.FORWARDED, message=FORWARDED_MESSAGE)
+
+
+def _record_accepted(lead_id: str, *, now: int, reference: str | None) -> bool:
+    """Record MiiMOSA's yes, retrying a failed write while the deadline leaves room; False when it never took."""
+    for pause in (0.0, *SETTLE_PAUSES):
+        if pause and not fits(pause + SETTLE_WRITE_SECONDS):
+            break
+        time.sleep(pause)
+        try:
+            store().settle(lead_id, LeadStatus.FORWARDED, now=now, reference=reference)
+        except Exception as exc:  # DynamoDB throttled or unreachable: the lead is at MiiMOSA all the same
+            logger.warning("recording a forwarded lead failed", extra={"kind": type(exc).__name__})
+            continue
+        return True
+    logger.error("a lead MiiMOSA accepted is not recorded as forwarded; the visitor is told it is being recorded")
+    return False
 
 
 def _not_before(exc: Exception) -> int | None:

@@ -15,8 +15,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from hub_core.deadline import fits, record_budget
 from hub_core.observability import logger_for, metrics_for
 from lead_intake import SERVICE, flow
+from lead_intake.settings import settings
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
@@ -25,7 +27,21 @@ metrics = metrics_for(SERVICE)
 retry_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
+class RecordNotStarted(Exception):
+    """Too little of the invocation is left for this record: it goes back to the queue untouched."""
+
+
 def _retry_record(record: SQSRecord) -> None:
+    budget = settings().retry_record_seconds
+    if not fits(budget):
+        # Started, a forward could be cut off by Lambda between MiiMOSA's yes and our record of it.
+        metrics.add_metric(name="LeadRetryNotStarted", unit=MetricUnit.Count, value=1)
+        raise RecordNotStarted(record.message_id)
+    with record_budget(budget):
+        _forward_record(record)
+
+
+def _forward_record(record: SQSRecord) -> None:
     try:
         lead_id = str(json.loads(record.body)["lead_id"])
     except (ValueError, KeyError, TypeError):

@@ -32,6 +32,9 @@ class LeadIntakeSettings(Settings):
     projects_max_pages: int = Field(default=5, ge=1, le=50)
     miimosa_connect_timeout: float = Field(default=3.05, gt=0)
     miimosa_read_timeout: float = Field(default=8.0, gt=0)
+    # The most one retry-queue record may take (its forward's attempts included); a record is only started when
+    # this still fits before the invocation's deadline. template.yaml sizes the queue's BatchSize by it.
+    retry_record_seconds: float = Field(default=6.0, gt=0)
 
 
 @container_cached

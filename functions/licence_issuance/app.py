@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
+from hub_core.deadline import deadline_aware
 from hub_core.http_api import (
     FieldProblem,
     RequestRejected,
@@ -191,6 +192,7 @@ def _reject_event(event: dict[str, Any], problems: list[FieldProblem]) -> dict[s
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     flow.register_context(context)
     if "detail-type" in event:

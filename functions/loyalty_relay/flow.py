@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from hub_core.appsmiles import appsmiles_client
 from hub_core.caches import container_cached
 from hub_core.config import ConfigError
+from hub_core.deadline import fits, record_budget
 from loyalty_relay import SERVICE
 from loyalty_relay.models import EVENT_KEY, USER_ID, BusEvent, Outcome, PendingAction, Settlement
 from loyalty_relay.settings import ActionRule, settings
@@ -77,6 +78,8 @@ def relay_batch(records: Iterable[Mapping[str, Any]]) -> BatchReport:
 
     for action, settlement in _send(ready):
         if settlement.outcome.settled:
+            # `_send` is lazy: this write follows its call at once, and the next call is only started if it still
+            # fits, so the invocation's margin (hub_core.deadline) is what the last write needs.
             store().record(action, settlement)
         report.outcomes[action.message_id] = settlement.outcome
         if settlement.outcome is Outcome.REJECTED:
@@ -140,7 +143,7 @@ def _send(actions: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlem
             yield from ((action, Settlement(Outcome.RETRY)) for action in group)
             continue
         if config.appsmiles_multistore and len(group) >= config.multistore_min_actions:
-            settled = _send_together(tag_id, group)
+            settled = _send_together(tag_id, group) if fits(config.record_seconds) else _not_started(group)
         else:
             settled = _send_one_by_one(group)
         for action, settlement in settled:
@@ -150,14 +153,17 @@ def _send(actions: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlem
 
 def _send_one_by_one(group: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlement]]:
     outage = False
+    budget = settings().record_seconds
     for action in group:
-        if outage:
+        if outage or not fits(budget):
+            # After an outage, or with too little time left to send and record it: the queue brings it again.
             yield action, Settlement(Outcome.RETRY)
             continue
         try:
-            result = appsmiles_client().store_action(
-                action.user_id, action.tag_id, param1=action.key, date=action.happened_at
-            )
+            with record_budget(budget):
+                result = appsmiles_client().store_action(
+                    action.user_id, action.tag_id, param1=action.key, date=action.happened_at
+                )
         except (PartnerError, ConfigError) as exc:
             settlement = _failure(exc)
             outage = settlement.outcome is Outcome.RETRY
@@ -166,9 +172,14 @@ def _send_one_by_one(group: list[PendingAction]) -> Iterable[tuple[PendingAction
         yield action, _success(result)
 
 
+def _not_started(group: list[PendingAction]) -> list[tuple[PendingAction, Settlement]]:
+    return [(action, Settlement(Outcome.RETRY)) for action in group]
+
+
 def _send_together(tag_id: str, group: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlement]]:
     try:
-        results = appsmiles_client().multistore(tag_id, [(action.user_id, action.key) for action in group])
+        with record_budget(settings().record_seconds):
+            results = appsmiles_client().multistore(tag_id, [(action.user_id, action.key) for action in group])
     except (PartnerError, ConfigError) as exc:
         settlement = _failure(exc)
         return [(action, settlement) for action in group]

@@ -39,6 +39,9 @@ class RelaySettings(Settings):
     # partners.appsmiles), so it stays off until checked against app's miles.
     appsmiles_multistore: bool = False
     multistore_min_actions: int = Field(default=2, ge=2)
+    # The most one call to app's miles (with its retries) and its record may take; a call is only started when this
+    # still fits before the invocation's deadline. template.yaml sizes the queue's BatchSize by it.
+    record_seconds: float = Field(default=5.0, gt=0)
 
 
 @container_cached

@@ -269,6 +269,8 @@ def error_payload(error: BaseException, request_id: str) -> dict[str, Any]:
     error_type = type(error).__name__
     if error_type == "HandlerImportError":
         error_type = "Runtime.ImportModuleError"
+    elif error_type == "FunctionTimedOut":
+        error_type = "Sandbox.Timedout"
     return {
         "errorMessage": str(error),
         "errorType": error_type,

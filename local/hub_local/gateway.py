@@ -21,6 +21,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from botocore.exceptions import ClientError
 
 from hub_local.eventbus import entries_from_document, error_payload
+from hub_local.limits import (
+    HTTP_API_INTEGRATION_TIMEOUT,
+    HTTP_API_MAX_PAYLOAD_BYTES,
+    SERVICE_UNAVAILABLE,
+    TOO_LARGE,
+    FunctionTimedOut,
+)
 from hub_local.template import ACCOUNT_ID, LOCAL_API_ID, CorsConfig, HttpRoute
 
 Invoke = Callable[[str, dict[str, Any]], Any]
@@ -348,15 +355,20 @@ class Gateway:
         invoke_async: InvokeAsync | None = None,
         functions: Iterable[str] = (),
         host: str = "127.0.0.1",
+        integration_timeout: float = HTTP_API_INTEGRATION_TIMEOUT,
+        max_payload_bytes: int = HTTP_API_MAX_PAYLOAD_BYTES,
     ) -> None:
         """`describe` serves STACK_PATH; `invoke_async` and `functions` (the names it may invoke) serve LAMBDA_PATH.
-        `host` is the address it listens on (its URL names 127.0.0.1 whatever it is)."""
+        `host` is the address it listens on (its URL names 127.0.0.1 whatever it is). `integration_timeout` and
+        `max_payload_bytes` are HTTP API's limits (tests lower them)."""
         self.routes = list(routes)
         self.invoke = invoke
         self.put_events = put_events
         self.describe = describe
         self.invoke_async = invoke_async
         self.functions = frozenset(functions)
+        self.integration_timeout = integration_timeout
+        self.max_payload_bytes = max_payload_bytes
         self._server = _Server((host, port), _Handler)
         self._server.gateway = self
         self.port: int = self._server.server_address[1]
@@ -433,16 +445,42 @@ class Gateway:
             event = build_event(
                 method=method, target=target, headers=headers, body=body, match=match, source_ip=source_ip
             )
-            try:
-                response = to_http_response(self.invoke(match.route.function, event))
-            except Exception:  # any handler failure is API Gateway's 500
-                print(f"gateway: {match.route.function} failed on {method} {path}", file=sys.stderr)
-                traceback.print_exc(file=sys.stderr)
-                response = json_response(500, INTERNAL_ERROR)
+            response = self._integrate(match.route.function, event, f"{method} {path}")
         policy = self.policy_for(path, match)
         if policy is not None:
             policy.decorate(response, origin)
         return response
+
+    def _integrate(self, function: str, event: dict[str, Any], request: str) -> HttpResponse:
+        """The function's answer, or what HTTP API answers instead: 503 when the function timed out or did not
+        answer within the integration timeout (the function may run on, as on AWS), 500 when it failed."""
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                outcome["result"] = self.invoke(function, event)
+            except BaseException as error:  # reported in the request's thread
+                outcome["error"] = error
+
+        worker = threading.Thread(target=call, name=f"gateway-integration-{function}", daemon=True)
+        worker.start()
+        worker.join(self.integration_timeout)
+        if worker.is_alive():
+            limit = self.integration_timeout
+            print(f"gateway: {function} gave no answer within {limit:g} s on {request}", file=sys.stderr)
+            return json_response(503, SERVICE_UNAVAILABLE)
+        error = outcome.get("error")
+        if isinstance(error, FunctionTimedOut):
+            return json_response(503, SERVICE_UNAVAILABLE)
+        if error is not None:  # any handler failure is API Gateway's 500
+            print(f"gateway: {function} failed on {request}", file=sys.stderr)
+            traceback.print_exception(error, file=sys.stderr)
+            return json_response(500, INTERNAL_ERROR)
+        try:
+            return to_http_response(outcome.get("result"))
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            return json_response(500, INTERNAL_ERROR)
 
     def _put_events(self, body: bytes) -> HttpResponse:
         """The control route that puts events on a bus (for `curl` and `python -m hub_local put-events`)."""
@@ -525,21 +563,37 @@ class _Handler(BaseHTTPRequestHandler):
         # ACK of the headers (~40 ms on Linux), which capped the gateway at ~25 requests a second per connection.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def _read_body(self) -> bytes:
+    def _read_body(self) -> bytes | None:
+        """The request's body; None when it is over HTTP API's payload limit (not read further)."""
+        limit = self.server.gateway.max_payload_bytes
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks: list[bytes] = []
+            total = 0
             while size := int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16):
+                total += size
+                if total > limit:
+                    return None
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
             while self.rfile.readline().strip():
                 pass  # trailers
             return b"".join(chunks)
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > limit:
+            return None
+        return self.rfile.read(length)
 
     def _serve(self) -> None:
-        response = self.server.gateway.handle(
-            self.command, self.path, list(self.headers.items()), self._read_body(), self.client_address[0]
-        )
+        body = self._read_body()
+        if body is None:
+            # The rest of the body is never read: the connection cannot carry another request after this answer.
+            self.close_connection = True
+            response = json_response(413, TOO_LARGE)
+            response.headers.append(("Connection", "close"))
+        else:
+            response = self.server.gateway.handle(
+                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+            )
         self.send_response(response.status)
         for name, value in response.headers:
             self.send_header(name, value)

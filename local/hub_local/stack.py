@@ -40,6 +40,7 @@ from hub_local.eventbus import (
     tap_queue_name,
 )
 from hub_local.gateway import LAMBDA_PATH, Gateway
+from hub_local.limits import FunctionTimedOut
 from hub_local.partners import PartnerSpec, Sandbox, default_partners, hub_secret_values, secret_parameter_name
 from hub_local.sqs_pump import SqsPump
 from hub_local.template import (
@@ -71,6 +72,9 @@ _HANDLERS: dict[str, Handler] = {}
 _HOST_PREFIXES_DROPPED: Final = ("AWS_", "_X_AMZN_", "_HANDLER", "LAMBDA_")
 
 
+__all__ = ["FunctionTimedOut", "HandlerImportError", "LambdaContext", "LocalStack", "UnknownResourceError"]
+
+
 class UnknownResourceError(KeyError):
     """A logical id the template does not declare (or not of the kind asked for)."""
 
@@ -85,7 +89,7 @@ class HandlerImportError(ImportError):
 class LambdaContext:
     """The context object the Python Lambda runtime passes to a handler."""
 
-    def __init__(self, function: FunctionSpec, request_id: str | None = None) -> None:
+    def __init__(self, function: FunctionSpec, request_id: str | None = None, timeout: float | None = None) -> None:
         self.function_name = function.logical_id
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function.logical_id}"
@@ -96,10 +100,42 @@ class LambdaContext:
         self.identity: Any = None
         self.client_context: Any = None
         self.tenant_id: str | None = None
-        self._deadline = time.monotonic() + function.timeout
+        self._deadline = time.monotonic() + (function.timeout if timeout is None else timeout)
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+# Set in the thread that runs a handler: a function that invokes another in-process runs it inline, as before.
+_IN_HANDLER: Final = threading.local()
+
+
+def _run_until(handler: Handler, payload: Any, context: LambdaContext, timeout: float) -> Any:
+    """The handler's result, from a thread of its own; `FunctionTimedOut` when it is not back within `timeout`.
+
+    Python cannot kill a thread: an abandoned one runs on, but whatever it returns is dropped, and its deadline
+    (hub_core.deadline) has passed, so its partner calls give up at once. Unlike a killed Lambda, it may still write
+    to DynamoDB after the deadline; the flows are written to survive that (leases, conditional writes). It then
+    sees the host's environment (or the next invocation's): its clients and settings, cached on first use, are
+    what keep it on the local stack.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        _IN_HANDLER.active = True
+        try:
+            outcome["result"] = handler(payload, context)
+        except BaseException as error:  # handed to the caller's thread, as the runtime reports it
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, name=f"lambda-{context.function_name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise FunctionTimedOut(context.function_name, timeout)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result")
 
 
 def _json_default(value: Any) -> Any:
@@ -181,6 +217,7 @@ class LocalStack:
         web_root: str | Path | None = None,
         web_port: int = 0,
         bind_host: str = "127.0.0.1",
+        timeout_overrides: Mapping[str, float] | None = None,
     ) -> None:
         """`function_overrides` are set in every function's environment, last; `env_overrides` is shaped like
         `sam local --env-vars` ({"<FunctionId>" or "Parameters": {VAR: value}}) and applies after them.
@@ -196,7 +233,11 @@ class LocalStack:
         website would.
 
         `bind_host` is the address moto, the gateway and the sandboxes listen on (`0.0.0.0` for a container to reach
-        them); their URLs name 127.0.0.1 whatever it is."""
+        them); their URLs name 127.0.0.1 whatever it is.
+
+        `timeout_overrides` replaces functions' `Timeout` (seconds, by logical id): tests make invocations time out
+        in a second or two rather than the template's 15 s. An invocation past its Timeout is abandoned and fails
+        with `FunctionTimedOut`, as Lambda stops it."""
         self.template_path = Path(template_path)
         self.gateway_port = gateway_port
         self.parameter_overrides = dict(parameter_overrides or {})
@@ -213,6 +254,7 @@ class LocalStack:
         self.web_root = None if web_root is None else Path(web_root)
         self.web_port = web_port
         self.bind_host = bind_host
+        self.timeout_overrides = dict(timeout_overrides or {})
         self._web: WebServer | None = None
         self._moto: ThreadedMotoServer | None = None
         self._moto_url: str | None = None
@@ -834,16 +876,27 @@ class LocalStack:
 
     # ------------------------------------------------------------------------------------------ invocation
 
+    def timeout_of(self, logical_id: str) -> float:
+        """The function's Timeout in seconds (the template's, unless `timeout_overrides` names it)."""
+        return float(self.timeout_overrides.get(logical_id, self.function(logical_id).timeout))
+
     def invoke(self, logical_id: str, event: Any, *, request_id: str | None = None) -> Any:
         """Call a function's handler in this process, in its own environment, as Lambda would (`request_id` is the
-        context's aws_request_id: Lambda keeps it across the retries of an asynchronous invocation)."""
+        context's aws_request_id: Lambda keeps it across the retries of an asynchronous invocation).
+
+        Past the function's Timeout the invocation is abandoned and `FunctionTimedOut` raised: the gateway answers
+        HTTP API's 503, an SQS batch comes back whole, an asynchronous event is retried, then sent to OnFailure."""
         function = self.function(logical_id)
+        timeout = self.timeout_of(logical_id)
         if not function.handler:
             raise HandlerImportError(f"{logical_id} has no Handler (only zip Python functions run locally)")
         payload = _as_lambda_json(event)
         env = self._function_envs[logical_id]
         declared = {name for function_env in self._function_envs.values() for name in function_env}
-        with _INVOKE_LOCK:
+        # A handler that invokes another function in-process runs it inline, in its own thread: the lock is held for
+        # it by the thread that waits for it (which would deadlock taking it again from this one).
+        nested = getattr(_IN_HANDLER, "active", False)
+        with contextlib.nullcontext() if nested else _INVOKE_LOCK:
             saved = dict(os.environ)
             host = {
                 name: value
@@ -854,18 +907,15 @@ class LocalStack:
             os.environ.update(host | env)
             try:
                 handler = load_handler(function.handler)
-                started = time.monotonic()
-                result = handler(payload, LambdaContext(function, request_id))
-                elapsed = time.monotonic() - started
+                context = LambdaContext(function, request_id, timeout)
+                # Nested, its caller's thread times it.
+                result = handler(payload, context) if nested else _run_until(handler, payload, context, timeout)
+            except FunctionTimedOut:
+                print(f"hub_local: {logical_id} timed out after {timeout:g} s; its result is ignored", file=sys.stderr)
+                raise
             finally:
                 os.environ.clear()
                 os.environ.update(saved)
-        if elapsed > function.timeout:
-            # Lambda would have killed it; locally the result is kept but the overrun is made visible.
-            print(
-                f"hub_local: {logical_id} ran {elapsed:.1f} s, over its Timeout of {function.timeout} s",
-                file=sys.stderr,
-            )
         return _as_lambda_json(result)
 
     def invoke_async(self, logical_id: str, event: Any) -> str:

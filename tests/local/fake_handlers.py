@@ -282,3 +282,20 @@ def record_bodies(event: dict[str, Any], context: Any) -> None:
     """An SQS handler that records each record's body (JSON decoded)."""
     for record in event["Records"]:
         _received(json.loads(record["body"]), context)
+
+
+# Request ids of `slow` calls that ran to their end (after the runner stopped waiting, when it timed them out).
+SLOW_FINISHED: list[str] = []
+
+
+def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Sleeps `sleep` seconds (from the event, its EventBridge detail, or its first SQS record's body), then answers."""
+    import time  # noqa: PLC0415 - this file is only appended to
+
+    if "Records" in event:
+        seconds = float(event["Records"][0]["body"])
+    else:
+        seconds = float(event.get("sleep", (event.get("detail") or {}).get("sleep", 0)))
+    time.sleep(seconds)
+    SLOW_FINISHED.append(context.aws_request_id)
+    return {"statusCode": 200, "body": "late", "batchItemFailures": []}

@@ -364,6 +364,23 @@ def test_a_failing_function_is_retried_then_its_on_failure_destination_gets_lamb
     assert queue_messages(stack, "SuccessQueue") == []
 
 
+def test_an_async_invocation_past_its_timeout_is_retried_then_sent_to_on_failure(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stack.functions["FlakyFunction"], "handler", "tests.local.fake_handlers.slow")
+    monkeypatch.setitem(stack.timeout_overrides, "FlakyFunction", 0.2)
+    queue_messages(stack, "FailureQueue")
+    event_id = put(stack, "Flaky", {"sleep": 0.5}, source="hub.test")
+    (message,) = queue_messages(stack, "FailureQueue")
+    record = json.loads(message["Body"])
+    assert record["requestPayload"]["id"] == event_id
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["responsePayload"]["errorType"] == "Sandbox.Timedout"
+    assert record["responsePayload"]["errorMessage"] == "Task timed out after 0.20 seconds"
+    assert queue_messages(stack, "SuccessQueue") == []  # the late answers counted for nothing
+
+
 def test_a_retry_that_succeeds_goes_to_on_success(stack: LocalStack) -> None:
     event_id = put(stack, "Flaky", {"fail_times": 1}, source="hub.test")
     assert fake_handlers.ATTEMPTS[event_id] == 2

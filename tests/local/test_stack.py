@@ -38,7 +38,7 @@ from hub_local.gateway import (
 )
 from hub_local.partners import PartnerSpec, Sandbox, default_partners, secret_parameter_name
 from hub_local.sqs_pump import SqsPump, failed_message_ids
-from hub_local.stack import HandlerImportError, LocalStack, UnknownResourceError, load_handler
+from hub_local.stack import FunctionTimedOut, HandlerImportError, LocalStack, UnknownResourceError, load_handler
 from hub_local.template import CorsConfig, HttpRoute, QueueSpec, SqsSource, TableSpec
 from tests.local import fake_handlers
 from tests.local.fake_handlers import TEMPLATE
@@ -268,10 +268,126 @@ def test_invoke_handler_errors(stack: LocalStack, monkeypatch: pytest.MonkeyPatc
         stack.invoke("PlainFunction", {})
 
 
-def test_invoke_reports_a_timeout_overrun(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
-    monkeypatch.setattr(stack.functions["PlainFunction"], "timeout", 0)
-    stack.invoke("PlainFunction", {})
-    assert "over its Timeout of 0 s" in capsys.readouterr().err
+def _slow(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, function: str, timeout: float) -> None:
+    """Make `function` run fake_handlers.slow under a Timeout of `timeout` seconds."""
+    monkeypatch.setattr(stack.functions[function], "handler", "tests.local.fake_handlers.slow")
+    monkeypatch.setitem(stack.timeout_overrides, function, timeout)
+
+
+def _wait_until(check: Any, limit: float = 10.0) -> bool:
+    deadline = time.monotonic() + limit
+    while not check():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_an_invocation_past_its_timeout_is_abandoned_and_its_late_result_ignored(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    _slow(stack, monkeypatch, "PlainFunction", 0.2)
+    before = dict(os.environ)
+    request_id = str(uuid.uuid4())
+    with pytest.raises(FunctionTimedOut, match=r"Task timed out after 0\.20 seconds"):
+        stack.invoke("PlainFunction", {"sleep": 0.6}, request_id=request_id)
+    assert request_id not in fake_handlers.SLOW_FINISHED  # the runner did not wait for it
+    assert dict(os.environ) == before
+    assert "PlainFunction timed out after 0.2 s" in capsys.readouterr().err
+    # It runs on (Python cannot kill a thread) and its answer goes nowhere; the next invocation is not held up.
+    assert stack.invoke("PlainFunction", {"sleep": 0}) == {"statusCode": 200, "body": "late", "batchItemFailures": []}
+    assert _wait_until(lambda: request_id in fake_handlers.SLOW_FINISHED)
+
+
+def test_a_handler_may_invoke_another_function_in_process(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub_local import stack as stack_module  # noqa: PLC0415
+
+    def nested(event: Any, context: Any) -> dict[str, Any]:
+        inner = stack.invoke("EchoFunction", {})  # inline: the outer invocation's thread holds the lock and times it
+        return {"inner_env": json.loads(inner["body"])["env"]["ECHO_ONLY"], "outer_env": os.environ.get("ENV_ONLY")}
+
+    monkeypatch.setitem(stack_module._HANDLERS, "tests.local.fake_handlers.nested", nested)
+    monkeypatch.setattr(stack.functions["EnvFunction"], "handler", "tests.local.fake_handlers.nested")
+    monkeypatch.setitem(stack.timeout_overrides, "EnvFunction", 5)
+    # Each function sees its own variables; the outer one gets them back after the inner call.
+    assert stack.invoke("EnvFunction", {}) == {"inner_env": "yes", "outer_env": "yes"}
+
+
+def test_the_context_counts_down_from_the_enforced_timeout(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(stack.timeout_overrides, "EnvFunction", 2.5)
+    context = stack.invoke("EnvFunction", {})["context"]
+    assert 2000 < context["remaining"] <= 2500
+
+
+def test_a_timed_out_route_is_http_api_s_503(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    _slow(stack, monkeypatch, "PlainFunction", 0.2)
+    # The route's event says nothing of sleeping: the slow handler is told through the event the gateway passes.
+    real_invoke = stack.invoke
+
+    def with_sleep(name: str, event: Any, **options: Any) -> Any:
+        return real_invoke(name, {**event, "sleep": 0.6}, **options)
+
+    assert stack._gateway is not None
+    monkeypatch.setattr(stack._gateway, "invoke", with_sleep)
+    status, _, body = request(f"{stack.gateway_url}/items/special")
+    assert (status, json.loads(body)) == (503, {"message": "Service Unavailable"})
+
+
+def test_the_gateway_stops_waiting_after_the_integration_timeout(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    released = threading.Event()
+
+    def hanging(name: str, event: Any, **_: Any) -> Any:
+        released.wait(5)
+        return {"statusCode": 200, "body": "too late"}
+
+    assert stack._gateway is not None
+    monkeypatch.setattr(stack._gateway, "invoke", hanging)
+    monkeypatch.setattr(stack._gateway, "integration_timeout", 0.2)
+    try:
+        status, _, body = request(f"{stack.gateway_url}/items/special")
+    finally:
+        released.set()
+    assert (status, json.loads(body)) == (503, {"message": "Service Unavailable"})
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_over_the_payload_limit_is_a_413_without_invoking(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, chunked: bool
+) -> None:
+    assert stack._gateway is not None
+    calls: list[str] = []
+    monkeypatch.setattr(stack._gateway, "invoke", lambda name, event, **_: calls.append(name))
+    monkeypatch.setattr(stack._gateway, "max_payload_bytes", 100)
+    status, headers, body = request(f"{stack.gateway_url}/items", method="POST", body=b"x" * 101, chunked=chunked)
+    assert (status, json.loads(body)) == (413, {"message": "Request Entity Too Large"})
+    assert headers["Connection"] == "close"
+    assert calls == []
+    status, _, _ = request(f"{stack.gateway_url}/items", method="POST", body=b"x" * 100, chunked=chunked)
+    assert calls == ["EchoFunction"]
+
+
+def test_a_timed_out_batch_comes_back_whole_then_goes_to_its_dlq(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert stack.drain("WorkQueue")
+    sqs = stack.boto3_client("sqs")
+    _empty(sqs, stack.physical("WorkDLQ"))
+    _slow(stack, monkeypatch, "WorkerFunction", 0.2)
+    sqs.send_message(QueueUrl=stack.physical("WorkQueue"), MessageBody="0.5")
+    # Each receive times out, so the message is never deleted; its third receive exceeds maxReceiveCount (2).
+    assert stack.drain("WorkQueue", timeout=10)
+    assert queue_bodies(stack, "WorkDLQ") == ["0.5"]
+    _empty(sqs, stack.physical("WorkDLQ"))
+
+
+def _empty(sqs: Any, url: str) -> None:
+    """Delete every message of a queue (PurgeQueue may run once a minute only)."""
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        )
 
 
 # ------------------------------------------------------------------------------------------- gateway

@@ -412,7 +412,7 @@ def test_the_real_template() -> None:
         "GET /projects/{id}",
     }
     (source,) = lead_intake.sqs_sources
-    assert (source.queue, source.batch_size, source.reports_batch_item_failures) == ("LeadRetryQueue", 10, True)
+    assert (source.queue, source.batch_size, source.reports_batch_item_failures) == ("LeadRetryQueue", 2, True)
     assert lead_intake.environment["LEADS_TABLE_NAME"] == "LeadsTable"
     assert lead_intake.environment["MIIMOSA_API_KEY_PARAM"] == "/partner-hub/local/miimosa/api-key"
     assert lead_intake.environment["EVENT_BUS_NAME"] == "partner-hub-local"

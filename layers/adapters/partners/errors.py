@@ -45,6 +45,14 @@ class PartnerUnavailable(PartnerError):
         self.ambiguous = ambiguous
 
 
+class OutOfTime(PartnerUnavailable):
+    """No call (or no further attempt) was made: what is left of the invocation's time could not hold it.
+
+    Never ambiguous by itself: nothing was sent. When an earlier attempt was cut short, the error of that attempt is
+    raised instead, with its own ambiguity.
+    """
+
+
 class PartnerBadResponse(PartnerUnavailable):
     """The partner answered with a body we cannot read; treated as a passing fault."""
 

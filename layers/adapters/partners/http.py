@@ -15,7 +15,10 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from partners import deadline as deadlines
+from partners.deadline import Deadline
 from partners.errors import (
+    OutOfTime,
     PartnerAuthError,
     PartnerBadResponse,
     PartnerError,
@@ -30,6 +33,9 @@ logger = logging.getLogger("partners.http")
 USER_AGENT = "partner-hub/0.1 (+python-requests)"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Of what is left before a deadline, the connect may take at most this share and the read the rest, so that one
+# attempt always ends before the deadline; a connect is quick or fails, a partner's slowness is in the read.
+CONNECT_SHARE = 0.3
 
 ErrorType = type[PartnerError]
 DEFAULT_STATUS_ERRORS: Mapping[int, ErrorType] = {
@@ -51,6 +57,10 @@ class Timeouts:
 class RetryPolicy:
     """How idempotent calls are retried.
 
+    Under a deadline (`partners.deadline`), each attempt's connect and read timeouts shrink to what is left, and no
+    attempt, backoff or `Retry-After` wait starts unless an attempt of at least `min_attempt` would still fit after
+    it: the last failure is raised instead, early enough for the caller to answer on its own.
+
     Backoff is "full jitter" (a random wait up to base * 2**attempt, capped), so a fleet of containers does not
     retry in step. A `Retry-After` is honoured when it is at most `max_retry_after`; a longer one is not waited for
     inside a Lambda invocation: the caller gets `PartnerUnavailable.retry_after` and defers the work instead.
@@ -60,6 +70,9 @@ class RetryPolicy:
     backoff_base: float = 0.2
     backoff_max: float = 2.0
     max_retry_after: float = 5.0
+    # Under a deadline, an attempt is started only with at least this long left: a shorter one could not get an
+    # answer from any partner, and would only turn a clean "not sent" into an ambiguous read timeout.
+    min_attempt: float = 0.5
 
     def backoff(self, attempt: int) -> float:
         return random.uniform(0, min(self.backoff_max, self.backoff_base * (2**attempt)))  # noqa: S311
@@ -216,9 +229,14 @@ class PartnerHttp:
         errors = {**DEFAULT_STATUS_ERRORS, **(status_errors or {})}
         url = self.url_for(path)
         label = template or f"{method} {redact_url(url)}"
+        deadline = deadlines.current()
         attempt = 0
         while True:
             attempt += 1
+            timeout = self.attempt_timeouts(deadline)
+            if timeout is None:
+                # Only a first attempt gets here: a retry is not waited for unless it fits (`_pause`).
+                raise OutOfTime(self.partner, "no time left in this invocation for the call")
             creds = self._credentials()
             started = time.perf_counter()
             try:
@@ -229,7 +247,7 @@ class PartnerHttp:
                     json=json,
                     data=data,
                     headers={**(headers or {}), **creds.headers},
-                    timeout=(self.timeouts.connect, self.timeouts.read),
+                    timeout=timeout,
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
@@ -237,7 +255,8 @@ class PartnerHttp:
                 retry_allowed = may_retry or _never_sent(exc)
                 if not retry_allowed or attempt >= self.retry.max_attempts:
                     raise self._transport_failure(exc) from None
-                self._sleep(self.retry.backoff(attempt))
+                if not self._pause(self.retry.backoff(attempt), deadline):
+                    raise self._transport_failure(exc) from None
                 continue
 
             self._log(label, attempt, started, response.status_code, None)
@@ -251,7 +270,26 @@ class PartnerHttp:
             wait = failure.retry_after
             if wait is not None and wait > self.retry.max_retry_after:
                 raise failure
-            self._sleep(wait if wait is not None else self.retry.backoff(attempt))
+            if not self._pause(wait if wait is not None else self.retry.backoff(attempt), deadline):
+                raise failure
+
+    def attempt_timeouts(self, deadline: Deadline | None) -> tuple[float, float] | None:
+        """(connect, read) for the next attempt: the configured ones, shrunk so that their sum fits before
+        `deadline`; None when not even `min_attempt` is left."""
+        if deadline is None:
+            return self.timeouts.connect, self.timeouts.read
+        budget = deadline.remaining()
+        if budget < self.retry.min_attempt:
+            return None
+        connect = min(self.timeouts.connect, budget * CONNECT_SHARE)
+        return connect, min(self.timeouts.read, budget - connect)
+
+    def _pause(self, seconds: float, deadline: Deadline | None) -> bool:
+        """Wait before a retry, unless the retry would then not fit before the deadline (False: give up now)."""
+        if deadline is not None and not deadline.fits(seconds + self.retry.min_attempt):
+            return False
+        self._sleep(seconds)
+        return True
 
     def json(self, response: requests.Response) -> Any:
         """The response's JSON body, or `PartnerBadResponse` when it is not JSON."""
