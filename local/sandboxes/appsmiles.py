@@ -145,6 +145,8 @@ class AppsMilesModes(SandboxModes):
     body_encoding: Literal["json", "form"] = "json"
     jwt_placement: Literal["header", "body"] = "header"
     jwt_field: str = "token"
+    # The errorCode of a second identical (partnerClientId, tagId, param1): the older API's 105, or another.
+    already_recorded_code: int = ALREADY_RECORDED
 
 
 # Form fields that carry numbers (a form has only text).
@@ -642,7 +644,7 @@ class AppsMilesSandbox(SandboxServer):
                 (a["partnerClientId"], a["tagId"], a["param1"]) == (user_id, tag_id, param1) for a in self._actions
             )
             if duplicate:
-                return ALREADY_RECORDED, None
+                return self.modes.already_recorded_code, None
             action = {"partnerClientId": user_id, "tagId": tag_id, "param1": param1, "points": self.tags[tag_id],
                       "date": when}  # fmt: skip
             user = self._user(user_id)

@@ -68,6 +68,22 @@ def test_appsmiles_wire_format(
     assert appsmiles.actions == []
 
 
+@pytest.mark.parametrize("partner", [105, 106])
+@pytest.mark.parametrize("ours", [(105,), (106,), (105, 106)])
+def test_appsmiles_already_recorded_code(appsmiles: AppsMilesSandbox, partner: int, ours: tuple[int, ...]) -> None:
+    appsmiles.set_modes(already_recorded_code=partner)
+    client = appsmiles_client(appsmiles, already_recorded_codes=list(ours))
+    assert not client.store_action(CANARY_APPSMILES_USER, "LEAD", param1="lead-1").already_recorded
+    if partner in ours:
+        assert client.store_action(CANARY_APPSMILES_USER, "LEAD", param1="lead-1").already_recorded
+    else:
+        # Not taken for done, not taken for a new action: a refusal that names the setting.
+        with pytest.raises(PartnerError) as caught:
+            client.store_action(CANARY_APPSMILES_USER, "LEAD", param1="lead-1")
+        assert_names_setting(caught, "APPSMILES_PROFILE.already_recorded_codes")
+    assert len(appsmiles.actions) == 1
+
+
 def test_appsmiles_field_names_name_the_setting(appsmiles: AppsMilesSandbox) -> None:
     client = appsmiles_client(appsmiles, fields={"tag_id": "tag"})
     with pytest.raises(PartnerError) as caught:

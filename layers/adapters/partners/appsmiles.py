@@ -622,7 +622,13 @@ class AppsMilesClient:
             data = dict(data) if isinstance(data, dict) else {}
             if code == 0 or (already_recorded_ok and code in self.already_recorded_codes):
                 return _Answer(data, status, code)
-            raise self._rejection(code, answer, status)
+            rejection = self._rejection(code, answer, status)
+            if already_recorded_ok and type(rejection) is AppsMilesRejected:
+                # A refused store may be app's miles' "already recorded" under another code: never taken as done.
+                rejection = AppsMilesRejected(
+                    PARTNER, rejection.message + hint("already_recorded_codes"), code=code, status=status
+                )
+            raise rejection
 
     def _send(
         self, path: str, wire: Mapping[str, Any], token: str, secrets: Sequence[str], idempotent: bool
