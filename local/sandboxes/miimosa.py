@@ -436,8 +436,9 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the authorization header value to accept")
     parser.add_argument("--per-page", type=int, default=10, help="default page size of GET /projects")
+    parser.add_argument("--modes", default="", help='the reading played, as JSON, e.g. {"auth_scheme": "Bearer "}')
     args = parser.parse_args(argv)
-    sandbox = MiimosaSandbox(api_key=args.api_key, port=args.port, per_page=args.per_page)
+    sandbox = MiimosaSandbox(api_key=args.api_key, port=args.port, per_page=args.per_page, modes=args.modes)
     serve_until_interrupted(sandbox, stop)
     return 0
 

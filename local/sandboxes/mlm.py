@@ -403,8 +403,9 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     parser.add_argument("--api-token", default=DEFAULT_API_TOKEN, help="the bearer token to accept")
     parser.add_argument("--validity-days", type=int, default=DEFAULT_VALIDITY_DAYS, help="lifetime of a new licence")
+    parser.add_argument("--modes", default="", help='the reading played, as JSON, e.g. {"errors": "bare"}')
     args = parser.parse_args(argv)
-    sandbox = MlmSandbox(api_token=args.api_token, port=args.port, validity_days=args.validity_days)
+    sandbox = MlmSandbox(api_token=args.api_token, port=args.port, validity_days=args.validity_days, modes=args.modes)
     serve_until_interrupted(sandbox, stop)
     return 0
 
