@@ -97,3 +97,51 @@ def test_a_wrong_secret_is_an_auth_failure(live: LocalStack, check) -> None:
     assert outcome.status == 1
     assert "auth refused (HTTP 401)" in rows(outcome.out)["mlm"], outcome.out
     assert "not-the-token" not in outcome.out + outcome.err
+
+
+def test_what_the_stage_lacks_is_named(live: LocalStack, check) -> None:
+    """A missing secret name, an unreadable secret, a missing id, an empty service list: each its own finding."""
+    ssm = live.boto3_client("ssm")
+    secret_name = live.function_env("LicenceIssuanceFunction")["MLM_API_TOKEN_PARAM"]
+    kept_token = ssm.get_parameter(Name=secret_name, WithDecryption=True)["Parameter"]["Value"]
+    miimosa_param = live.function_env("LeadIntakeFunction")["MIIMOSA_API_KEY_PARAM"]
+    app_ids = {
+        name: live.function_env(name)["APPSMILES_APP_ID"] for name in ("LoyaltyRelayFunction", "ErasureFunction")
+    }
+    umbrella = live.sandboxes["umbrella"]
+    services = umbrella.services
+    ssm.delete_parameter(Name=secret_name)
+    live.set_function_env("LeadIntakeFunction", {"MIIMOSA_API_KEY_PARAM": ""})
+    for name in app_ids:
+        live.set_function_env(name, {"APPSMILES_APP_ID": ""})
+    umbrella.services = ()
+    try:
+        outcome = check()
+    finally:
+        ssm.put_parameter(Name=secret_name, Value=kept_token, Type="SecureString", Overwrite=True)
+        live.set_function_env("LeadIntakeFunction", {"MIIMOSA_API_KEY_PARAM": miimosa_param})
+        for name, value in app_ids.items():
+            live.set_function_env(name, {"APPSMILES_APP_ID": value})
+        umbrella.services = services
+    assert outcome.status == 1
+    table = rows(outcome.out)
+    assert "the secret" in table["mlm"]
+    assert "cannot be read" in table["mlm"]
+    assert "MIIMOSA_API_KEY_PARAM is not set" in table["miimosa"]
+    assert "APPSMILES_APP_ID is not set" in table["appsmiles"]
+    assert "service list is empty" in table["umbrella"]
+
+
+def test_a_stack_without_a_partner_says_so(live: LocalStack, check, monkeypatch) -> None:
+    from hub_cli.commands import partners  # noqa: PLC0415 - the module under test
+
+    monkeypatch.setattr(
+        partners,
+        "_local_document",
+        lambda url: {"functionEnvironments": {"OnlyFunction": {"MLM_BASE_URL": "", "OTHER": "x"}}},
+    )
+    outcome = check("--partner", "mlm")
+    assert outcome.status == 1
+    assert "no function has MLM_BASE_URL" in rows(outcome.out)["mlm"]
+    monkeypatch.setattr(partners, "_local_document", lambda url: {"resources": []})
+    assert "restart `make run`" in check().err

@@ -98,3 +98,35 @@ def test_no_default_names_a_host_or_id_the_partner_document_does_not_give() -> N
         "MlmBaseUrl": "https://mlm.pimenko.com/api",
     }
     assert {name: parameters[name]["Default"] for name in documented} == documented
+
+
+def test_blank_wire_names_and_a_profile_object_as_a_setting() -> None:
+    with pytest.raises(ProfileError, match=r"APPSMILES_PROFILE\.paths"):
+        AppsMilesProfile.from_json('{"paths": {"store": " "}}')
+    given = UmbrellaProfile(key_parameter="apiKey")
+    assert UmbrellaProfile.coerce(given) is given
+    assert UmbrellaProfile.hint("amounts") == " (check UMBRELLA_PROFILE.amounts)"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"amounts": "float"},
+        {"donation_codes": "folded"},
+        {"stopped_campaign": "gone"},
+        {"code_in_use_wording": " "},
+    ],
+)
+def test_the_umbrella_client_refuses_a_reading_it_does_not_know(options: dict[str, str]) -> None:
+    from partners.umbrella import UmbrellaClient  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match=next(iter(options))):
+        UmbrellaClient("http://127.0.0.1:9", lambda: "k", **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("options", [{"body_encoding": "xml"}, {"jwt_placement": "cookie"}])
+def test_the_appsmiles_client_refuses_a_wire_format_it_does_not_know(options: dict[str, str]) -> None:
+    from partners.appsmiles import AppsMilesClient  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match=next(iter(options))):
+        AppsMilesClient("http://127.0.0.1:9", "a", "p", lambda: "s", **options)  # type: ignore[arg-type]
