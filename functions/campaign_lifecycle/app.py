@@ -38,6 +38,15 @@ RouteName = Annotated[str, Path(pattern=ROUTE_NAME.pattern)]
 DonationCode = Annotated[str, Path(pattern=DONATION_CODE.pattern)]
 # PUT, DELETE and the donations list: `Authorization: Bearer <manageToken>` from the create answer.
 MANAGE_TOKEN: list[dict[str, list[str]]] = [{"manageToken": []}]
+# The read routes take Umbrella's own name and unit (timestampSince, epoch seconds) beside the hub's `since`.
+Since = Annotated[
+    str | None, Query(max_length=40, description="epoch seconds or an ISO 8601 date-time with its offset")
+]
+TimestampSince = Annotated[
+    str | None, Query(max_length=12, description="epoch seconds, as Umbrella's timestampSince (instead of since)")
+]
+# A `+` of a query string decodes to a space: "…T10:00:00 01:00" is the offset "+01:00" sent unencoded.
+_SPACED_OFFSET = re.compile(r"(?<=\d\d:\d\d)(?P<rest>(?::\d\d(?:\.\d+)?)?) (?P<offset>\d\d(?::?\d\d)?)$")
 
 
 @app.get(
@@ -133,15 +142,45 @@ def get_donations(
     serviceId: ServiceId,
     route: RouteName,
     donationCode: DonationCode,
-    since: Annotated[str | None, Query(max_length=40, description="epoch seconds or an ISO 8601 date-time")] = None,
+    since: Since = None,
+    timestampSince: TimestampSince = None,
 ) -> Response[str]:
     record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
-    donations = flow.donations(record, _since(since))
+    moment = _since_either(since, timestampSince)
+    donations = flow.donations(record, moment)
     body = {
         "donations": [flow.donation_view(donation) for donation in donations],
         "count": len(donations),
         "total": sum(donation.amount for donation in donations),
         "since": since,
+        "timestampSince": _seconds(moment),
+    }
+    return json_response(200, body)
+
+
+@app.get(
+    "/campaigns/<serviceId>/<route>/<donationCode>/collected",
+    summary="The hub's verified ledger total beside Umbrella's own collected amount (øre)",
+    description="`umbrella.amount` is Umbrella's Get Collected Amount, since `since`/`timestampSince` when given; "
+    "`ledger` is the hub's total of the donations it verified (all time).",
+    security=MANAGE_TOKEN,
+    responses=answers({200: "both amounts (`umbrella.amount` null with a note when Umbrella has none)"}, 401, 403,
+                      404, 502, 503),
+)  # fmt: skip
+def get_collected(
+    serviceId: ServiceId,
+    route: RouteName,
+    donationCode: DonationCode,
+    since: Since = None,
+    timestampSince: TimestampSince = None,
+) -> Response[str]:
+    record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
+    moment = _since_either(since, timestampSince)
+    ledger = flow.collected(record)
+    umbrella = flow.umbrella_collected(record, moment)
+    body = {
+        "ledger": {"amount": ledger.amount, "count": ledger.count, "note": ledger.note},
+        "umbrella": {"amount": umbrella.amount, "timestampSince": _seconds(moment), "note": umbrella.note},
     }
     return json_response(200, body)
 
@@ -171,20 +210,40 @@ def _authorized(key: CampaignKey) -> Any:
     return record
 
 
-def _since(value: str | None) -> datetime | None:
+def _since_either(since: str | None, timestamp_since: str | None) -> datetime | None:
+    """`since` (the hub's name) or `timestampSince` (Umbrella's: epoch seconds); both at once is a 422."""
+    if since not in (None, "") and timestamp_since not in (None, ""):
+        problem = FieldProblem("timestampSince", "conflict", "give since or timestampSince, not both")
+        raise RequestRejected(422, "validation_failed", problem.message, [problem])
+    if timestamp_since not in (None, ""):
+        assert timestamp_since is not None
+        if not timestamp_since.isascii() or not timestamp_since.isdigit():
+            problem = FieldProblem("timestampSince", "timestamp", "must be epoch seconds, e.g. 1528867481")
+            raise RequestRejected(422, "validation_failed", problem.message, [problem])
+        return _since(timestamp_since, field="timestampSince")
+    return _since(since)
+
+
+def _seconds(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() // 1)
+
+
+def _since(value: str | None, *, field: str = "since") -> datetime | None:
     if value is None or value == "":
         return None
+    # "%2B" arrives decoded as "+"; a "+" left unencoded arrives as a space; a "%2B" encoded twice stays "%2B".
+    value = _SPACED_OFFSET.sub(r"\g<rest>+\g<offset>", value.strip().replace("%2B", "+").replace("%2b", "+"))
     try:
         epoch = value.isascii() and value.isdigit()  # int() also reads Arabic-Indic digits
         moment = datetime.fromtimestamp(int(value), UTC) if epoch else datetime.fromisoformat(value)
     except (ValueError, OverflowError, OSError):
-        problem = FieldProblem("since", "timestamp", "must be epoch seconds or an ISO 8601 date-time with its offset")
+        problem = FieldProblem(field, "timestamp", "must be epoch seconds or an ISO 8601 date-time with its offset")
         raise RequestRejected(422, "validation_failed", problem.message, [problem]) from None
     if moment.tzinfo is None:
-        problem = FieldProblem("since", "timestamp", "must carry its UTC offset, e.g. 2026-11-24T10:00:00+00:00")
+        problem = FieldProblem(field, "timestamp", "must carry its UTC offset, e.g. 2026-11-24T10:00:00+00:00")
         raise RequestRejected(422, "validation_failed", problem.message, [problem])
     if not 0 <= moment.timestamp() <= _LAST_UMBRELLA_SECOND:
-        problem = FieldProblem("since", "range", "must be between 1970 and 2038 (Umbrella counts seconds in 32 bits)")
+        problem = FieldProblem(field, "range", "must be between 1970 and 2038 (Umbrella counts seconds in 32 bits)")
         raise RequestRejected(422, "validation_failed", problem.message, [problem])
     return moment
 

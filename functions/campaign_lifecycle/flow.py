@@ -385,6 +385,20 @@ def donations(record: CampaignRecord, since: datetime | None) -> list[CampaignDo
     return umbrella().donations(key.service_id, key.route, key.donation_code, since=since)
 
 
+def umbrella_collected(record: CampaignRecord, since: datetime | None) -> Collected:
+    """Umbrella's own collected amount for the campaign (since `since`), beside the ledger's; its absence is a note.
+
+    Partner outages propagate (503/502 as for every Umbrella call); a campaign Umbrella no longer has (stopped,
+    under the default profile) has no amount there, which is not an error of the request.
+    """
+    key = record.key
+    try:
+        total = umbrella().collected_amount(key.service_id, key.route, key.donation_code, since=since)
+    except PartnerNotFound:
+        return Collected(None, None, "Umbrella no longer has this campaign (stopped campaigns answer 404 there)")
+    return Collected(total.amount)
+
+
 # ------------------------------------------------------------------------------------------------ change
 
 

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from hub_core.caches import container_cached, on_reset
 from hub_core.config import Settings
 from hub_core.secrets import secret
 from partners.appsmiles import AppsMilesClient, reset_tokens
 from partners.http import RetryPolicy, Timeouts
+from partners.profiles import AppsMilesProfile, AppsMilesProfileSetting
 
 # A fresh container has no partner token: the tests' and the local runner's reset must forget it too.
 on_reset(reset_tokens)
 
 
 class AppsMilesSettings(Settings):
-    """app's miles' address and our identifiers there; the partner secret's SSM parameter name is read by
-    hub_core.secrets from APPSMILES_PARTNER_SECRET_PARAM, on every token fetch, so a rotated secret is picked up."""
+    """app's miles' address, our identifiers there (no defaults: the partner's document gives none, so a stack
+    without them fails to deploy) and its wire profile (APPSMILES_PROFILE, a JSON object:
+    partners.profiles.AppsMilesProfile); the partner secret's SSM parameter name is read by hub_core.secrets from
+    APPSMILES_PARTNER_SECRET_PARAM, on every token fetch, so a rotated secret is picked up."""
 
     appsmiles_base_url: str = Field(min_length=1)
     appsmiles_app_id: str = Field(min_length=1)
     appsmiles_partner_id: str = Field(min_length=1)
-    appsmiles_lang: str = Field(default="fr", min_length=1)
-    appsmiles_already_recorded_codes: tuple[int, ...] = (105,)
+    appsmiles_profile: AppsMilesProfileSetting = Field(default_factory=AppsMilesProfile)
     appsmiles_connect_timeout: float = Field(default=3.05, gt=0)
     appsmiles_read_timeout: float = Field(default=8.0, gt=0)
-
-    @field_validator("appsmiles_already_recorded_codes", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
 
 
 @container_cached
@@ -48,8 +43,7 @@ def appsmiles_client() -> AppsMilesClient:
         config.appsmiles_app_id,
         config.appsmiles_partner_id,
         partner_secret=lambda: secret("APPSMILES_PARTNER_SECRET_PARAM"),
-        already_recorded_codes=config.appsmiles_already_recorded_codes,
-        lang=config.appsmiles_lang,
         timeouts=Timeouts(connect=config.appsmiles_connect_timeout, read=config.appsmiles_read_timeout),
         retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
+        **config.appsmiles_profile.client_options(),
     )

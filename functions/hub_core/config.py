@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -22,5 +23,13 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = ", ".join(f"{'.'.join(map(str, e['loc'])).upper()} ({e['type']})" for e in exc.errors())
+            problems = ", ".join(_problem(error) for error in exc.errors(include_input=False, include_url=False))
             raise ConfigError(f"{cls.__name__}: bad or missing environment: {problems}") from None
+
+
+def _problem(error: Any) -> str:
+    """`VARIABLE (type)`; a validator's own words too (a partner profile names its setting there, never a value)."""
+    where = ".".join(map(str, error["loc"])).upper()
+    if error["type"] == "value_error":
+        return f"{where} ({error['msg'].removeprefix('Value error, ')})"
+    return f"{where} ({error['type']})"

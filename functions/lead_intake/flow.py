@@ -67,10 +67,10 @@ def miimosa() -> MiimosaClient:
     return MiimosaClient(
         config.miimosa_base_url,
         api_key=lambda: secret("MIIMOSA_API_KEY_PARAM"),
-        auth_scheme=config.miimosa_auth_scheme,
         timeouts=Timeouts(connect=config.miimosa_connect_timeout, read=config.miimosa_read_timeout),
         retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
         max_pages=config.projects_max_pages,
+        **config.miimosa_profile.client_options(),
     )
 
 

@@ -7,6 +7,7 @@ from pydantic import Field
 from hub_core.caches import container_cached
 from hub_core.config import Settings
 from hub_core.identifiers import DEFAULT_PHONE_COUNTRY_CODE
+from partners.profiles import MiimosaProfile, MiimosaProfileSetting
 
 
 class LeadIntakeSettings(Settings):
@@ -14,8 +15,9 @@ class LeadIntakeSettings(Settings):
     idempotency_table_name: str
     lead_retry_queue_url: str
     miimosa_base_url: str
-    # The API key's SSM parameter name is read by hub_core.secrets from MIIMOSA_API_KEY_PARAM.
-    miimosa_auth_scheme: str = ""
+    # The API key's SSM parameter name is read by hub_core.secrets from MIIMOSA_API_KEY_PARAM; how it travels is
+    # MIIMOSA_PROFILE (a JSON object, partners.profiles.MiimosaProfile).
+    miimosa_profile: MiimosaProfileSetting = Field(default_factory=MiimosaProfile)
     lead_retention_days: int = Field(default=90, ge=1)
     # A double submit within this window returns the first outcome.
     dedup_window_seconds: int = Field(default=900, ge=1)

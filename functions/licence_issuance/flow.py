@@ -71,6 +71,7 @@ def mlm() -> MlmClient:
         api_token=lambda: secret("MLM_API_TOKEN_PARAM"),
         timeouts=Timeouts(connect=config.mlm_connect_timeout, read=config.mlm_read_timeout),
         retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
+        **config.mlm_profile.client_options(),
     )
 
 

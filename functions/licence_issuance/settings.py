@@ -6,13 +6,16 @@ from pydantic import Field
 
 from hub_core.caches import container_cached
 from hub_core.config import Settings
+from partners.profiles import MlmProfile, MlmProfileSetting
 
 
 class LicenceSettings(Settings):
     licences_table_name: str
     idempotency_table_name: str
     mlm_base_url: str
-    # The API token's SSM parameter name is read by hub_core.secrets from MLM_API_TOKEN_PARAM.
+    # The API token's SSM parameter name is read by hub_core.secrets from MLM_API_TOKEN_PARAM; the wording of its
+    # refusals is MLM_PROFILE (a JSON object, partners.profiles.MlmProfile).
+    mlm_profile: MlmProfileSetting = Field(default_factory=MlmProfile)
     mlm_connect_timeout: float = Field(default=3.05, gt=0)
     mlm_read_timeout: float = Field(default=8.0, gt=0)
     catalogue_cache_seconds: int = Field(default=300, ge=0)

@@ -35,7 +35,9 @@ class PartnerSpec:
 
     `name` keys `LocalStack.sandboxes` and `LocalStack.partner_urls`; `secrets` maps an SSM parameter suffix
     (relative to SECRET_PATH) to (env var overriding it, default value). `settings` maps a function environment
-    variable that is not a secret (an app id, say) to the sandbox argument that must agree with it.
+    variable that is not a secret (an app id, say) to the sandbox argument that must agree with it, or to "" for
+    one the sandbox does not take (the partner's profile: `UMBRELLA_PROFILE=... make run` reaches the functions).
+    `<PARTNER>_SANDBOX_MODES` (a JSON object) picks the reading of the document the sandbox plays.
     """
 
     name: str
@@ -92,7 +94,9 @@ def _lazy_sandbox(
     def factory(secrets: Mapping[str, str]) -> Sandbox:
         sandbox_class: Any = getattr(importlib.import_module(module), class_name)
         arguments = {argument: secrets[suffix] for argument, suffix in secret_arguments.items()}
-        given = {variable: argument for variable, argument in (settings or {}).items() if variable in secrets}
+        given = {
+            variable: argument for variable, argument in (settings or {}).items() if argument and variable in secrets
+        }
         arguments |= {argument: secrets[variable] for variable, argument in given.items()}
         sandbox: Sandbox = sandbox_class(**arguments)
         return sandbox
@@ -101,7 +105,17 @@ def _lazy_sandbox(
 
 
 # The app id and partner id are plain settings (template parameters), which the sandbox must expect as well.
-APPSMILES_SETTINGS: Mapping[str, str] = {"APPSMILES_APP_ID": "app_id", "APPSMILES_PARTNER_ID": "partner_id"}
+APPSMILES_SETTINGS: Mapping[str, str] = {
+    "APPSMILES_APP_ID": "app_id",
+    "APPSMILES_PARTNER_ID": "partner_id",
+    "APPSMILES_PROFILE": "",
+    "APPSMILES_SANDBOX_MODES": "modes",
+}
+
+
+def _profile_settings(partner: str) -> Mapping[str, str]:
+    """A partner's profile (to the functions) and its sandbox's modes (to the sandbox), both from the environment."""
+    return {f"{partner}_PROFILE": "", f"{partner}_SANDBOX_MODES": "modes"}
 
 
 def default_partners() -> list[PartnerSpec]:
@@ -110,20 +124,29 @@ def default_partners() -> list[PartnerSpec]:
         PartnerSpec(
             name="miimosa",
             base_url_env="MIIMOSA_BASE_URL",
-            sandbox_factory=_lazy_sandbox("sandboxes.miimosa", "MiimosaSandbox", api_key="miimosa/api-key"),
+            sandbox_factory=_lazy_sandbox(
+                "sandboxes.miimosa", "MiimosaSandbox", _profile_settings("MIIMOSA"), api_key="miimosa/api-key"
+            ),
             secrets={"miimosa/api-key": ("MIIMOSA_API_KEY", "local-miimosa-key")},
+            settings=_profile_settings("MIIMOSA"),
         ),
         PartnerSpec(
             name="umbrella",
             base_url_env="UMBRELLA_BASE_URL",
-            sandbox_factory=_lazy_sandbox("sandboxes.umbrella", "UmbrellaSandbox", api_key="umbrella/api-key"),
+            sandbox_factory=_lazy_sandbox(
+                "sandboxes.umbrella", "UmbrellaSandbox", _profile_settings("UMBRELLA"), api_key="umbrella/api-key"
+            ),
             secrets={"umbrella/api-key": ("UMBRELLA_API_KEY", "local-umbrella-key")},
+            settings=_profile_settings("UMBRELLA"),
         ),
         PartnerSpec(
             name="mlm",
             base_url_env="MLM_BASE_URL",
-            sandbox_factory=_lazy_sandbox("sandboxes.mlm", "MlmSandbox", api_token="mlm/api-token"),
+            sandbox_factory=_lazy_sandbox(
+                "sandboxes.mlm", "MlmSandbox", _profile_settings("MLM"), api_token="mlm/api-token"
+            ),
             secrets={"mlm/api-token": ("MLM_API_TOKEN", "local-mlm-token")},
+            settings=_profile_settings("MLM"),
         ),
         PartnerSpec(
             name="appsmiles",

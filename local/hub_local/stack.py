@@ -952,6 +952,12 @@ class LocalStack:
                 for name, url in sorted(self._partner_urls.items())
             },
             "resources": resources,
+            # What `hub partners check` reads on AWS with GetFunctionConfiguration: each function's variables
+            # (no secret values: those live in SSM), without the local AWS plumbing.
+            "functionEnvironments": {
+                logical_id: {name: value for name, value in env.items() if not name.startswith("AWS_")}
+                for logical_id, env in self._function_envs.items()
+            },
         }
 
     def drain(self, queue_logical_id: str | None = None, timeout: float = 10.0) -> bool:

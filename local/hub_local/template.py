@@ -23,6 +23,13 @@ DEFAULT_STACK_NAME: Final = "hub-local"
 DEFAULT_ENDPOINT_URL: Final = "http://127.0.0.1:5000"
 # Local runs get their own stage so that SSM paths and bus names never look like a deployed stage's.
 LOCAL_PARAMETER_DEFAULTS: Final[Mapping[str, str]] = {"Stage": "local"}
+# Parameters without a Default (a value only the partner can give, so a deploy must name it) get these values
+# locally, after an override: the local run points the functions at its sandboxes, which expect these very ids.
+LOCAL_REQUIRED_VALUES: Final[Mapping[str, str]] = {
+    "AppsMilesBaseUrl": "https://appsmiles.invalid/api",
+    "AppsMilesAppId": "local-app",
+    "AppsMilesPartnerId": "local-partner",
+}
 # The API id SAM gives an HttpApi event that names no ApiId.
 IMPLICIT_HTTP_API: Final = "ServerlessHttpApi"
 LOCAL_API_ID: Final = "local"
@@ -632,6 +639,8 @@ def _parameter_values(
             value = local_defaults[name]
         elif "Default" in declaration:
             value = declaration["Default"]
+        elif name in LOCAL_REQUIRED_VALUES:
+            value = LOCAL_REQUIRED_VALUES[name]
         else:
             raise TemplateError(f"parameter {name} has no Default: pass it with a parameter override")
         if str(declaration.get("Type", "String")).startswith(_LIST_PARAMETER_TYPES) and not isinstance(value, list):

@@ -1,7 +1,11 @@
 """Loopback stand-in for the app's miles loyalty API: partner tokens (HS256 JWTs), users, actions, gifts, user tokens.
 
-It follows the wire contract the hub assumes (partners/appsmiles.py lists what the documentation does not say):
-every call is `POST /<path>` with a JSON body, every answer `{"errorCode", "errorMsg", "data"}`. Routes are served
+It follows the wire contract the hub assumes by default (partners/appsmiles.py lists what the documentation does
+not say): every call is `POST /<path>` with a JSON body, every answer `{"errorCode", "errorMsg", "data"}`. The
+document states neither the body encoding nor where the partner token goes, so `AppsMilesModes` plays each
+reading: `body_encoding` "json" or "form" (application/x-www-form-urlencoded; lists as JSON text), and
+`jwt_placement` "header" (`Authorization: Bearer`) or "body" (the body field `jwt_field`). A body in the other
+encoding is refused with HTTP 415 (errorCode 3); a token looked for where it is not is a 401. Routes are served
 under the root, so the sandbox's URL is the API root (`https://api.appsmiles.fr/api` in production).
 
 Besides the base's faults (status, rate limit, slow, hang, malformed, drop), `script_answer` makes the next calls
@@ -24,10 +28,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from sandboxes.base import (
     CONTROL_PREFIX,
+    SandboxModes,
     SandboxRequest,
     SandboxResponse,
     SandboxServer,
@@ -36,8 +41,8 @@ from sandboxes.base import (
     serve_until_interrupted,
 )
 
-DEFAULT_APP_ID: Final = "partner-hub"
-DEFAULT_PARTNER_ID: Final = "partner-hub"
+DEFAULT_APP_ID: Final = "local-app"  # the local run's AppsMilesAppId (hub_local.template)
+DEFAULT_PARTNER_ID: Final = "local-partner"
 DEFAULT_PARTNER_SECRET: Final = "local-appsmiles-secret"
 DEFAULT_TAGS: Final[Mapping[str, int]] = {"DONATION": 50, "LEAD": 20, "LICENCE": 100}
 DEFAULT_GIFTS: Final[tuple[Mapping[str, Any], ...]] = (
@@ -118,8 +123,34 @@ def _answer(code: int, data: Mapping[str, Any] | None = None, *, status: int = 2
     return json_response(status, body)
 
 
+def _form_value(name: str, value: str) -> Any:
+    """A form field as the JSON body would have carried it: lists and objects from JSON text, numbers by name."""
+    if value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if name in _NUMERIC_FORM_FIELDS and value.isdigit():
+        return int(value)
+    return value
+
+
 def _text(value: object) -> bool:
     return isinstance(value, str) and bool(value)
+
+
+class AppsMilesModes(SandboxModes):
+    """The readings of app's miles' wire format this sandbox can play; the defaults are the hub's default profile."""
+
+    body_encoding: Literal["json", "form"] = "json"
+    jwt_placement: Literal["header", "body"] = "header"
+    jwt_field: str = "token"
+    # The errorCode of a second identical (partnerClientId, tagId, param1): the older API's 105, or another.
+    already_recorded_code: int = ALREADY_RECORDED
+
+
+# Form fields that carry numbers (a form has only text).
+_NUMERIC_FORM_FIELDS: Final = frozenset({"page", "n"})
 
 
 @dataclass
@@ -137,6 +168,9 @@ class AppsMilesSandbox(SandboxServer):
     `issued_tokens`, and the base's `requests`. `token_lifetime` may be changed at any time.
     """
 
+    MODES = AppsMilesModes
+    modes: AppsMilesModes
+
     def __init__(
         self,
         app_id: str = DEFAULT_APP_ID,
@@ -147,8 +181,9 @@ class AppsMilesSandbox(SandboxServer):
         tags: Mapping[str, int] | None = None,
         gifts: Sequence[Mapping[str, Any]] | None = None,
         port: int = 0,
+        modes: AppsMilesModes | Mapping[str, Any] | str | None = None,
     ) -> None:
-        super().__init__(port)
+        super().__init__(port, modes=modes)
         self.app_id = app_id
         self.partner_id = partner_id
         self.partner_secret = partner_secret
@@ -244,9 +279,15 @@ class AppsMilesSandbox(SandboxServer):
     # --- authentication -----------------------------------------------------------------------------------
 
     def authorize(self, request: SandboxRequest) -> SandboxResponse | None:
+        if self.payload(request) is None:
+            return _answer(BAD_REQUEST, status=415)
         if request.path == TOKEN_PATH:
             return None
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if self.modes.jwt_placement == "body":
+            sent = (self.payload(request) or {}).get(self.modes.jwt_field)
+            scheme, token = "bearer", sent if isinstance(sent, str) else ""
+        else:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
         claims = verify_jwt(token, self._signing_key) if scheme.lower() == "bearer" else None
         with self._state_lock:
             known = token in self._valid_jwts
@@ -269,10 +310,21 @@ class AppsMilesSandbox(SandboxServer):
                     return json_response(script.status, script.body)
         return None
 
+    def payload(self, request: SandboxRequest) -> dict[str, Any] | None:
+        """The body in the encoding the `body_encoding` mode expects; None when it came in the other one."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if self.modes.body_encoding == "form":
+            if request.body.strip() and content_type != "application/x-www-form-urlencoded":
+                return None
+            return {name: _form_value(name, values[0]) for name, values in request.form.items() if values}
+        if request.body.strip() and content_type == "application/x-www-form-urlencoded":
+            return None
+        return request.json if isinstance(request.json, dict) else {}
+
     def _body(self, request: SandboxRequest) -> dict[str, Any] | SandboxResponse:
-        """The JSON object sent, or the answer refusing it (not an object: 3; another application: 10)."""
-        body = request.json
-        if not isinstance(body, dict):
+        """The object sent, or the answer refusing it (not an object: 3; another application: 10)."""
+        body = request.json if self.modes.body_encoding == "json" else self.payload(request)
+        if not isinstance(body, dict) or not body:
             return _answer(BAD_REQUEST, status=400)
         if body.get("appId") != self.app_id:
             return _answer(UNKNOWN_APPLICATION)
@@ -280,7 +332,7 @@ class AppsMilesSandbox(SandboxServer):
 
     @route("POST", TOKEN_PATH)
     def auth_token(self, request: SandboxRequest) -> SandboxResponse:
-        body = request.json if isinstance(request.json, dict) else {}
+        body = self.payload(request) or {}
         expected = (self.app_id, self.partner_id, self.partner_secret)
         sent = (body.get("appId"), body.get("partnerId"), body.get("partnerSecret"))
         if not all(isinstance(value, str) for value in sent) or not all(
@@ -592,7 +644,7 @@ class AppsMilesSandbox(SandboxServer):
                 (a["partnerClientId"], a["tagId"], a["param1"]) == (user_id, tag_id, param1) for a in self._actions
             )
             if duplicate:
-                return ALREADY_RECORDED, None
+                return self.modes.already_recorded_code, None
             action = {"partnerClientId": user_id, "tagId": tag_id, "param1": param1, "points": self.tags[tag_id],
                       "date": when}  # fmt: skip
             user = self._user(user_id)
@@ -610,9 +662,15 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
     parser.add_argument("--partner-id", default=DEFAULT_PARTNER_ID, help="the partnerId to accept")
     parser.add_argument("--partner-secret", default=DEFAULT_PARTNER_SECRET, help="the partner secret to accept")
     parser.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds a partner token lasts")
+    parser.add_argument("--modes", default="", help='the reading played, as JSON, e.g. {"body_encoding": "form"}')
     args = parser.parse_args(argv)
     sandbox = AppsMilesSandbox(
-        args.app_id, args.partner_id, args.partner_secret, token_lifetime=args.token_lifetime, port=args.port
+        args.app_id,
+        args.partner_id,
+        args.partner_secret,
+        token_lifetime=args.token_lifetime,
+        port=args.port,
+        modes=args.modes,
     )
     serve_until_interrupted(sandbox, stop)
     return 0

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final, Literal, Self, get_args, overload
+from typing import Any, ClassVar, Final, Literal, Self, get_args, overload
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 logger = logging.getLogger("sandboxes")
 
@@ -351,17 +353,51 @@ class _Exchange(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
 
 
+class SandboxModes(BaseModel):
+    """Which reading of its partner's document a sandbox plays; each subclass lists the plausible readings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModesError(ValueError):
+    """A mode that is not one of the sandbox's readings (the message names it)."""
+
+
+def parse_modes[M: SandboxModes](kind: type[M], given: M | Mapping[str, Any] | str | None) -> M:
+    """`given` (modes, a mapping, a JSON object's text or None for the defaults) as `kind`."""
+    if isinstance(given, kind):
+        return given
+    values: Any = given or {}
+    if isinstance(given, str):
+        try:
+            values = json.loads(given) if given.strip() else {}
+        except ValueError:
+            raise ModesError(f"{kind.__name__}: not a JSON object") from None
+    try:
+        return kind.model_validate(dict(values) if isinstance(values, Mapping) else values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc']))}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        raise ModesError(f"{kind.__name__}: {problems}") from None
+
+
 class SandboxServer:
     """A partner API on 127.0.0.1: subclasses declare routes with `@route`, the base does the rest.
 
-    Requests under /_sandbox/ control the sandbox itself: they are neither recorded nor faulted.
+    Requests under /_sandbox/ control the sandbox itself: they are neither recorded nor faulted. A sandbox with
+    `MODES` plays one reading of its partner's document at a time: `modes=` at construction, `set_modes(...)`,
+    or `PUT /_sandbox/modes` with a JSON object of the modes to change (`GET` shows them).
     """
 
     # The address it listens on; its URL always names 127.0.0.1. `hub_local run --host 0.0.0.0` widens it so
     # that a container can reach it.
     bind_host: str = HOST
+    MODES: ClassVar[type[SandboxModes]] = SandboxModes
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, modes: SandboxModes | Mapping[str, Any] | str | None = None) -> None:
+        self.modes: Any = parse_modes(self.MODES, modes)
         self.faults = FaultInjector()
         self._port = port
         self._routes: list[_Route] = []
@@ -600,6 +636,25 @@ class SandboxServer:
     def _reset(self, request: SandboxRequest) -> SandboxResponse:
         self.reset()
         return json_response(200, {"reset": True})
+
+    def set_modes(self, **changes: Any) -> Any:
+        """Play another reading from the next request on: the given modes change, the others stay."""
+        self.modes = parse_modes(self.MODES, self.modes.model_dump() | changes)
+        return self.modes
+
+    @route("GET", f"{CONTROL_PREFIX}/modes")
+    def _get_modes(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(200, self.modes.model_dump(mode="json"))
+
+    @route("PUT", f"{CONTROL_PREFIX}/modes")
+    def _put_modes(self, request: SandboxRequest) -> SandboxResponse:
+        if not isinstance(request.json, dict):
+            return json_response(400, {"error": "invalid modes", "message": "body must be a JSON object"})
+        try:
+            self.set_modes(**request.json)
+        except ModesError as exc:
+            return json_response(400, {"error": "invalid modes", "message": str(exc)})
+        return json_response(200, self.modes.model_dump(mode="json"))
 
     @route("GET", f"{CONTROL_PREFIX}/requests")
     def _list_requests(self, request: SandboxRequest) -> SandboxResponse:

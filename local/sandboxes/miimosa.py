@@ -10,9 +10,10 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from sandboxes.base import (
+    SandboxModes,
     SandboxRequest,
     SandboxResponse,
     SandboxServer,
@@ -266,13 +267,31 @@ def validate_lead(payload: object) -> tuple[dict[str, str], dict[str, list[str]]
     return lead, errors
 
 
+class MiimosaModes(SandboxModes):
+    """The readings of MiiMOSA's document this sandbox can play: the samples' bare `authorization: <key>` or
+    `Bearer <key>`; Link headers with a `rel="last"` (and first/prev) or with `rel="next"` alone."""
+
+    auth_scheme: Literal["", "Bearer ", "Token "] = ""
+    link_last: bool = True
+
+
 class MiimosaSandbox(SandboxServer):
     """MiiMOSA API v1 on loopback: `authorization: <key>` on every route, pagination in Link headers."""
 
-    def __init__(self, api_key: str = DEFAULT_API_KEY, port: int = 0, per_page: int = 10) -> None:
+    MODES = MiimosaModes
+    modes: MiimosaModes
+
+    def __init__(
+        self,
+        api_key: str = DEFAULT_API_KEY,
+        port: int = 0,
+        per_page: int = 10,
+        *,
+        modes: MiimosaModes | Mapping[str, Any] | str | None = None,
+    ) -> None:
         if per_page < 1:
             raise ValueError("per_page must be at least 1")
-        super().__init__(port)
+        super().__init__(port, modes=modes)
         self.api_key = api_key
         self.per_page = min(per_page, MAX_PER_PAGE)
         self.projects: tuple[Project, ...] = SEED_PROJECTS
@@ -299,7 +318,7 @@ class MiimosaSandbox(SandboxServer):
             self._last_lead_id = 0
 
     def authorize(self, request: SandboxRequest) -> SandboxResponse | None:
-        if request.headers.get("authorization") != self.api_key:
+        if request.headers.get("authorization") != f"{self.modes.auth_scheme}{self.api_key}":
             return json_response(401, {"error": "unauthorized"})
         return None
 
@@ -338,7 +357,8 @@ class MiimosaSandbox(SandboxServer):
 
         links = [link(page + 1, "next")] if page < last else []
         links += [link(min(page - 1, last), "prev")] if page > 1 else []
-        links += [link(1, "first"), link(last, "last")]
+        if self.modes.link_last:
+            links += [link(1, "first"), link(last, "last")]
         headers = {"Link": ", ".join(links), "X-Total-Count": str(len(selected))}
         return json_response(200, [project.to_json() for project in window], headers)
 
@@ -416,8 +436,9 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the authorization header value to accept")
     parser.add_argument("--per-page", type=int, default=10, help="default page size of GET /projects")
+    parser.add_argument("--modes", default="", help='the reading played, as JSON, e.g. {"auth_scheme": "Bearer "}')
     args = parser.parse_args(argv)
-    sandbox = MiimosaSandbox(api_key=args.api_key, port=args.port, per_page=args.per_page)
+    sandbox = MiimosaSandbox(api_key=args.api_key, port=args.port, per_page=args.per_page, modes=args.modes)
     serve_until_interrupted(sandbox, stop)
     return 0
 

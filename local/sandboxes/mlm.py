@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from sandboxes.base import (
     CONTROL_PREFIX,
+    SandboxModes,
     SandboxRequest,
     SandboxResponse,
     SandboxServer,
@@ -166,7 +167,7 @@ def _existing_id(
     return 0
 
 
-def _site_url(payload: Mapping[str, Any], errors: dict[str, list[str]]) -> str:
+def _site_url(payload: Mapping[str, Any], errors: dict[str, list[str]], limit: int | None = MAX_URL_LENGTH) -> str:
     value = payload.get("url")
     if value is None or (isinstance(value, str) and not value.strip()):
         errors["url"] = ["The url field is required."]
@@ -174,8 +175,8 @@ def _site_url(payload: Mapping[str, Any], errors: dict[str, list[str]]) -> str:
     if not isinstance(value, str) or not _is_http_url(value):
         errors["url"] = ["The url field must be a valid URL."]
         return ""
-    if len(value) > MAX_URL_LENGTH:
-        errors["url"] = [f"The url field must not be greater than {MAX_URL_LENGTH} characters."]
+    if limit is not None and len(value) > limit:
+        errors["url"] = [f"The url field must not be greater than {limit} characters."]
         return ""
     return value
 
@@ -200,8 +201,20 @@ def _public(licence: Mapping[str, Any]) -> dict[str, Any]:
     return {name: licence[name] for name in ("id", "product_id", "key", "status", "expires_at", "licence_type_id")}
 
 
+class MlmModes(SandboxModes):
+    """The readings of Pimenko's document this sandbox can play: 422 bodies as Laravel's `{"message", "errors"}`
+    or the bare `{"message"}` of the document's examples; a URL length limit (255, Laravel's usual string column;
+    the document states none) or none."""
+
+    errors: Literal["laravel", "bare"] = "laravel"
+    url_limit: int | None = MAX_URL_LENGTH
+
+
 class MlmSandbox(SandboxServer):
     """Pimenko MLM on loopback: `Authorization: Bearer <token>` on every route, licences kept in memory."""
+
+    MODES = MlmModes
+    modes: MlmModes
 
     def __init__(
         self,
@@ -210,6 +223,8 @@ class MlmSandbox(SandboxServer):
         licence_types: Sequence[LicenceType] | None = None,
         products: Sequence[Product] | None = None,
         validity_days: int = DEFAULT_VALIDITY_DAYS,
+        *,
+        modes: MlmModes | Mapping[str, Any] | str | None = None,
     ) -> None:
         types = tuple(SEED_LICENCE_TYPES if licence_types is None else licence_types)
         catalogue = tuple(SEED_PRODUCTS if products is None else products)
@@ -217,7 +232,7 @@ class MlmSandbox(SandboxServer):
             raise ValueError("licence type and product ids must be unique")
         if validity_days < 0:
             raise ValueError("validity_days must be >= 0")
-        super().__init__(port)
+        super().__init__(port, modes=modes)
         self.api_token = api_token
         self.validity_days = validity_days
         self.licence_types: Mapping[int, LicenceType] = {t.id: t for t in types}
@@ -310,6 +325,13 @@ class MlmSandbox(SandboxServer):
 
     # --- partner routes -----------------------------------------------------------------------------------
 
+    def _invalid(self, errors: Mapping[str, list[str]]) -> SandboxResponse:
+        """422 as the `errors` mode says: Laravel's message with the field errors, or the bare message."""
+        if self.modes.errors == "bare":
+            first = next((messages[0] for messages in errors.values() if messages), INVALID_DATA)
+            return json_response(422, {"message": first})
+        return _invalid(errors)
+
     def authorize(self, request: SandboxRequest) -> SandboxResponse | None:
         if request.headers.get("authorization") != f"Bearer {self.api_token}":
             return json_response(401, {"message": UNAUTHENTICATED})
@@ -327,9 +349,9 @@ class MlmSandbox(SandboxServer):
         errors: dict[str, list[str]] = {}
         licence_type = _existing_id(payload, "licence_type", self.licence_types, errors)
         product_id = _existing_id(payload, "product_id", self.products, errors)
-        url = _site_url(payload, errors)
+        url = _site_url(payload, errors, self.modes.url_limit)
         if errors:
-            return _invalid(errors)
+            return self._invalid(errors)
         key = new_licence_key()
         expires_at = expiry_after(self.validity_days)
         with self._state_lock:
@@ -357,9 +379,9 @@ class MlmSandbox(SandboxServer):
             if licence is None:
                 return json_response(404, {"message": LICENCE_NOT_FOUND})
             errors: dict[str, list[str]] = {}
-            url = _site_url(payload, errors)
+            url = _site_url(payload, errors, self.modes.url_limit)
             if errors:
-                return _invalid(errors)
+                return self._invalid(errors)
             if len(licence["sites"]) >= self.licence_types[licence["licence_type_id"]].max_sites:
                 return json_response(422, {"message": MAX_SITES_REACHED})
             self._last_site_id += 1
@@ -381,8 +403,9 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     parser.add_argument("--api-token", default=DEFAULT_API_TOKEN, help="the bearer token to accept")
     parser.add_argument("--validity-days", type=int, default=DEFAULT_VALIDITY_DAYS, help="lifetime of a new licence")
+    parser.add_argument("--modes", default="", help='the reading played, as JSON, e.g. {"errors": "bare"}')
     args = parser.parse_args(argv)
-    sandbox = MlmSandbox(api_token=args.api_token, port=args.port, validity_days=args.validity_days)
+    sandbox = MlmSandbox(api_token=args.api_token, port=args.port, validity_days=args.validity_days, modes=args.modes)
     serve_until_interrupted(sandbox, stop)
     return 0
 

@@ -1,8 +1,14 @@
 """Loopback stand-in for LinkMobility's Umbrella Indsamlings API: campaigns, totals, donations, and donors on demand.
 
 The routes follow the documentation under the API root (`/public/v1/campaign...`), so a client given the sandbox's
-URL as its base URL calls it as it would call `https://indsamling.m2go.dk/api`. The key is accepted as the `apikey`
-query parameter (as documented) or as `Authorization: Bearer <key>`.
+URL as its base URL calls it as it would call `https://indsamling.m2go.dk/api`.
+
+The document can be read several ways; `UmbrellaModes` picks the reading played (constructor `modes=`,
+`set_modes()`, `PUT /_sandbox/modes`, or `UMBRELLA_SANDBOX_MODES` for `make run`): the key's query parameter
+spelled `apikey` (the introduction) or `apiKey` (the parameter tables), and whether `Authorization: Bearer` is
+taken too; donation amounts as integers (the models) or strings (the example's `"5000"`); donation codes matched
+case-sensitively or not (a donor texting `ANNA50` to a campaign `anna50` is recorded with the donor's spelling);
+a stopped campaign answering 404 or still 200 with its data.
 
 The sandbox also plays the donor, as the real platform does: `donate()` (or `POST /_sandbox/donate`) records a
 donation and calls the campaign's `callbackUrl` with it — only ever on loopback.
@@ -31,6 +37,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from sandboxes.base import (
     CONTROL_PREFIX,
+    SandboxModes,
     SandboxRequest,
     SandboxResponse,
     SandboxServer,
@@ -82,6 +89,16 @@ _DONATE_FIELDS: Final = frozenset(
         "donated_at",
     )
 )
+
+
+class UmbrellaModes(SandboxModes):
+    """The readings of the Umbrella document this sandbox can play; the defaults are the hub's default profile."""
+
+    key_parameter: Literal["apikey", "apiKey"] = "apikey"
+    accept_bearer: bool = True
+    amounts: Literal["integer", "string"] = "integer"
+    donation_codes: Literal["sensitive", "insensitive"] = "sensitive"
+    stopped_campaign: Literal["not_found", "readable"] = "not_found"
 
 
 @dataclass(frozen=True)
@@ -249,7 +266,10 @@ def deliver_callback(url: str, donation: Mapping[str, Any], payload_form: Payloa
 
 
 class UmbrellaSandbox(SandboxServer):
-    """The Umbrella Indsamlings API on loopback; `amounts_as_strings` mimics the documented `"amount": "5000"`."""
+    """The Umbrella Indsamlings API on loopback; `amounts_as_strings` is `modes={"amounts": "string"}`."""
+
+    MODES = UmbrellaModes
+    modes: UmbrellaModes
 
     def __init__(
         self,
@@ -259,10 +279,12 @@ class UmbrellaSandbox(SandboxServer):
         *,
         amounts_as_strings: bool = False,
         clock: Callable[[], datetime] | None = None,
+        modes: UmbrellaModes | Mapping[str, Any] | str | None = None,
     ) -> None:
-        super().__init__(port)
+        super().__init__(port, modes=modes)
         self.api_key = api_key
-        self.amounts_as_strings = amounts_as_strings
+        if amounts_as_strings:
+            self.set_modes(amounts="string")
         self._clock = clock or (lambda: datetime.now(UTC))
         chosen = SEED_SERVICES if services is None else services
         self.services: tuple[Service, ...] = tuple(_as_service(service) for service in chosen)
@@ -292,9 +314,9 @@ class UmbrellaSandbox(SandboxServer):
     # --- the documented API ---------------------------------------------------------------------------------
 
     def authorize(self, request: SandboxRequest) -> SandboxResponse | None:
-        given = request.query_value("apikey")
+        given = request.query_value(self.modes.key_parameter)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if given is None and scheme.lower() == "bearer":
+        if given is None and scheme.lower() == "bearer" and self.modes.accept_bearer:
             given = token.strip()
         if given is None or not hmac.compare_digest(given.encode(), self.api_key.encode()):
             return json_response(403, errors(ACCESS_DENIED))
@@ -340,11 +362,12 @@ class UmbrellaSandbox(SandboxServer):
 
     @route("DELETE", CAMPAIGN_PATH)
     def stop_campaign(self, request: SandboxRequest) -> SandboxResponse:
-        found = self._campaign_of(request)
+        # Under "readable", a stopped campaign is still there: stopping it again answers as the first time did.
+        found = self._campaign_of(request, stopped_too=self.modes.stopped_campaign == "readable")
         if isinstance(found, SandboxResponse):
             return found
         with self._campaigns_lock:
-            if not found.active:  # pragma: no cover - stopped by a concurrent request
+            if not found.active and self.modes.stopped_campaign == "not_found":  # pragma: no cover - a race
                 return json_response(404, errors(NO_CAMPAIGN))
             found.active = False
         return json_response(200, {"resultText": "Campaign stopped"})
@@ -400,13 +423,15 @@ class UmbrellaSandbox(SandboxServer):
             campaign = self._find(service_id, route, donation_code)
             if campaign is None:
                 raise CampaignNotFound(NO_CAMPAIGN)
+            # Case-insensitive codes: the donor's spelling is what the platform records.
+            spelled = donation_code if self.modes.donation_codes == "insensitive" else campaign.donationCode
             if deliver and not is_loopback_url(campaign.callbackUrl):
                 raise DonationRefused("callbackUrl is not on loopback (127.0.0.1, localhost or ::1)")
             when = (donated_at or self._clock()).astimezone(UTC).replace(microsecond=0)
             donation = {
                 "amount": campaign.amount if amount is None else amount,
                 "donatedAt": when.isoformat(),
-                "donationCode": campaign.donationCode,
+                "donationCode": spelled,
                 "messageKey": str(uuid.uuid4()),
                 "msisdn": msisdn,
                 "routeName": campaign.route,
@@ -464,27 +489,34 @@ class UmbrellaSandbox(SandboxServer):
                 return service
         return json_response(404, errors(NO_SERVICE))
 
-    def _find(self, service_id: int, route_name: str, code: str) -> _Campaign | None:
-        """The active campaign on (service, route, code); call with the lock held."""
-        for campaign in self._campaigns:
-            if campaign.active and (campaign.serviceId, campaign.route, campaign.donationCode) == (
-                service_id,
-                route_name,
-                code,
-            ):
-                return campaign
-        return None
+    def _find(self, service_id: int, route_name: str, code: str, *, stopped_too: bool = False) -> _Campaign | None:
+        """The active campaign on (service, route, code), else with `stopped_too` the latest stopped one; call
+        with the lock held. Codes compare as the `donation_codes` mode says."""
+        fold = self.modes.donation_codes == "insensitive"
+        wanted = code.casefold() if fold else code
+        matching = [
+            campaign
+            for campaign in self._campaigns
+            if (campaign.serviceId, campaign.route) == (service_id, route_name)
+            and (campaign.donationCode.casefold() if fold else campaign.donationCode) == wanted
+        ]
+        active = next((campaign for campaign in matching if campaign.active), None)
+        if active is not None or not stopped_too:
+            return active
+        return matching[-1] if matching else None
 
-    def _campaign_of(self, request: SandboxRequest) -> _Campaign | SandboxResponse:
+    def _campaign_of(self, request: SandboxRequest, *, stopped_too: bool = False) -> _Campaign | SandboxResponse:
         service = self._service(request)
         if isinstance(service, SandboxResponse):
             return service
         with self._campaigns_lock:
-            found = self._find(service.id, request.path_params["route"], request.path_params["donationCode"])
+            found = self._find(
+                service.id, request.path_params["route"], request.path_params["donationCode"], stopped_too=stopped_too
+            )
         return json_response(404, errors(NO_CAMPAIGN)) if found is None else found
 
     def _donations_since(self, request: SandboxRequest) -> tuple[int | None, list[dict[str, Any]]] | SandboxResponse:
-        found = self._campaign_of(request)
+        found = self._campaign_of(request, stopped_too=self.modes.stopped_campaign == "readable")
         if isinstance(found, SandboxResponse):
             return found
         raw = request.query_value("timestampSince")
@@ -499,7 +531,7 @@ class UmbrellaSandbox(SandboxServer):
 
     def _donation_json(self, donation: Mapping[str, Any]) -> dict[str, Any]:
         shown = dict(donation)
-        if self.amounts_as_strings:
+        if self.modes.amounts == "string":
             shown["amount"] = str(shown["amount"])
         return shown
 
@@ -563,8 +595,11 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
     parser.add_argument(
         "--amounts-as-strings", action="store_true", help='donation amounts as strings, like the documented "5000"'
     )
+    parser.add_argument("--modes", default="", help='the reading played, as JSON, e.g. {"key_parameter": "apiKey"}')
     args = parser.parse_args(argv)
-    sandbox = UmbrellaSandbox(api_key=args.api_key, port=args.port, amounts_as_strings=args.amounts_as_strings)
+    sandbox = UmbrellaSandbox(
+        api_key=args.api_key, port=args.port, amounts_as_strings=args.amounts_as_strings, modes=args.modes
+    )
     serve_until_interrupted(sandbox, stop)
     return 0
 

@@ -136,7 +136,8 @@ def test_a_wrong_key_is_an_auth_error_and_not_retried(sandbox: UmbrellaSandbox, 
         wrong.create_campaign(SERVICE, creation())
 
     assert caught.value.status == 403
-    assert caught.value.message == "access denied"
+    assert caught.value.message.startswith("access denied")
+    assert "UMBRELLA_PROFILE.key_parameter" in caught.value.message
     assert len(sandbox.requests) == 1
     assert sleeps == []
     assert sandbox.campaigns == []

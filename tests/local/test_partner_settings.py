@@ -117,9 +117,28 @@ def test_setting_values() -> None:
     # No value anywhere: the sandbox keeps its own default.
     sandbox = spec.sandbox_factory({"appsmiles/partner-secret": "s"})
     assert isinstance(sandbox, AppsMilesSandbox)
-    assert (sandbox.app_id, sandbox.partner_secret) == ("partner-hub", "s")
+    assert (sandbox.app_id, sandbox.partner_secret) == ("local-app", "s")
 
 
 @pytest.mark.parametrize("variable", ["APPSMILES_APP_ID", "APPSMILES_PARTNER_ID"])
 def test_secret_values_do_not_take_settings(variable: str) -> None:
     assert appsmiles_spec().secret_values({variable: "x"}) == {"appsmiles/partner-secret": "local-appsmiles-secret"}
+
+
+def test_profiles_reach_the_functions_and_sandbox_modes_the_sandbox(tmp_path: Path) -> None:
+    environ = {"APPSMILES_PROFILE": '{"body_encoding": "form"}', "APPSMILES_SANDBOX_MODES": '{"body_encoding": "form"}'}
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        TEMPLATE.replace(
+            "          APPSMILES_APP_ID: !Ref AppsMilesAppId\n",
+            "          APPSMILES_APP_ID: !Ref AppsMilesAppId\n          APPSMILES_PROFILE: '{}'\n",
+        ),
+        encoding="utf-8",
+    )
+    with LocalStack(
+        template, gateway_port=None, pump_queues=False, partners=[appsmiles_spec()], environ=environ
+    ) as local:
+        assert local.function_env("LoyaltyFunction")["APPSMILES_PROFILE"] == '{"body_encoding": "form"}'
+        sandbox = local.sandboxes["appsmiles"]
+        assert isinstance(sandbox, AppsMilesSandbox)
+        assert sandbox.modes.body_encoding == "form"

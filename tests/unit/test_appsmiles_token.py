@@ -95,8 +95,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppsMilesSandbox]:
 def test_factory_builds_one_client_per_container_from_the_environment(
     environment: AppsMilesSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("APPSMILES_LANG", "en")
-    monkeypatch.setenv("APPSMILES_ALREADY_RECORDED_CODES", "105, 106")
+    monkeypatch.setenv("APPSMILES_PROFILE", '{"lang": "en", "already_recorded_codes": [105, 106]}')
     monkeypatch.setenv("APPSMILES_READ_TIMEOUT", "1.5")
     client = appsmiles_client()
     assert appsmiles_client() is client
@@ -124,19 +123,24 @@ def test_defaults_and_settings_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APPSMILES_BASE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("APPSMILES_APP_ID", "a")
     monkeypatch.setenv("APPSMILES_PARTNER_ID", "p")
-    for name in ("APPSMILES_LANG", "APPSMILES_ALREADY_RECORDED_CODES", "APPSMILES_CONNECT_TIMEOUT"):
+    for name in ("APPSMILES_PROFILE", "APPSMILES_CONNECT_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
-    settings = appsmiles_settings()
-    assert (settings.appsmiles_lang, settings.appsmiles_already_recorded_codes) == ("fr", (105,))
+    profile = appsmiles_settings().appsmiles_profile
+    assert (profile.lang, profile.already_recorded_codes, profile.body_encoding) == ("fr", (105,), "json")
     reset_all()
-    monkeypatch.setenv("APPSMILES_ALREADY_RECORDED_CODES", "105,many")
+    monkeypatch.setenv("APPSMILES_PROFILE", '{"already_recorded_codes": [105, "many"], "body_encodng": "form"}')
     monkeypatch.setenv("APPSMILES_CONNECT_TIMEOUT", "0")
     monkeypatch.delenv("APPSMILES_APP_ID")
     with pytest.raises(ConfigError) as caught:
         appsmiles_client()
     message = str(caught.value)
-    for variable in ("APPSMILES_APP_ID", "APPSMILES_ALREADY_RECORDED_CODES", "APPSMILES_CONNECT_TIMEOUT"):
-        assert variable in message
+    for named in (
+        "APPSMILES_APP_ID",
+        "APPSMILES_PROFILE.already_recorded_codes.1",
+        "APPSMILES_PROFILE.body_encodng",
+        "APPSMILES_CONNECT_TIMEOUT",
+    ):
+        assert named in message
 
 
 def test_missing_secret_name_is_a_config_error_on_first_call(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,6 +30,12 @@ Everything else is our assumption (each names the `AppsMilesClient` setting that
 - `generosity/multistore` answers one result per action, in request order, each with the errorCode buffer/store
   would give; `user/infos` pages by `page` (100 users) and `nextPage`, which `user_infos` follows to the end.
 - The front end's calls carry our partner token too, and the user's token in the body field `userToken`.
+- The wire format is a setting too (`body_encoding`: "json" or "form", form values of lists and objects being JSON
+  text; `jwt_placement`: "header" for `Authorization: Bearer`, or "body" for the body field `jwt_field`), as
+  are the codes, `lang`, and every field and path name: on a deployed stack all of them come from the
+  `APPSMILES_PROFILE` JSON (partners.profiles.AppsMilesProfile). A refusal they could explain names them: a 401
+  after a fresh token names `jwt_placement`/`body_encoding`, a 400/415 names `body_encoding`/`fields`, an
+  answer without errorCode names `fields`.
 - Nothing logs a user id, a user token, the JWT or the secret: log lines carry the path template; error messages
   from the partner are scrubbed of the secret, the JWT, the call's user tokens and user ids.
 """
@@ -46,7 +52,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import requests
 
@@ -55,6 +61,7 @@ from partners.http import Credentials, PartnerHttp, RetryPolicy, Timeouts, defau
 from partners.redact import scrub_text
 
 PARTNER = "appsmiles"
+PROFILE_VARIABLE = "APPSMILES_PROFILE"
 # The web SDK's lists are short; a partner that keeps announcing pages is looping, not listing.
 MAX_PAGES = 10_000
 
@@ -240,6 +247,23 @@ def _scrub(text: str) -> str:
     return scrub_text(text, known)
 
 
+def hint(*settings: str) -> str:
+    """` (check APPSMILES_PROFILE.x, ...)`: appended to an error these profile settings could explain."""
+    return f" (check {', '.join(f'{PROFILE_VARIABLE}.{name}' for name in settings)})"
+
+
+BodyEncoding = Literal["json", "form"]
+JwtPlacement = Literal["header", "body"]
+
+
+def _form(body: Mapping[str, Any]) -> dict[str, str]:
+    """A body as form fields: lists and objects as JSON text, the rest as text."""
+    return {
+        key: json.dumps(value, separators=(",", ":")) if isinstance(value, list | dict) else str(value)
+        for key, value in body.items()
+    }
+
+
 def _message_of(response: requests.Response) -> str:
     return _scrub(default_message(response))
 
@@ -272,7 +296,17 @@ class AppsMilesClient:
         sleep: Callable[[float], None] | None = None,
         user_not_connected_codes: Collection[int] = (4,),
         paths: AppsMilesPaths = AppsMilesPaths(),
+        body_encoding: BodyEncoding = "json",
+        jwt_placement: JwtPlacement = "header",
+        jwt_field: str = "token",
     ) -> None:
+        if body_encoding not in ("json", "form"):
+            raise ValueError("body_encoding must be 'json' or 'form'")
+        if jwt_placement not in ("header", "body"):
+            raise ValueError("jwt_placement must be 'header' or 'body'")
+        self.body_encoding = body_encoding
+        self.jwt_placement = jwt_placement
+        self.jwt_field = jwt_field
         self.app_id = app_id
         self.partner_id = partner_id
         self._partner_secret = partner_secret
@@ -322,9 +356,12 @@ class AppsMilesClient:
         body = {f.app_id: self.app_id, f.partner_id: self.partner_id, f.partner_secret: secret}
         with _in_flight("", (secret,)):
             _fetch_count += 1
-            response = self.http.request(
-                "POST", self.paths.token, template=f"POST {self.paths.token}", json=body, idempotent=True
-            )
+            try:
+                response = self._post(self.paths.token, body, idempotent=True)
+            except PartnerAuthError as refused:
+                # Our ids and secret refused, or not found where app's miles reads them.
+                message = refused.message + hint("body_encoding", "fields")
+                raise PartnerAuthError(PARTNER, message, status=refused.status) from None
             answer = self.http.json(response)
             if not isinstance(answer, dict):
                 raise PartnerBadResponse(PARTNER, "the token answer is not a JSON object", status=response.status_code)
@@ -335,7 +372,8 @@ class AppsMilesClient:
                 raise self._rejection(code, answer, response.status_code)
             value = answer.get(f.access_token)
             if not isinstance(value, str) or not value:
-                raise PartnerBadResponse(PARTNER, "the token answer has no access_token", status=response.status_code)
+                message = "the token answer has no access_token" + hint("fields")
+                raise PartnerBadResponse(PARTNER, message, status=response.status_code)
         now = self._clock()
         exp = jwt_expiry(value)
         expires_in = answer.get(f.expires_in)
@@ -350,7 +388,9 @@ class AppsMilesClient:
 
     def _credentials(self) -> Credentials:
         token = _IN_FLIGHT.get().token
-        return Credentials(headers={"Authorization": f"Bearer {token}"}) if token else Credentials()
+        if not token or self.jwt_placement != "header":
+            return Credentials()
+        return Credentials(headers={"Authorization": f"Bearer {token}"})
 
     # --- back end -----------------------------------------------------------------------------------------
 
@@ -566,24 +606,48 @@ class AppsMilesClient:
             # Expired early or revoked: one new token, one more try; a second 401 is an operator's problem.
             self._drop_token(token)
             token = self.token()
-            response = self._send(path, wire, token, secrets, idempotent)
+            try:
+                response = self._send(path, wire, token, secrets, idempotent)
+            except PartnerAuthError as again:
+                # A token fresh from auth/token refused: it did not travel where app's miles looks for it.
+                message = again.message + hint("jwt_placement", "jwt_field", "body_encoding")
+                raise PartnerAuthError(PARTNER, message, status=again.status) from None
         with _in_flight(token, self._with_secret(secrets)):
             answer = self.http.json(response)
             status = response.status_code
             if not isinstance(answer, dict) or not _is_code(answer.get(f.error_code)):
-                raise PartnerBadResponse(PARTNER, "the answer has no errorCode", status=status)
+                raise PartnerBadResponse(PARTNER, "the answer has no errorCode" + hint("fields"), status=status)
             code: int = answer[f.error_code]
             data = answer.get(f.data)
             data = dict(data) if isinstance(data, dict) else {}
             if code == 0 or (already_recorded_ok and code in self.already_recorded_codes):
                 return _Answer(data, status, code)
-            raise self._rejection(code, answer, status)
+            rejection = self._rejection(code, answer, status)
+            if already_recorded_ok and type(rejection) is AppsMilesRejected:
+                # A refused store may be app's miles' "already recorded" under another code: never taken as done.
+                rejection = AppsMilesRejected(
+                    PARTNER, rejection.message + hint("already_recorded_codes"), code=code, status=status
+                )
+            raise rejection
 
     def _send(
         self, path: str, wire: Mapping[str, Any], token: str, secrets: Sequence[str], idempotent: bool
     ) -> requests.Response:
+        if self.jwt_placement == "body":
+            wire = {**wire, self.jwt_field: token}
         with _in_flight(token, self._with_secret(secrets)):
-            return self.http.request("POST", path, template=f"POST {path}", json=wire, idempotent=idempotent)
+            return self._post(path, wire, idempotent=idempotent)
+
+    def _post(self, path: str, body: Mapping[str, Any], *, idempotent: bool) -> requests.Response:
+        """One POST in the profile's body encoding; a 400/415 says which settings could explain it."""
+        encoded: dict[str, Any] = {"json": dict(body)} if self.body_encoding == "json" else {"data": _form(body)}
+        try:
+            return self.http.request("POST", path, template=f"POST {path}", idempotent=idempotent, **encoded)
+        except PartnerRejected as refused:
+            if refused.status not in (400, 415):
+                raise
+            message = refused.message + hint("body_encoding", "fields")
+            raise PartnerRejected(PARTNER, message, status=refused.status) from None
 
     def _rejection(self, code: int, answer: Mapping[str, Any], status: int) -> AppsMilesRejected:
         message = answer.get(self.fields.error_msg)

@@ -2,8 +2,9 @@
 
 Where the documentation is silent, these are our assumptions (each one a setting of `MiimosaClient`):
 
-- Authentication: the `authorization` header carries the client API key as is (`auth_scheme=""`); set
-  `auth_scheme="Token "` or similar should MiiMOSA expect a prefix.
+- Authentication: the `authorization` header carries the client API key as is (`auth_scheme=""`), as the
+  document's samples do (`--header 'authorization: string'`); `auth_scheme="Bearer "` sends `Bearer <key>`. On a
+  deployed stack it is `MIIMOSA_PROFILE`'s `auth_scheme` (partners.profiles.MiimosaProfile); a 401/403 names it.
 - `POST /leads` answers 200 ("lead created") with a body of no documented shape; a JSON object's `id` is kept as
   the partner's reference when present. A 400 ("invalid record") is final; its body, whatever its shape, is
   scrubbed of personal data and returned as the partner's message.
@@ -11,7 +12,8 @@ Where the documentation is silent, these are our assumptions (each one a setting
   when the request provably never left (connection refused, connect timeout). After an ambiguous failure
   (read timeout, 5xx) the caller decides; lead intake queues the lead again, accepting a rare duplicate lead at
   MiiMOSA over a lost one.
-- Pagination follows RFC 5988 `Link` headers (`rel="next"`), only on MiiMOSA's own origin (a link elsewhere
+- Pagination follows RFC 5988 `Link` headers (`rel="next"`; a `rel="last"` may come or not, it is not needed),
+  only on MiiMOSA's own origin (a link elsewhere
   would receive our key), up to `max_pages`. No page-size parameter is documented, so none is sent.
 - `/user/pledges` and `/user/wallet` carry an e-mail and a birthdate in the query: the HTTP core never logs query
   strings, and their 403 (birthdate does not match) and 404 (unknown e-mail) become `IdentityMismatch` and
@@ -27,9 +29,19 @@ from typing import Any, Literal
 import requests
 
 from partners.errors import PartnerBadResponse, PartnerRejected
-from partners.http import Credentials, PartnerHttp, RetryPolicy, Timeouts
+from partners.http import Credentials, PartnerHttp, RetryPolicy, Timeouts, default_message
 
 PARTNER = "miimosa"
+PROFILE_VARIABLE = "MIIMOSA_PROFILE"
+
+
+def _message_of(response: requests.Response) -> str:
+    """The partner's words; a refused key also names the setting that says how it travels."""
+    text = default_message(response)
+    if response.status_code in (401, 403) and "/user/" not in (response.request.path_url or ""):
+        text += f" (check {PROFILE_VARIABLE}.auth_scheme)"
+    return text
+
 
 CollectType = Literal["donation", "lending"]
 PublicationTimeframe = Literal["within_month", "next_months", "another_quarter"]
@@ -78,7 +90,13 @@ class MiimosaClient:
         self.max_pages = max_pages
         extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
         self.http = PartnerHttp(
-            PARTNER, base_url, credentials=self._credentials, timeouts=timeouts, retry=retry, **extra
+            PARTNER,
+            base_url,
+            credentials=self._credentials,
+            timeouts=timeouts,
+            retry=retry,
+            message_of=_message_of,
+            **extra,
         )
 
     def _credentials(self) -> Credentials:

@@ -6,7 +6,10 @@ where one can):
 - Refusals are 422 `{"message": ...}` (Laravel may add `"errors": {field: [...]}`, kept in the message). The one
   that says a licence has all its sites is told apart by its text: a message containing one of
   `max_sites_markers` (case-insensitive; "nombre maximal de sites", "maximum number of sites") is
-  `MaxSitesReached`, any other 422 is `InvalidLicenceData`. Both are final and never retried.
+  `MaxSitesReached`, any other 422 is `InvalidLicenceData`. Both are final and never retried. Laravel's
+  `{"message", "errors": {...}}` and a bare `{"message"}` are read alike. On a deployed stack the markers are
+  `MLM_PROFILE`'s `max_sites_markers` (partners.profiles.MlmProfile); an `InvalidLicenceData` from adding a site
+  names that setting, since a full licence in other words would land there.
 - A 500 `{"error": ...}` is a passing fault (`PartnerUnavailable` with the partner's message), ambiguous after a
   POST: the licence or site may have been created all the same. 401/403 are `PartnerAuthError`, 404 (unknown
   licence key) `PartnerNotFound`, 429/5xx/timeouts `PartnerUnavailable`; the HTTP core retries only the GETs
@@ -50,6 +53,7 @@ from partners.http import Credentials, PartnerHttp, RetryPolicy, Timeouts, defau
 from partners.redact import MASK
 
 PARTNER = "mlm"
+PROFILE_VARIABLE = "MLM_PROFILE"
 DEFAULT_MAX_SITES_MARKERS: tuple[str, ...] = ("nombre maximal de sites", "maximum number of sites")
 
 # The documented key form: an UUID, then "-" and a long random suffix. Masked wherever a partner message holds one.
@@ -188,14 +192,18 @@ class MlmClient:
 
     def add_site(self, key: str, url: str) -> Site:
         """POST /licences/{key}/sites (201); 404 → PartnerNotFound, a full licence → MaxSitesReached."""
-        response = self._request(
-            "POST",
-            f"/licences/{quote(key, safe='')}/sites",
-            template="POST /licences/{key}/sites",
-            json={"url": url},
-            idempotent=False,
-            secrets=(key,),
-        )
+        try:
+            response = self._request(
+                "POST",
+                f"/licences/{quote(key, safe='')}/sites",
+                template="POST /licences/{key}/sites",
+                json={"url": url},
+                idempotent=False,
+                secrets=(key,),
+            )
+        except InvalidLicenceData as refused:
+            message = f"{refused.message} (if the licence is full, check {PROFILE_VARIABLE}.max_sites_markers)"
+            raise InvalidLicenceData(PARTNER, message, status=refused.status) from None
         return self._parse_committed(_SiteAnswer, response).site
 
     # --- catalogue ----------------------------------------------------------------------------------------

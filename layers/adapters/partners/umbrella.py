@@ -28,6 +28,23 @@ be one):
   "already in use" met our own first attempt → `recovered=True`. Residual assumption: a campaign found on
   (service, route, donation code) is taken to be ours, because the donation code is ours to choose per route and
   the caller chooses a fresh one per campaign; the look-up cannot tell whose campaign it is.
+
+The readings the document leaves open are settings of `UmbrellaClient`, set on a deployed stack through the
+`UMBRELLA_PROFILE` JSON (partners.profiles.UmbrellaProfile). An error they could explain names them:
+
+- `key_placement` / `key_parameter`: a 401/403 says "(check UMBRELLA_PROFILE.key_placement, ...key_parameter)".
+- `amounts`: "integer_or_string" (default) reads `5000` and `"5000"` alike; "integer" refuses a string amount with
+  a `PartnerBadResponse` naming `UMBRELLA_PROFILE.amounts`.
+- `donation_codes`: "sensitive" (default) means a donation listed for `anna50` must say `anna50`; one that says
+  `ANNA50` is a `PartnerBadResponse` naming `UMBRELLA_PROFILE.donation_codes` (the partner folds case, and the
+  donations may belong to another campaign of ours), never silently counted. "insensitive" accepts it. A partner
+  that folds case refuses `ANNA50` beside `anna50` with `CodeInUse`: loud either way.
+- `stopped_campaign`: "not_found" (default): a stopped campaign answers 404, so a 404 to a read means stopped or
+  never there; "readable": a stopped campaign still answers 200 with its data, so a 404 means it never existed,
+  and its `PartnerNotFound` names `UMBRELLA_PROFILE.stopped_campaign`. Either way a 404 to DELETE is
+  `already_stopped`. Residual: under "readable", the look-up after an ambiguous create also finds a stopped
+  campaign of the same code; the hub never reuses a code on a route, so it is ours.
+- `code_in_use_wording`: the wording that marks `CodeInUse`.
 """
 
 from __future__ import annotations
@@ -53,11 +70,19 @@ from pydantic import (
     ValidationError,
 )
 
-from partners.errors import PartnerBadResponse, PartnerError, PartnerNotFound, PartnerRejected, PartnerUnavailable
+from partners.errors import (
+    PartnerAuthError,
+    PartnerBadResponse,
+    PartnerError,
+    PartnerNotFound,
+    PartnerRejected,
+    PartnerUnavailable,
+)
 from partners.http import Credentials, PartnerHttp, RetryPolicy, Timeouts, default_message
 from partners.redact import scrub_text
 
 PARTNER = "umbrella"
+PROFILE_VARIABLE = "UMBRELLA_PROFILE"
 CAMPAIGNS_PATH = "/public/v1/campaign"
 CAMPAIGN_TEMPLATE = "/public/v1/campaign/{serviceId}/{route}/{donationCode}"
 CODE_IN_USE_WORDING = "already in use"
@@ -66,6 +91,14 @@ CREATED_TEXT = "Campaign created"
 logger = logging.getLogger("partners.umbrella")
 
 KeyPlacement = Literal["query", "bearer"]
+AmountReading = Literal["integer_or_string", "integer"]
+CodeCase = Literal["sensitive", "insensitive"]
+StoppedReading = Literal["not_found", "readable"]
+
+
+def hint(*settings: str) -> str:
+    """` (check UMBRELLA_PROFILE.x, ...)`: appended to an error these profile settings could explain."""
+    return f" (check {', '.join(f'{PROFILE_VARIABLE}.{name}' for name in settings)})"
 
 
 class CodeInUse(PartnerRejected):
@@ -197,9 +230,25 @@ class UmbrellaClient:
         retry: RetryPolicy | None = None,
         create_attempts: int = 2,
         sleep: Callable[[float], None] | None = None,
+        amounts: AmountReading = "integer_or_string",
+        donation_codes: CodeCase = "sensitive",
+        stopped_campaign: StoppedReading = "not_found",
+        code_in_use_wording: str = CODE_IN_USE_WORDING,
     ) -> None:
         if key_placement not in ("query", "bearer"):
             raise ValueError("key_placement must be 'query' or 'bearer'")
+        if amounts not in ("integer_or_string", "integer"):
+            raise ValueError("amounts must be 'integer_or_string' or 'integer'")
+        if donation_codes not in ("sensitive", "insensitive"):
+            raise ValueError("donation_codes must be 'sensitive' or 'insensitive'")
+        if stopped_campaign not in ("not_found", "readable"):
+            raise ValueError("stopped_campaign must be 'not_found' or 'readable'")
+        if not code_in_use_wording.strip():
+            raise ValueError("code_in_use_wording must not be blank")
+        self.amounts = amounts
+        self.donation_codes = donation_codes
+        self.stopped_campaign = stopped_campaign
+        self._code_in_use_wording = code_in_use_wording.lower()
         if create_attempts < 1:
             raise ValueError("create_attempts must be at least 1")
         self._api_key = api_key
@@ -278,25 +327,35 @@ class UmbrellaClient:
         self, service_id: int, route: str, donation_code: str, since: int | datetime | None = None
     ) -> CampaignTotalResult:
         """GET /public/v1/campaign/{serviceId}/{route}/{donationCode}[?timestampSince=]: the amount collected."""
-        response = self._request(
-            "GET",
+        response = self._read(
             _campaign_path(service_id, route, donation_code),
             template=f"GET {CAMPAIGN_TEMPLATE}",
             params=_since_params(since),
         )
-        return _parse(_TOTAL, "CampaignTotalResult", self.http.json(response), response)
+        body = self.http.json(response)
+        self._check_amounts([body] if isinstance(body, dict) else [], response)
+        return _parse(_TOTAL, "CampaignTotalResult", body, response)
 
     def donations(
         self, service_id: int, route: str, donation_code: str, since: int | datetime | None = None
     ) -> list[CampaignDonation]:
         """GET .../{donationCode}/donations[?timestampSince=]: the campaign's donations."""
-        response = self._request(
-            "GET",
+        response = self._read(
             f"{_campaign_path(service_id, route, donation_code)}/donations",
             template=f"GET {CAMPAIGN_TEMPLATE}/donations",
             params=_since_params(since),
         )
-        return _parse(_DONATIONS, "a list of CampaignDonation", self.http.json(response), response)
+        body = self.http.json(response)
+        self._check_amounts(body if isinstance(body, list) else [], response)
+        donations = _parse(_DONATIONS, "a list of CampaignDonation", body, response)
+        self._check_codes(donation_code, donations, response)
+        return donations
+
+    def same_code(self, one: str, other: str) -> bool:
+        """Whether Umbrella takes these two donation codes for the same one (`donation_codes`)."""
+        if self.donation_codes == "insensitive":
+            return one.casefold() == other.casefold()
+        return one == other
 
     # --- plumbing -------------------------------------------------------------------------------------------
 
@@ -320,10 +379,44 @@ class UmbrellaClient:
     def _request(self, method: str, path: str, **options: Any) -> requests.Response:
         try:
             return self.http.request(method, path, **options)
+        except PartnerAuthError as refused:
+            message = refused.message + hint("key_placement", "key_parameter")
+            raise PartnerAuthError(PARTNER, message, status=refused.status) from None
         except PartnerRejected as refused:
-            if CODE_IN_USE_WORDING in refused.message.lower():
+            if self._code_in_use_wording in refused.message.lower():
                 raise CodeInUse(PARTNER, refused.message, status=refused.status) from None
             raise
+
+    def _read(self, path: str, **options: Any) -> requests.Response:
+        """A GET of one campaign; under `stopped_campaign="readable"` a 404 says the campaign never existed."""
+        try:
+            return self._request("GET", path, **options)
+        except PartnerNotFound as gone:
+            if self.stopped_campaign != "readable":
+                raise
+            message = f"{gone.message}: no such campaign, stopped or not" + hint("stopped_campaign")
+            raise PartnerNotFound(PARTNER, message, status=gone.status) from None
+
+    def _check_amounts(self, items: list[Any], response: requests.Response) -> None:
+        """Under `amounts="integer"`, a string amount is refused, naming the setting, rather than read."""
+        if self.amounts != "integer":
+            return
+        if any(isinstance(item, dict) and isinstance(item.get("amount"), str) for item in items):
+            message = "the answer's amount is a string where an integer was configured" + hint("amounts")
+            raise PartnerBadResponse(PARTNER, message, status=response.status_code)
+
+    def _check_codes(self, asked: str, donations: list[CampaignDonation], response: requests.Response) -> None:
+        """A donation listed under another code than the one asked for is never counted silently."""
+        for donation in donations:
+            if donation.donationCode == asked:
+                continue
+            if self.donation_codes == "insensitive" and donation.donationCode.casefold() == asked.casefold():
+                continue
+            differs_in_case = donation.donationCode.casefold() == asked.casefold()
+            message = "a donation listed for the campaign carries another donation code" + (
+                hint("donation_codes") if differs_in_case else ""
+            )
+            raise PartnerBadResponse(PARTNER, message, status=response.status_code)
 
     def _result(self, response: requests.Response, *, ambiguous: bool = False) -> CampaignResult:
         try:
