@@ -135,7 +135,18 @@ def test_a_fundraiser_is_created_and_its_page_shows_a_donation_raise_the_total(s
     expect(total).to_have_attribute("data-ore", "7500")
     expect(total).to_have_text(re.compile(r"75,00\s*kr"))
     expect(page.locator(".campaign-count")).to_have_text("from 1 donation")
+    # Confirmed by Umbrella's list, so nothing is left waiting apart from the total.
+    expect(page.locator(".campaign-pending")).to_have_attribute("data-ore", "0")
+    expect(page.locator(".campaign-pending-count")).to_have_text("from 0 donations")
     screenshot(page, "campaign-page")
+
+    # A callback Umbrella never made (someone holding the callback URL): shown as waiting, never in the total.
+    [campaign] = [c for c in umbrella.campaigns if c["donationCode"] == code]
+    forged = requests.post(campaign["callbackUrl"], json={"messageKey": f"forged-{code}", "amount": 900000}, timeout=10)
+    assert forged.status_code == 200, forged.text
+    expect(page.locator(".campaign-pending")).to_have_attribute("data-ore", "900000")
+    expect(total).to_have_attribute("data-ore", "7500")
+    screenshot(page, "campaign-page-pending")
 
 
 def test_a_fundraiser_error_names_its_field(site, page):

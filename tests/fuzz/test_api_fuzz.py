@@ -38,7 +38,6 @@ from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 from schemathesis import GenerationMode
 
-from hub_core.tokens import CallbackSigner
 from hub_local.gateway import NOT_FOUND, match_route
 from hub_local.openapi import DOCUMENT_PATH
 from hub_local.stack import LocalStack
@@ -136,13 +135,10 @@ def campaign(live: LocalStack, session: requests.Session) -> Campaign:
     }
     created = session.post(f"{live.gateway_url}/campaigns", json=fields, timeout=10)
     assert created.status_code == 201, created.text
-    ref = f"{fields['serviceId']}/{fields['route']}/{fields['donationCode']}"
-    key_name = live.function_env("DonationIngesterFunction")["CALLBACK_SIGNING_KEY_PARAM"]
-    ssm = live.boto3_client("ssm")
-    signer = CallbackSigner(lambda: ssm.get_parameter(Name=key_name, WithDecryption=True)["Parameter"]["Value"])
-    return Campaign(
-        "1", "hjerte", "fuzz42", manage_token_from_sms(live.sandboxes["umbrella"], CANARY_MSISDN), signer.token_for(ref)
-    )
+    # The callback token is in the callbackUrl Umbrella was given (the hub keeps only its hash).
+    [at_umbrella] = [c for c in live.sandboxes["umbrella"].campaigns if c["donationCode"] == fields["donationCode"]]
+    token = at_umbrella["callbackUrl"].rsplit("/", 1)[1]
+    return Campaign("1", "hjerte", "fuzz42", manage_token_from_sms(live.sandboxes["umbrella"], CANARY_MSISDN), token)
 
 
 # --------------------------------------------------------------------------------------------------- checks

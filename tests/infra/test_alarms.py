@@ -112,3 +112,14 @@ def test_reconciliation_drift_alarms_on_the_ingesters_metric(resources):
     assert drift["Namespace"] == METRICS_NAMESPACE
     assert dimensions(drift) == {"service": "donation-ingester"}
     assert (drift["ComparisonOperator"], drift["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_unconfirmed_donation_callbacks_alarm_on_the_ingesters_metric(resources):
+    """A callback Umbrella never confirmed (forged, or Umbrella late): the metric the ingester emits, one alarm."""
+    [unconfirmed] = [a for a in alarms(resources).values() if a.get("MetricName") == "DonationUnconfirmed"]
+    assert unconfirmed["Namespace"] == METRICS_NAMESPACE
+    assert dimensions(unconfirmed) == {"service": "donation-ingester"}
+    assert (unconfirmed["ComparisonOperator"], unconfirmed["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert unconfirmed["Statistic"] == "Sum"
+    source = (ROOT / "functions/donation_ingester/flow.py").read_text()
+    assert 'name="DonationUnconfirmed"' in source

@@ -19,6 +19,7 @@ import pytest
 from donation_ingester import flow
 from hub_core import aws, events
 from hub_core.caches import reset_all
+from hub_core.ledger import PendingTotals, read_pending
 from tests.conftest import load_event
 from tests.integration.conftest import CANARY_MSISDN, UMBRELLA_KEY, response_json
 from tests.integration.test_campaign_lifecycle import campaign_event, create, unique_code
@@ -870,6 +871,25 @@ def test_a_sandbox_donation_delivered_by_its_callback_is_verified_and_counted_on
     settle(stack)
     assert totals(stack, fields) == {"amount": 2200, "count": 1, "note": None}
     assert len(received(published, payload["messageKey"])) == 1
+
+
+def test_the_pending_figure_is_capped_so_a_flood_of_forged_callbacks_cannot_make_a_page_read_unbounded(
+    stack, umbrella, monkeypatch
+):
+    fields, _ = create(stack)
+    for amount in (100, 200, 300):
+        send(stack, fields, donation(fields, amount=amount))
+    for name, value in stack.function_env("CampaignLifecycleFunction").items():
+        monkeypatch.setenv(name, value)
+    reset_all()
+    table = stack.physical("DonationsTable")
+    assert read_pending(table, ref_of(fields), limit=10) == PendingTotals(600, 3)
+    capped = read_pending(table, ref_of(fields), limit=2)
+    assert (capped.count, capped.capped) == (2, True)
+    monkeypatch.setenv("PENDING_READ_LIMIT", "2")
+    reset_all()
+    assert pending(stack, fields)["capped"] is True
+    settle(stack)
 
 
 def test_donor_numbers_are_stored_only_as_keyed_hashes(stack, umbrella):

@@ -1,4 +1,4 @@
-"""Callback signatures, manage tokens and SMS sizes: pure functions, no I/O."""
+"""Callback and manage tokens, donor hashes and SMS sizes: pure functions, no I/O."""
 
 from __future__ import annotations
 
@@ -6,33 +6,51 @@ import pytest
 
 from campaign_lifecycle.sms import sms_size
 from hub_core.config import ConfigError
-from hub_core.tokens import CallbackSigner, KeyRing, new_manage_token, token_hash, token_matches
+from hub_core.tokens import (
+    DonorHasher,
+    KeyRing,
+    callback_token_hash,
+    callback_token_matches,
+    is_callback_token_shaped,
+    new_callback_token,
+    new_manage_token,
+    token_hash,
+    token_matches,
+)
 
 OLD = "old:" + "o" * 40
 NEW = "new:" + "n" * 40
 
 
-def test_a_token_verifies_for_its_campaign_only():
-    signer = CallbackSigner(lambda: NEW)
-    token = signer.token_for("1/hjerte/anna50")
-    assert token.startswith("new.")
-    assert signer.verify("1/hjerte/anna50", token)
-    assert not signer.verify("1/hjerte/anna51", token)
-    assert not signer.verify("1/hjerte/anna50", token[:-1] + ("A" if token[-1] != "A" else "B"))
+def test_callback_tokens_are_random_and_only_their_hash_matches():
+    first, second = new_callback_token(), new_callback_token()
+    assert first != second
+    assert is_callback_token_shaped(first)
+    stored = callback_token_hash(first)
+    assert first not in stored
+    assert callback_token_matches(first, stored)
+    assert not callback_token_matches(second, stored)
+    # A campaign made before tokens were stored holds no hash: no token matches it.
+    assert not callback_token_matches(first, None)
+    # Labelled: a callback token's hash is never what a manage token hashes to.
+    assert stored != token_hash(first)
 
 
-def test_rotation_signs_with_the_first_key_and_still_verifies_the_old_ones():
-    before = CallbackSigner(lambda: OLD).token_for("2/stoet/x1")
-    rotated = CallbackSigner(lambda: f"{NEW}\n{OLD}\n")
-    assert rotated.verify("2/stoet/x1", before)
-    assert rotated.token_for("2/stoet/x1").startswith("new.")
-    retired = CallbackSigner(lambda: NEW)
-    assert not retired.verify("2/stoet/x1", before)
+@pytest.mark.parametrize("token", [None, "", "no-dot", "new.abc", "A" * 42, "A" * 44, "A" * 42 + "."])
+def test_anything_not_shaped_like_an_issued_callback_token_is_refused(token):
+    assert not is_callback_token_shaped(token)
 
 
-@pytest.mark.parametrize("token", ["", "no-dot", "unknown.abc", ".abc", "new."])
-def test_malformed_tokens_and_unknown_key_ids_are_refused(token):
-    assert not CallbackSigner(lambda: NEW).verify("1/a/b", token)
+def test_donor_hashes_are_keyed_stable_and_found_under_every_key_of_the_ring():
+    before = DonorHasher(lambda: OLD).hash("4512345678")
+    assert before.startswith("old:")
+    assert "4512345678" not in before
+    assert before == DonorHasher(lambda: OLD).hash("4512345678")
+    assert before != DonorHasher(lambda: OLD).hash("4512345679")
+    rotated = DonorHasher(lambda: f"{NEW}\n{OLD}\n")
+    assert rotated.hash("4512345678").startswith("new:")
+    assert before in rotated.candidates("4512345678")
+    assert len(rotated.candidates("4512345678")) == 2
 
 
 def test_a_bare_secret_is_one_key_with_id_zero():
