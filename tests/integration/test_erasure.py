@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hub_core.caches import reset_all
 from hub_local.stack import LocalStack
 from partners.appsmiles import AppsMilesClient, reset_tokens
 from sandboxes.appsmiles import DEFAULT_APP_ID, DEFAULT_PARTNER_ID, AppsMilesSandbox
@@ -521,6 +522,32 @@ def test_a_deferred_erasure_that_never_succeeds_reaches_the_dlq_as_an_id(stack, 
     # Redriven (`hub dlq redrive ErasureDLQ` moves it back to the retry queue) once app's miles is back: done.
     appsmiles.faults.clear()
     assert stack.invoke(FUNCTION, as_sqs_event(stack, dead)) == {"batchItemFailures": []}
+    assert person.user_id not in appsmiles.users
+
+
+def test_when_even_keeping_the_request_fails_lambda_s_record_goes_to_the_retry_queue_and_is_erased(stack, appsmiles):
+    person = seed_person(
+        stack, appsmiles, email=f"last-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
+    )
+    appsmiles.faults.add("status", status=503, path_prefix=MULTIDELETE)
+    purge(stack, "ErasureRetryQueue", "ErasureDLQ")
+    env = stack.function_env(FUNCTION)
+    stack.set_function_env(FUNCTION, {"ERASURE_REQUESTS_TABLE_NAME": "no-such-table"})
+    reset_all()
+    event = load_event("erasure/erasure_requested.json")
+    event["detail"] = request_for(person)
+    try:
+        stack.invoke_async(FUNCTION, event)
+        assert stack.drain_events(timeout=30)
+    finally:
+        stack.set_function_env(FUNCTION, env)
+        reset_all()
+
+    (message,) = retry_messages(stack)
+    assert json.loads(message["Body"])["requestPayload"]["detail"] == request_for(person)
+    assert retry_messages(stack, "ErasureDLQ", visibility=0) == []
+    appsmiles.faults.clear()
+    assert stack.invoke(FUNCTION, as_sqs_event(stack, [message])) == {"batchItemFailures": []}
     assert person.user_id not in appsmiles.users
 
 
