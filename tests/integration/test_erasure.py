@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from erasure.deferred import MESSAGE_KEY
 from hub_core.caches import reset_all
 from hub_local.stack import LocalStack
 from partners.appsmiles import AppsMilesClient, reset_tokens
@@ -476,8 +477,8 @@ def test_a_failed_event_erasure_is_kept_by_id_and_the_retry_queue_finishes_it(st
     assert person.user_id in appsmiles.users
     assert retry_messages(stack, "ErasureDLQ", visibility=0) == []
     (message,) = retry_messages(stack)
-    request_id = json.loads(message["Body"])["erasure_request_id"]
-    assert json.loads(message["Body"]) == {"erasure_request_id": request_id}
+    request_id = json.loads(message["Body"])[MESSAGE_KEY]
+    assert json.loads(message["Body"]) == {MESSAGE_KEY: request_id}
     assert_no_identifier(message["Body"], person)
     stored = item(stack, "ErasureRequestsTable", {"request_id": {"S": request_id}})
     assert stored is not None
@@ -517,7 +518,7 @@ def test_a_deferred_erasure_that_never_succeeds_reaches_the_dlq_as_an_id(stack, 
     dead = retry_messages(stack, "ErasureDLQ", visibility=0)
 
     assert len(dead) == 1
-    assert set(json.loads(dead[0]["Body"])) == {"erasure_request_id"}
+    assert set(json.loads(dead[0]["Body"])) == {MESSAGE_KEY}
     assert_no_identifier(dead[0]["Body"], person)
     # Redriven (`hub dlq redrive ErasureDLQ` moves it back to the retry queue) once app's miles is back: done.
     appsmiles.faults.clear()
