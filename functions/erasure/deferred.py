@@ -1,10 +1,11 @@
-"""Erasures the back office asked for by event that could not finish at once: kept in ErasureRequestsTable and
-retried from ErasureRetryQueue, whose messages (and so ErasureDLQ's) carry the request's id, never the person's.
+"""Erasures by event that could not finish at once: kept by id, retried from ErasureRetryQueue until done.
 
-Why not Lambda's own retries and OnFailure destination: an asynchronous invocation's failure record carries the
-whole event, so a failed erasure would leave the e-mail, number and user id in clear in a DLQ for 14 days. Here the
-identifiers stay in one table, encrypted, readable by this function only, deleted once the erasure is done (and by
-TTL when it never is, after the DLQ's own retention).
+The request waits in ErasureRequestsTable; the queue's messages (and so ErasureDLQ's) carry its id, never the
+person's identifiers. Why not Lambda's own retries and OnFailure destination: an asynchronous invocation's failure
+record carries the whole event, so a failed erasure would leave the e-mail, number and user id in clear in a DLQ for
+14 days. Here the identifiers stay in one table, encrypted, readable by this function only, deleted once the erasure
+is done (and by TTL when it never is, after the DLQ's own retention). The erasure function's OnFailure destination
+is this same queue: a failure record found here is erased from its event (and deferred by id if that fails).
 """
 
 from __future__ import annotations
