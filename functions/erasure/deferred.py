@@ -92,7 +92,8 @@ def _record(record: SQSRecord) -> None:
     if isinstance(body, dict) and isinstance(body.get(MESSAGE_KEY), str):
         retry(body[MESSAGE_KEY])
         return
-    # A Lambda failure record redriven from ErasureDLQ (the last resort, when even deferring failed): its event.
+    # Lambda's failure record of an event whose deferral failed too (this queue is the OnFailure destination), or
+    # one redriven from ErasureDLQ: erased from its event, which defers by id if it fails again.
     payload = body.get("requestPayload") if isinstance(body, dict) else None
     if isinstance(payload, dict) and payload.get("detail-type") == "ErasureRequested":
         from erasure import app  # noqa: PLC0415 - app imports this module
