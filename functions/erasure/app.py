@@ -80,8 +80,8 @@ def _require_iam_caller() -> None:
 def handle_erasure_requested(event: dict[str, Any]) -> dict[str, Any]:
     """The back office's request. A bad one is logged (fields and rules only) and acknowledged: retrying cannot
     mend it. One that fails (app's miles, or our own tables) is kept in ErasureRequestsTable and retried from
-    ErasureRetryQueue by its id (erasure.deferred), so no DLQ ever holds the person's identifiers. Only when even
-    that fails does this raise: Lambda retries, then its OnFailure record (with the event) lands in ErasureDLQ."""
+    ErasureRetryQueue by its id (erasure.deferred), so no DLQ holds the person's identifiers. Only when even that
+    fails does this raise: Lambda retries, then its OnFailure record goes to the same retry queue."""
     try:
         request = flow.parse(event.get("detail"))
     except flow.Invalid as exc:

@@ -1,10 +1,11 @@
-"""Erasures the back office asked for by event that could not finish at once: kept in ErasureRequestsTable and
-retried from ErasureRetryQueue, whose messages (and so ErasureDLQ's) carry the request's id, never the person's.
+"""Erasures by event that could not finish at once: kept by id, retried from ErasureRetryQueue until done.
 
-Why not Lambda's own retries and OnFailure destination: an asynchronous invocation's failure record carries the
-whole event, so a failed erasure would leave the e-mail, number and user id in clear in a DLQ for 14 days. Here the
-identifiers stay in one table, encrypted, readable by this function only, deleted once the erasure is done (and by
-TTL when it never is, after the DLQ's own retention).
+The request waits in ErasureRequestsTable; the queue's messages (and so ErasureDLQ's) carry its id, never the
+person's identifiers. Why not Lambda's own retries and OnFailure destination: an asynchronous invocation's failure
+record carries the whole event, so a failed erasure would leave the e-mail, number and user id in clear in a DLQ for
+14 days. Here the identifiers stay in one table, encrypted, readable by this function only, deleted once the erasure
+is done (and by TTL when it never is, after the DLQ's own retention). The erasure function's OnFailure destination
+is this same queue: a failure record found here is erased from its event (and deferred by id if that fails).
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def _retry_record(record: SQSRecord) -> None:
     if isinstance(body, dict) and isinstance(body.get(MESSAGE_KEY), str):
         retry(body[MESSAGE_KEY])
         return
-    # A Lambda failure record redriven from ErasureDLQ (the last resort, when even deferring failed): its event.
+    # Lambda's failure record of an event whose deferral failed too (this queue is the OnFailure destination), or
+    # one redriven from ErasureDLQ: erased from its event, which defers by id if it fails again.
     payload = body.get("requestPayload") if isinstance(body, dict) else None
     if isinstance(payload, dict) and payload.get("detail-type") == "ErasureRequested":
         from erasure import app  # noqa: PLC0415 - app imports this module

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from hub_cli.deadletters import dead_letter_queues
 from hub_local.template import load_yaml
 from tests.conftest import ROOT
 
@@ -50,3 +51,11 @@ def test_erasure_retries_by_id_through_a_queue_whose_dlq_is_erasure_dlq(resource
     table = resources["ErasureRequestsTable"]["Properties"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert "PointInTimeRecoverySpecification" not in table
+
+
+def test_erasure_dlq_is_fed_by_the_retry_queue_alone(resources):
+    config = resources["ErasureFunction"]["Properties"]["EventInvokeConfig"]
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["ErasureRetryQueue", "Arn"]}
+    dead_letters = dead_letter_queues(TEMPLATE)
+    assert dead_letters["ErasureDLQ"].sources == ("ErasureRetryQueue",)
+    assert dead_letters["ErasureDLQ"].kind == "sqs-redrive"  # `hub dlq redrive ErasureDLQ` moves it back

@@ -4,6 +4,7 @@ by POST /erasure, by an ErasureRequested event and by the CLI's direct invoke; t
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,10 +13,14 @@ from typing import Any
 
 import pytest
 
+from erasure.deferred import MESSAGE_KEY
+from hub_cli.deadletters import dead_letter_queues
+from hub_core.caches import reset_all
 from hub_core.tokens import DonorHasher
 from hub_local.stack import LocalStack
 from partners.appsmiles import AppsMilesClient, reset_tokens
 from sandboxes.appsmiles import DEFAULT_APP_ID, DEFAULT_PARTNER_ID, AppsMilesSandbox
+from tests import canaries
 from tests.canaries import APPSMILES_SECRET, CANARY_APPSMILES_USER
 from tests.conftest import ROOT, load_event
 from tests.integration.conftest import (
@@ -30,6 +35,7 @@ from tests.integration.conftest import (
     post_event,
     response_json,
 )
+from tests.privacy import LeakDetector, named_canaries
 
 FUNCTION = "ErasureFunction"
 CANARY_USER = CANARY_APPSMILES_USER
@@ -499,8 +505,8 @@ def test_a_failed_event_erasure_is_kept_by_id_and_the_retry_queue_finishes_it(st
     assert person.user_id in appsmiles.users
     assert retry_messages(stack, "ErasureDLQ", visibility=0) == []
     (message,) = retry_messages(stack)
-    request_id = json.loads(message["Body"])["erasure_request_id"]
-    assert json.loads(message["Body"]) == {"erasure_request_id": request_id}
+    request_id = json.loads(message["Body"])[MESSAGE_KEY]
+    assert json.loads(message["Body"]) == {MESSAGE_KEY: request_id}
     assert_no_identifier(message["Body"], person)
     stored = item(stack, "ErasureRequestsTable", {"request_id": {"S": request_id}})
     assert stored is not None
@@ -540,11 +546,37 @@ def test_a_deferred_erasure_that_never_succeeds_reaches_the_dlq_as_an_id(stack, 
     dead = retry_messages(stack, "ErasureDLQ", visibility=0)
 
     assert len(dead) == 1
-    assert set(json.loads(dead[0]["Body"])) == {"erasure_request_id"}
+    assert set(json.loads(dead[0]["Body"])) == {MESSAGE_KEY}
     assert_no_identifier(dead[0]["Body"], person)
     # Redriven (`hub dlq redrive ErasureDLQ` moves it back to the retry queue) once app's miles is back: done.
     appsmiles.faults.clear()
     assert stack.invoke(FUNCTION, as_sqs_event(stack, dead)) == {"batchItemFailures": []}
+    assert person.user_id not in appsmiles.users
+
+
+def test_when_even_keeping_the_request_fails_lambda_s_record_goes_to_the_retry_queue_and_is_erased(stack, appsmiles):
+    person = seed_person(
+        stack, appsmiles, email=f"last-{uuid.uuid4().hex[:8]}@example.org", user_id=f"amu-{uuid.uuid4().hex}"
+    )
+    appsmiles.faults.add("status", status=503, path_prefix=MULTIDELETE)
+    purge(stack, "ErasureRetryQueue", "ErasureDLQ")
+    env = stack.function_env(FUNCTION)
+    stack.set_function_env(FUNCTION, {"ERASURE_REQUESTS_TABLE_NAME": "no-such-table"})
+    reset_all()
+    event = load_event("erasure/erasure_requested.json")
+    event["detail"] = request_for(person)
+    try:
+        stack.invoke_async(FUNCTION, event)
+        assert stack.drain_events(timeout=30)
+    finally:
+        stack.set_function_env(FUNCTION, env)
+        reset_all()
+
+    (message,) = retry_messages(stack)
+    assert json.loads(message["Body"])["requestPayload"]["detail"] == request_for(person)
+    assert retry_messages(stack, "ErasureDLQ", visibility=0) == []
+    appsmiles.faults.clear()
+    assert stack.invoke(FUNCTION, as_sqs_event(stack, [message])) == {"batchItemFailures": []}
     assert person.user_id not in appsmiles.users
 
 
@@ -601,3 +633,28 @@ def test_erasure_by_e_mail_finds_a_lead_whatever_its_case_and_unicode_form(stack
 
     assert response_json(response)["erased"]["leads"] == 1
     assert item(stack, "LeadsTable", {"lead_id": {"S": lead_id}}) is None
+
+
+def test_no_dead_letter_queue_holds_personal_data_after_a_failed_erasure_by_event(stack, appsmiles):
+    """The privacy check over DLQ bodies: a person with the seeded canaries as identifiers, an erasure by event
+    while app's miles is down, then every DLQ of the template (and the retry queue) searched for the canaries
+    and for anything shaped like an e-mail address."""
+    seed_person(stack, appsmiles)  # CANARY_EMAIL, CANARY_MSISDN, CANARY_APPSMILES_USER
+    appsmiles.faults.add("status", status=503, path_prefix=MULTIDELETE)
+    event = load_event("erasure/erasure_requested.json")
+    event["detail"] = {"email": CANARY_EMAIL, "msisdn": CANARY_MSISDN, "appsMilesUserId": CANARY_USER}
+    stack.invoke_async(FUNCTION, event)
+    assert stack.drain_events(timeout=30)
+
+    detector = LeakDetector(canaries=named_canaries(canaries.ALL))
+    sqs = stack.boto3_client("sqs")
+    bodies = []
+    for queue in [*dead_letter_queues(ROOT / "template.yaml"), "ErasureRetryQueue"]:
+        url = stack.physical(queue)
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        for message in messages:
+            bodies.append(message["Body"])
+            detector.scan(message["Body"], f"{queue} message")
+            assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", message["Body"]), queue
+    assert detector.report() == []
+    assert any(MESSAGE_KEY in body for body in bodies)  # the failed erasure is there, by its id

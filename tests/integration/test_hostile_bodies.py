@@ -201,3 +201,17 @@ def test_a_valid_body_passes_each_case_s_route(stack, umbrella, miimosa, mlm):
         event = with_body(case.event(stack, umbrella), json.dumps(case.valid()))
         response = stack.invoke(case.function, event)
         assert response["statusCode"] < 400, (route_key, response["body"])
+
+
+@pytest.mark.parametrize("route_key", sorted(REFUSED_UNREAD))
+def test_a_route_that_reads_no_body_refuses_a_hostile_one_as_it_refuses_any(stack, umbrella, route_key):
+    fields = created_campaign(stack)
+    event = campaign_path(load_event("donation_ingester/callback_post_json.json"), fields, "/donations/callback")
+    event["routeKey"] = event["requestContext"]["routeKey"] = route_key
+    event["pathParameters"].pop("token", None)
+    body = '{"amount": ' + HUGE + ', "messageKey": "k\\u0000"}'
+
+    response = stack.invoke("DonationIngesterFunction", with_body(event, body))
+
+    assert response["statusCode"] == 401, response["body"]
+    assert response_json(response)["error"]
