@@ -28,6 +28,8 @@ class LeadIntakeSettings(Settings):
     projects_max_pages: int = Field(default=5, ge=1, le=50)
     miimosa_connect_timeout: float = Field(default=3.05, gt=0)
     miimosa_read_timeout: float = Field(default=8.0, gt=0)
+    # The longest a site's member-id signature may be valid for (hub_core.member_signature).
+    member_signature_max_seconds: int = Field(default=86_400, ge=60)
 
 
 @container_cached

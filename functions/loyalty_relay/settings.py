@@ -39,6 +39,10 @@ class RelaySettings(Settings):
     # partners.appsmiles), so it stays off until checked against app's miles.
     appsmiles_multistore: bool = False
     multistore_min_actions: int = Field(default=2, ge=2)
+    # A second line behind the site signatures (hub_core.member_signature): at most this many actions per member
+    # per UTC day are sent; 0 turns the cap off. Counted per event key in RATE_LIMIT_TABLE_NAME (hub_core.ratelimit).
+    rate_limit_table_name: str
+    member_actions_per_day: int = Field(default=20, ge=0)
 
 
 @container_cached

@@ -18,7 +18,7 @@ import requests
 from hub_local.stack import LocalStack
 from tests import privacy
 from tests.canaries import CANARY_EMAIL, CANARY_LASTNAME, CANARY_MSISDN, CANARY_PHONE
-from tests.conftest import ROOT, SUITE_CREATE_LIMITS, manage_token_from_sms
+from tests.conftest import ROOT, SUITE_LIMITS, manage_token_from_sms
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,7 @@ def live():
         pump_queues=True,
         sqs_retry_seconds=0.3,
         parameter_overrides={"LeadRetryMaxReceives": "3"},
-        function_overrides={"LEAD_RETRY_DELAY_SECONDS": "0", "MIIMOSA_READ_TIMEOUT": "0.5"} | SUITE_CREATE_LIMITS,
+        function_overrides={"LEAD_RETRY_DELAY_SECONDS": "0", "MIIMOSA_READ_TIMEOUT": "0.5"} | SUITE_LIMITS,
     ) as stack:
         yield stack
 

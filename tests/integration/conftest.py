@@ -21,7 +21,7 @@ from tests.canaries import (  # noqa: F401 - re-exported for the test modules
     MLM_TOKEN,
     UMBRELLA_KEY,
 )
-from tests.conftest import ROOT, SUITE_CREATE_LIMITS, load_event
+from tests.conftest import ROOT, SUITE_LIMITS, load_event
 
 # Settings a test needs shorter than production: timeouts and the safety-net delay.
 FUNCTION_OVERRIDES = {
@@ -33,7 +33,7 @@ FUNCTION_OVERRIDES = {
     "UMBRELLA_CONNECT_TIMEOUT": "0.4",
     "MLM_READ_TIMEOUT": "0.4",
     "MLM_CONNECT_TIMEOUT": "0.4",
-} | SUITE_CREATE_LIMITS
+} | SUITE_LIMITS
 
 
 # Module-scoped: moto's state is per process, so two stacks must not live at once (each recreates its resources).
