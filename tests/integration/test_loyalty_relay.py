@@ -91,10 +91,6 @@ def test_a_donation_by_a_member_becomes_one_action_and_an_anonymous_one_is_skipp
     assert relay_record(stack, anonymous["eventId"]) is None
 
 
-@pytest.mark.parametrize(
-    ("name", "tag_id", "key_field"),
-    [("lead_captured_batch", "LEAD", "lead_id"), ("licence_issued_batch", "LICENCE", "order_id")],
-)
 def relay_with_env(stack: LocalStack, event: dict[str, Any], **overrides: str) -> dict[str, Any]:
     saved = dict(stack._function_envs[RELAY])
     stack._function_envs[RELAY] |= overrides
@@ -140,6 +136,10 @@ def test_a_retried_delivery_does_not_use_up_the_allowance(stack, appsmiles):
         assert len(actions_for(appsmiles, detail_of(event["Records"][0])["lead_id"])) == 1
 
 
+@pytest.mark.parametrize(
+    ("name", "tag_id", "key_field"),
+    [("lead_captured_batch", "LEAD", "lead_id"), ("licence_issued_batch", "LICENCE", "order_id")],
+)
 def test_each_event_type_earns_its_configured_action(stack, appsmiles, name, tag_id, key_field):
     event = batch(name)
     detail = detail_of(event["Records"][0])
