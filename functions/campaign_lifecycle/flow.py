@@ -244,10 +244,10 @@ def create(form: CampaignForm, *, request_base_url: str, client_ip: str) -> Crea
         confirmText=texts.confirm_text,
     )
     made = _create_at_umbrella(form, claim, request)
-    recovered = made is not _MADE_NOW
+    recovered = made != _MADE_NOW
     # Made by the interrupted attempt we resumed: the SMS Umbrella sent then carries that attempt's token, so that
     # token stays the valid one (this attempt's token was never sent to anyone).
-    adopted = claim.previous.manage_token_hash if made is _MADE_BEFORE and claim.previous is not None else None
+    adopted = claim.previous.manage_token_hash if made == _MADE_BEFORE and claim.previous is not None else None
     record = store().activate(
         key, claim.attempt_id, now=int(time.time()), recovered=recovered, manage_token_hash=adopted
     )

@@ -87,7 +87,7 @@ def _mac(key: bytes, campaign_ref: str) -> str:
 
 
 def new_manage_token() -> str:
-    """A fresh random bearer token (256 bits), shown to its owner once."""
+    """A fresh random bearer token (256 bits), sent to its owner once (in the confirm SMS)."""
     return secrets.token_urlsafe(MANAGE_TOKEN_BYTES)
 
 
