@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,14 @@ EVENTS = ROOT / "events"
 _PRIVACY = pytest.StashKey[privacy.LeakDetector]()
 
 
-# The suite creates many campaigns from 127.0.0.1 with one canary number: stacks that are not about the creation
-# limits raise them (tests/integration/test_creation_limits.py runs with the template's own values).
-SUITE_CREATE_LIMITS = {"CREATE_LIMIT_PER_MSISDN": "100000", "CREATE_LIMIT_PER_IP": "100000"}
+# The suite creates many campaigns from 127.0.0.1 with one canary number, and credits one example member again and
+# again: stacks that are not about these limits raise them (tests/integration/test_creation_limits.py and the cap
+# tests of test_loyalty_relay.py run with the template's own values or their own).
+SUITE_LIMITS = {
+    "CREATE_LIMIT_PER_MSISDN": "100000",
+    "CREATE_LIMIT_PER_IP": "100000",
+    "MEMBER_ACTIONS_PER_DAY": "100000",
+}
 _MANAGE_TOKEN = re.compile(r"[A-Za-z0-9_-]{40,}")
 
 
@@ -32,6 +38,19 @@ def manage_token_from_sms(umbrella: Any, msisdn: str) -> str:
     found = _MANAGE_TOKEN.findall(confirms[-1]["text"])
     assert len(found) == 1, "the confirm SMS holds no manage token"
     return found[0]
+
+
+def site_key_ring(stack: Any) -> str:
+    """The member signing keys the stack's SSM holds, as the organisation's site would read them."""
+    name = stack.function_env("LeadIntakeFunction")["MEMBER_SIGNING_KEY_PARAM"]
+    return str(stack.boto3_client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
+
+
+def member_signature(stack: Any, member_id: str, *, valid_for: int = 3600, now: float | None = None) -> str:
+    """What the organisation's site puts next to a logged-in member's id (hub_core.member_signature)."""
+    from hub_core.member_signature import sign  # noqa: PLC0415 - functions/ is on the path once pytest runs
+
+    return sign(member_id, int(time.time() if now is None else now) + valid_for, site_key_ring(stack))
 
 
 def load_event(relative: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from campaign_lifecycle import SERVICE
@@ -26,7 +27,8 @@ from hub_core.caches import TtlCache, container_cached
 from hub_core.config import ConfigError
 from hub_core.http_api import FieldProblem, RequestRejected
 from hub_core.ledger import read_pending, read_totals
-from hub_core.observability import logger_for
+from hub_core.member_signature import Verdict, site_key_ring, verify
+from hub_core.observability import logger_for, metrics_for
 from hub_core.ratelimit import Limit, RateLimited, hit
 from hub_core.tokens import (
     callback_token_hash,
@@ -51,6 +53,7 @@ from partners.umbrella import (
 )
 
 logger = logger_for(SERVICE)
+metrics = metrics_for(SERVICE)
 
 SENT_BY_SMS_NOTE = (
     "The manage token is in the confirmation SMS sent to confirmMsisdn: changing or stopping the campaign needs it."
@@ -158,6 +161,21 @@ def sms_texts(form: CampaignForm, manage_token: str) -> SmsTexts:
     return SmsTexts(answer.text, confirm.text, stored.text)
 
 
+def with_verified_member(form: CampaignForm) -> CampaignForm:
+    """The form with its member id only when the site's signature vouches for it; the signature is never kept."""
+    if form.appsMilesUserId is None:
+        return form.model_copy(update={"appsMilesSignature": None})
+    verdict = verify(
+        form.appsMilesUserId, form.appsMilesSignature, site_key_ring,
+        max_lifetime_seconds=settings().member_signature_max_seconds,
+    )  # fmt: skip
+    if verdict is Verdict.VALID:
+        return form.model_copy(update={"appsMilesSignature": None})
+    metrics.add_metric(name="MemberIdDropped", unit=MetricUnit.Count, value=1)
+    logger.info("app's miles member id dropped", extra={"reason": verdict.value})
+    return form.model_copy(update={"appsMilesUserId": None, "appsMilesSignature": None})
+
+
 def check_creation_limits(form: CampaignForm, client_ip: str) -> None:
     """Per number (each create may send it a confirm SMS) and per client IP; 429 with Retry-After beyond them."""
     config = settings()
@@ -195,6 +213,7 @@ def create(form: CampaignForm, *, request_base_url: str, client_ip: str) -> Crea
     """
     _check_service_and_route(form)
     config = settings()
+    form = with_verified_member(form)
     key = form.key
     base = _callback_base(config.callback_base_url or request_base_url)
     manage_token = new_manage_token()
@@ -226,10 +245,10 @@ def create(form: CampaignForm, *, request_base_url: str, client_ip: str) -> Crea
         confirmText=texts.confirm_text,
     )
     made = _create_at_umbrella(form, claim, request)
-    recovered = made is not _MADE_NOW
+    recovered = made != _MADE_NOW
     # Made by the interrupted attempt we resumed: the SMS Umbrella sent then carries that attempt's token, so that
     # token stays the valid one (this attempt's token was never sent to anyone).
-    earlier = claim.previous if made is _MADE_BEFORE else None
+    earlier = claim.previous if made == _MADE_BEFORE else None
     record = store().activate(
         key,
         claim.attempt_id,

@@ -91,6 +91,9 @@ class CampaignForm(_CampaignFields):
     answerMessage: SkipJsonSchema[None] = None
     confirmText: SkipJsonSchema[None] = None
     appsMilesUserId: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)] | None = None
+    # The site's signature over that id (hub_core.member_signature): without a valid one the id is dropped, so a
+    # campaign's donations credit only a member the site vouched for.
+    appsMilesSignature: Annotated[str, StringConstraints(max_length=100)] | None = None
 
     @property
     def key(self) -> CampaignKey:
@@ -98,7 +101,9 @@ class CampaignForm(_CampaignFields):
 
     def fingerprint(self) -> str:
         """Identifies this very request: a retry of it may resume an interrupted create, another may not."""
-        canonical = json.dumps(self.model_dump(), sort_keys=True, separators=(",", ":"))
+        # Not the member id or its signature: a retry signed anew (or whose signature expired) is the same request.
+        fields = self.model_dump(exclude={"appsMilesUserId", "appsMilesSignature"})
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

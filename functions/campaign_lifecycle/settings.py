@@ -45,6 +45,8 @@ class CampaignSettings(UmbrellaSettings):
     create_limit_msisdn_window_seconds: int = Field(default=86_400, ge=1)
     create_limit_per_ip: int = Field(default=10, ge=0)
     create_limit_ip_window_seconds: int = Field(default=3_600, ge=1)
+    # The longest a site's member-id signature may be valid for (hub_core.member_signature).
+    member_signature_max_seconds: int = Field(default=86_400, ge=60)
 
     @field_validator("confirm_text_template")
     @classmethod

@@ -65,3 +65,35 @@ def hit(table_name: str, limit: Limit, subject: str, *, now: float) -> int:
             raise
         raise RateLimited(limit.scope, max(1, math.ceil(end - now))) from None
     return int(response["Attributes"]["hits"]["N"])
+
+
+def hit_distinct(table_name: str, limit: Limit, subject: str, item: str, *, now: float) -> None:
+    """Count `item` once for `subject` in this window; RateLimited once `limit.count` other items were counted.
+
+    A repeat of an item already counted passes without counting again, so a delivery that is retried (the queue
+    brings it back after a passing failure) does not use up the subject's allowance.
+    """
+    if limit.count <= 0:
+        return
+    window = max(1, limit.window_seconds)
+    start = int(now) // window * window
+    end = start + window
+    key = f"{limit.scope}#{subject_key(limit.scope, subject)}#{start}"
+    try:
+        aws.dynamodb().update_item(
+            TableName=table_name,
+            Key={"id": {"S": key}},
+            UpdateExpression="ADD #items :item SET expires_at = if_not_exists(expires_at, :expires)",
+            ConditionExpression="attribute_not_exists(#items) OR size(#items) < :limit OR contains(#items, :one)",
+            ExpressionAttributeNames={"#items": "items"},
+            ExpressionAttributeValues={
+                ":item": {"SS": [item]},
+                ":one": {"S": item},
+                ":limit": {"N": str(limit.count)},
+                ":expires": {"N": str(end + _TTL_SLACK_SECONDS)},
+            },
+        )
+    except ClientError as exc:
+        if not is_condition_failure(exc):
+            raise
+        raise RateLimited(limit.scope, max(1, math.ceil(end - now))) from None

@@ -116,7 +116,7 @@ def callback_token_matches(token: str, stored_hash: str | None) -> bool:
 
 
 def new_manage_token() -> str:
-    """A fresh random bearer token (256 bits), shown to its owner once."""
+    """A fresh random bearer token (256 bits), sent to its owner once (in the confirm SMS)."""
     return secrets.token_urlsafe(MANAGE_TOKEN_BYTES)
 
 

@@ -25,6 +25,7 @@ from hub_core.http_api import (
     json_response,
     problems_from,
 )
+from hub_core.member_signature import Verdict
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
 from hub_core.request_body import submitted_fields
@@ -91,6 +92,11 @@ def post_lead() -> Response[str]:
         decoy = LeadOutcome(lead_id=str(uuid.uuid4()), status=LeadStatus.FORWARDED, message=flow.FORWARDED_MESSAGE)
         return _outcome_response(decoy)
 
+    lead, verdict = flow.with_verified_member(lead)
+    if verdict is not None and verdict is not Verdict.VALID:
+        # Dropped, not refused: the lead still goes to MiiMOSA, it just earns no one points.
+        metrics.add_metric(name="MemberIdDropped", unit=MetricUnit.Count, value=1)
+        logger.info("app's miles member id dropped", extra={"reason": verdict.value})
     fingerprint = lead.fingerprint()
     key = app.current_event.headers.get("idempotency-key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):

@@ -121,6 +121,8 @@ class LeadForm(BaseModel):
     # Not MiiMOSA's: the visitor's app's miles member id, when the website knows it, so the loyalty relay can credit
     # them. MiiMOSA never receives it.
     apps_miles_user_id: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)] | None = None
+    # The site's signature over that id (hub_core.member_signature): without a valid one the id is dropped.
+    apps_miles_signature: Annotated[str, StringConstraints(max_length=100)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -132,7 +134,7 @@ class LeadForm(BaseModel):
 
     def for_partner(self) -> dict[str, str]:
         """The body MiiMOSA receives: every given field of MiiMOSA's, as strings."""
-        return self.model_dump(exclude_none=True, exclude={"apps_miles_user_id"})
+        return self.model_dump(exclude_none=True, exclude={"apps_miles_user_id", "apps_miles_signature"})
 
     def fingerprint(self) -> str:
         """A stable hash of the normalised lead, for spotting a double submit without a key: the e-mail counts as

@@ -37,6 +37,8 @@ class LeadIntakeSettings(Settings):
     # The most one retry-queue record may take (its forward's attempts included); a record is only started when
     # this still fits before the invocation's deadline. template.yaml sizes the queue's BatchSize by it.
     retry_record_seconds: float = Field(default=6.0, gt=0)
+    # The longest a site's member-id signature may be valid for (hub_core.member_signature).
+    member_signature_max_seconds: int = Field(default=86_400, ge=60)
 
 
 @container_cached

@@ -27,6 +27,7 @@ from hub_core.http_api import (
     problems_from,
 )
 from hub_core.iam_callers import parse_allow_list, require_allowed_caller
+from hub_core.member_signature import Verdict
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
 from hub_core.request_body import submitted_fields
@@ -81,7 +82,7 @@ def _max_sites(_: Exception) -> Response[str]:
 )
 def post_licence() -> Response[str]:
     _require_iam_caller()
-    request = _validated(LicenceRequest)
+    request = _verified_member(_validated(LicenceRequest))
     return _outcome(flow.issue(request))
 
 
@@ -135,6 +136,15 @@ def _require_iam_caller() -> None:
     )  # fmt: skip
 
 
+def _verified_member(request: LicenceRequest) -> LicenceRequest:
+    """An unsigned, badly signed or expired member id is dropped (the licence is still issued) and counted."""
+    verified, verdict = flow.with_verified_member(request)
+    if verdict is not None and verdict is not Verdict.VALID:
+        metrics.add_metric(name="MemberIdDropped", unit=MetricUnit.Count, value=1)
+        logger.info("app's miles member id dropped", extra={"reason": verdict.value})
+    return verified
+
+
 def _validated[M: BaseModel](model: type[M]) -> M:
     event = app.current_event
     fields = submitted_fields(event.raw_event, event.headers, max_bytes=settings().max_body_bytes)
@@ -165,7 +175,7 @@ def handle_licence_requested(event: dict[str, Any]) -> dict[str, Any]:
     it and, after its retries, hands it to the OnFailure destination (nothing is lost)."""
     try:
         envelope = parse(event=event, model=LicenceRequestedEvent)
-        request = LicenceRequest.model_validate(envelope.detail)
+        request = _verified_member(LicenceRequest.model_validate(envelope.detail))
         licence = flow.issue(request)
     except ValidationError as exc:
         return _reject_event(event, problems_from(exc.errors(include_input=False, include_url=False)))

@@ -53,10 +53,20 @@ class LicenceRequest(SiteRequest):
     licence_type: PositiveId
     # The buyer's app's miles member id, when the shop knows it: the loyalty relay credits them for the purchase.
     apps_miles_user_id: Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)] | None = None
+    # The shop's signature over that id (hub_core.member_signature): without a valid one the id is dropped.
+    apps_miles_signature: Annotated[str, StringConstraints(max_length=100)] | None = None
 
     def fingerprint(self) -> str:
-        """Tells a repeat of this order from a different request reusing its id."""
-        canonical = json.dumps(self.model_dump(), sort_keys=True, separators=(",", ":"))
+        """Tells a repeat of this order from a different request reusing its id.
+
+        The member id and its signature are not part of it: a repeat signed anew (or whose signature expired
+        meanwhile) is still the same order.
+        """
+        canonical = json.dumps(
+            self.model_dump(exclude={"apps_miles_user_id", "apps_miles_signature"}),
+            sort_keys=True,
+            separators=(",", ":"),
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

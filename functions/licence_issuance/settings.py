@@ -31,6 +31,8 @@ class LicenceSettings(Settings):
     require_iam_caller: bool = True
     # The callers (role or user ARNs, comma separated) the AWS_IAM routes serve: hub_core.iam_callers.
     iam_caller_arns: str = ""
+    # The longest a shop's member-id signature may be valid for (hub_core.member_signature).
+    member_signature_max_seconds: int = Field(default=86_400, ge=60)
 
 
 @container_cached

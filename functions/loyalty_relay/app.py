@@ -28,6 +28,7 @@ METRIC_NAMES = {
     Outcome.DUPLICATE: "ActionDuplicate",
     Outcome.SKIPPED_ANONYMOUS: "ActionSkippedAnonymous",
     Outcome.SKIPPED_UNMAPPED: "ActionSkippedUnmapped",
+    Outcome.CAPPED: "ActionCapped",
     Outcome.RETRY: "ActionDeferred",
     Outcome.MALFORMED: "ActionMalformed",
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from hub_core.appsmiles import appsmiles_client
 from hub_core.caches import container_cached
 from hub_core.config import ConfigError
 from hub_core.deadline import fits, record_budget
+from hub_core.ratelimit import Limit, RateLimited, hit_distinct
 from loyalty_relay import SERVICE
 from loyalty_relay.models import EVENT_KEY, USER_ID, BusEvent, Outcome, PendingAction, Settlement
 from loyalty_relay.settings import ActionRule, settings
@@ -68,15 +70,7 @@ def relay_batch(records: Iterable[Mapping[str, Any]]) -> BatchReport:
         else:
             leaders[planned.key] = planned
 
-    already = store().settled(leaders.keys()) if leaders else {}
-    ready = []
-    for key, action in leaders.items():
-        if key in already:
-            report.outcomes[action.message_id] = Outcome.DUPLICATE
-        else:
-            ready.append(action)
-
-    for action, settlement in _send(ready):
+    for action, settlement in _send(_ready(leaders, report)):
         if settlement.outcome.settled:
             # `_send` is lazy: this write follows its call at once, and the next call is only started if it still
             # fits, so the invocation's margin (hub_core.deadline) is what the last write needs.
@@ -93,6 +87,20 @@ def relay_batch(records: Iterable[Mapping[str, Any]]) -> BatchReport:
         for message_id in message_ids:
             report.outcomes[message_id] = lead_outcome if lead_outcome.failed else Outcome.DUPLICATE
     return report
+
+
+def _ready(leaders: dict[str, PendingAction], report: BatchReport) -> list[PendingAction]:
+    """The actions to send: not settled before (one consistent read for the batch), and within the member's cap."""
+    already = store().settled(leaders.keys()) if leaders else {}
+    ready = []
+    for key, action in leaders.items():
+        if key in already:
+            report.outcomes[action.message_id] = Outcome.DUPLICATE
+        elif _over_daily_cap(action):
+            report.outcomes[action.message_id] = Outcome.CAPPED
+        else:
+            ready.append(action)
+    return ready
 
 
 def _plan(message_id: str, body: str) -> PendingAction | Outcome:
@@ -123,6 +131,18 @@ def _plan(message_id: str, body: str) -> PendingAction | Outcome:
         detail_type=event.detail_type,
         happened_at=event.time,
     )
+
+
+def _over_daily_cap(action: PendingAction) -> bool:
+    """True once the member had the day's allowance of other actions; this action then earns nothing."""
+    config = settings()
+    limit = Limit("member-actions", config.member_actions_per_day, 86_400)
+    try:
+        hit_distinct(config.rate_limit_table_name, limit, action.user_id, action.key, now=time.time())
+    except RateLimited:
+        logger.warning("member over the daily cap of actions; not sent", extra={"tag_id": action.tag_id})
+        return True
+    return False
 
 
 def _event_key(event: BusEvent, rule: ActionRule) -> str | None:

@@ -37,6 +37,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # our record says it was settled before, or an earlier copy in this batch settles it
     SKIPPED_ANONYMOUS = "skipped_anonymous"  # the event names no app's miles user
     SKIPPED_UNMAPPED = "skipped_unmapped"  # no action is configured for its detail-type
+    CAPPED = "capped"  # the member reached the day's cap of actions: acknowledged, never sent
     RETRY = "retry"  # passing failure: the queue delivers it again, then the DLQ keeps it
     MALFORMED = "malformed"  # not an event we can read: kept for the DLQ, where an operator looks at it
 

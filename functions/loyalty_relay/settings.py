@@ -42,6 +42,10 @@ class RelaySettings(Settings):
     # The most one call to app's miles (with its retries) and its record may take; a call is only started when this
     # still fits before the invocation's deadline. template.yaml sizes the queue's BatchSize by it.
     record_seconds: float = Field(default=5.0, gt=0)
+    # A second line behind the site signatures (hub_core.member_signature): at most this many actions per member
+    # per UTC day are sent; 0 turns the cap off. Counted per event key in RATE_LIMIT_TABLE_NAME (hub_core.ratelimit).
+    rate_limit_table_name: str
+    member_actions_per_day: int = Field(default=20, ge=0)
 
 
 @container_cached

@@ -14,6 +14,7 @@ licence key — replaces the matching placeholder of later steps and of the file
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,18 +61,38 @@ def callback_token(stack: Stack, campaign_ref: str) -> str:
     raise ExampleError(f"campaign {campaign_ref} does not exist at the Umbrella sandbox: give the file a seed")
 
 
+# A manage token as hub_core.tokens makes them (token_urlsafe of 32 bytes), the one such word of a confirm SMS.
+MANAGE_TOKEN_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{40,}")
+
+
+def manage_token_sent_to(stack: Stack, msisdn: str) -> str | None:
+    """The manage token in the last confirm SMS the Umbrella sandbox sent to `msisdn`, if there is one."""
+    umbrella = stack.sandboxes.get("umbrella")
+    if umbrella is None:
+        return None
+    confirms = [sms for sms in umbrella.sent_sms(msisdn) if sms["kind"] == "confirm"]
+    found = MANAGE_TOKEN_PATTERN.findall(confirms[-1]["text"]) if confirms else []
+    return found[0] if len(found) == 1 else None
+
+
 @dataclass
 class Handouts:
     """Values answers hand out once, by the placeholder they replace."""
 
     values: dict[str, str] = field(default_factory=dict)
 
-    def take_from(self, result: Any) -> None:
+    def take_from(self, result: Any, stack: Stack | None = None) -> None:
         body = _http_body(result)
         if not isinstance(body, dict):
             return
         if isinstance(body.get("manageToken"), str):
             self.values[MANAGE_TOKEN] = body["manageToken"]
+        campaign = body.get("campaign")
+        if stack is not None and isinstance(campaign, dict) and isinstance(campaign.get("confirmMsisdn"), str):
+            # A created campaign's manage token travels only in the confirm SMS: read it as its owner would.
+            token = manage_token_sent_to(stack, campaign["confirmMsisdn"])
+            if token is not None:
+                self.values[MANAGE_TOKEN] = token
         licence = body.get("licence")
         if isinstance(licence, dict) and isinstance(licence.get("key"), str):
             self.values[LICENCE_KEY] = licence["key"]
@@ -110,7 +131,7 @@ def apply_seed(stack: Stack, event_path: Path, load: Callable[[Path], Any] | Non
         status = _failure(result)
         if status is not None:
             raise ExampleError(f"seed {seed} step {number} ({function} {step_path.name}) failed: {status}")
-        handouts.take_from(result)
+        handouts.take_from(result, stack)
     return handouts
 
 

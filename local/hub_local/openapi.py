@@ -27,13 +27,18 @@ SECURITY_SCHEMES: Final[dict[str, Any]] = {
         "type": "apiKey",
         "in": "header",
         "name": "Authorization",
-        "description": "AWS Signature Version 4 of a caller with execute-api:Invoke on the route (AWS_IAM).",
+        "description": (
+            "AWS Signature Version 4 of a caller with execute-api:Invoke on the route (AWS_IAM) whose role is on "
+            "the stack's IamCallerArns allow-list."
+        ),
         "x-amazon-apigateway-authtype": "awsSigv4",
     },
     "manageToken": {
         "type": "http",
         "scheme": "bearer",
-        "description": "The manageToken the campaign's creation answered (once).",
+        "description": (
+            "The manage token Umbrella sent to the campaign's confirmMsisdn in the confirm SMS when it was created."
+        ),
     },
 }
 # Powertools' own validation-error shapes: the hub answers its shared error shape instead.

@@ -69,9 +69,13 @@ def hub_secret_values(environ: Mapping[str, str]) -> dict[str, str]:
     """The hub's own secrets (not a partner's), by SSM suffix: from `environ` when set, else fresh random ones.
 
     The callback signing key ring is random per stack, as a real deployment's would be; set CALLBACK_SIGNING_KEY
-    to keep callback URLs valid across restarts of `make run`.
+    to keep callback URLs valid across restarts of `make run`. The same goes for the key the site signs app's miles
+    member ids with (MEMBER_SIGNING_KEY; `hub member sign` signs with whatever the stack holds).
     """
-    return {"callback/signing-key": environ.get("CALLBACK_SIGNING_KEY") or f"local:{secrets.token_urlsafe(32)}"}
+    return {
+        "callback/signing-key": environ.get("CALLBACK_SIGNING_KEY") or f"local:{secrets.token_urlsafe(32)}",
+        "site/member-signing-key": environ.get("MEMBER_SIGNING_KEY") or secrets.token_urlsafe(32),
+    }
 
 
 def secret_parameter_name(stage: str, suffix: str) -> str:

@@ -411,3 +411,32 @@ def test_secrets_list_flags_a_missing_secret(live, local):
         assert "MISSING" in outcome.out
     finally:
         ssm.put_parameter(Name="/partner-hub/local/mlm/api-token", Value=kept, Type="SecureString")
+
+
+def test_member_sign_prints_a_signature_the_functions_accept(live, local):
+    from hub_core.member_signature import Verdict, verify  # noqa: PLC0415
+
+    outcome = local("member", "sign", "member-cli-1", "--valid-for", "600")
+    assert outcome.status == 0, outcome.err
+    signature = outcome.out.strip()
+    ring = ssm_value(live, "site/member-signing-key")["Value"]
+    assert ring not in outcome.out
+    assert verify("member-cli-1", signature, lambda: ring) is Verdict.VALID
+    assert verify("member-cli-2", signature, lambda: ring) is Verdict.BAD_SIGNATURE
+    # Through the gateway, as a website posts it: the lead keeps its member.
+    fields = json.loads(load_event("lead_intake/post_valid.json")["body"]) | {
+        "campaign_id": f"cli-{uuid.uuid4()}",
+        "apps_miles_user_id": "member-cli-1",
+        "apps_miles_signature": signature,
+    }
+    answer = requests.post(f"{live.gateway_url}/leads", json=fields, timeout=10)
+    assert answer.status_code in (201, 202), answer.text
+    item = live.boto3_client("dynamodb").get_item(
+        TableName=live.physical("LeadsTable"), Key={"lead_id": {"S": answer.json()["lead_id"]}}, ConsistentRead=True
+    )["Item"]
+    assert item["apps_miles_user_id"]["S"] == "member-cli-1"
+
+
+def test_member_sign_refuses_a_bad_id_or_validity(local):
+    assert "MEMBER_ID must be" in one_line_error(local("member", "sign", "not allowed!"))
+    assert local("member", "sign", "m", "--valid-for", "999999").status != 0

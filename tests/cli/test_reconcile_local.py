@@ -13,9 +13,9 @@ import requests
 
 from hub_local.stack import LocalStack
 from tests.cli.conftest import one_line_error
-from tests.conftest import ROOT, SUITE_CREATE_LIMITS, manage_token_from_sms
+from tests.conftest import ROOT, SUITE_LIMITS, manage_token_from_sms
 
-FUNCTION_OVERRIDES = {"UMBRELLA_READ_TIMEOUT": "0.4", "UMBRELLA_CONNECT_TIMEOUT": "0.4"} | SUITE_CREATE_LIMITS
+FUNCTION_OVERRIDES = {"UMBRELLA_READ_TIMEOUT": "0.4", "UMBRELLA_CONNECT_TIMEOUT": "0.4"} | SUITE_LIMITS
 DAY = 86_400
 
 

@@ -18,7 +18,7 @@ import requests
 from hub_local.stack import LocalStack
 from tests import privacy
 from tests.canaries import CANARY_EMAIL, CANARY_LASTNAME, CANARY_MSISDN, CANARY_PHONE
-from tests.conftest import ROOT, SUITE_CREATE_LIMITS, manage_token_from_sms
+from tests.conftest import ROOT, SUITE_LIMITS, manage_token_from_sms, member_signature
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,7 @@ def live():
         pump_queues=True,
         sqs_retry_seconds=0.3,
         parameter_overrides={"LeadRetryMaxReceives": "3"},
-        function_overrides={"LEAD_RETRY_DELAY_SECONDS": "0", "MIIMOSA_READ_TIMEOUT": "0.5"} | SUITE_CREATE_LIMITS,
+        function_overrides={"LEAD_RETRY_DELAY_SECONDS": "0", "MIIMOSA_READ_TIMEOUT": "0.5"} | SUITE_LIMITS,
     ) as stack:
         yield stack
 
@@ -278,13 +278,22 @@ def test_an_event_put_on_the_local_bus_is_relayed_to_the_app_s_miles_sandbox(liv
     assert (action["partnerClientId"], action["tagId"]) == ("member-e2e", "DONATION")
 
 
-def test_a_member_s_lead_through_the_gateway_earns_a_loyalty_action(live, miimosa):
+def test_a_member_s_signed_lead_earns_a_loyalty_action_and_an_unsigned_one_nothing(live, miimosa):
     appsmiles = live.sandboxes["appsmiles"]
-    fields = lead(apps_miles_user_id="member-lead-e2e")
+    member = f"member-lead-{uuid.uuid4().hex[:8]}"
+    unsigned = lead(apps_miles_user_id=member)
+    signed = lead(apps_miles_user_id=member, apps_miles_signature=member_signature(live, member))
 
-    response = requests.post(f"{live.gateway_url}/leads", json=fields, timeout=10)
+    first = requests.post(f"{live.gateway_url}/leads", json=unsigned, timeout=10)
+    second = requests.post(f"{live.gateway_url}/leads", json=signed, timeout=10)
 
-    assert response.status_code == 201, response.text
-    lead_id = response.json()["lead_id"]
-    assert wait_for(lambda: any(action["param1"] == lead_id for action in appsmiles.actions), timeout=30)
-    assert "apps_miles_user_id" not in leads_for(miimosa, fields["campaign_id"])[0]
+    assert (first.status_code, second.status_code) == (201, 201), (first.text, second.text)
+    signed_id, unsigned_id = second.json()["lead_id"], first.json()["lead_id"]
+    assert wait_for(lambda: any(action["param1"] == signed_id for action in appsmiles.actions), timeout=30)
+    assert live.drain_events(timeout=20)
+    assert live.drain("LoyaltyActionsQueue", timeout=20)
+    assert [action for action in appsmiles.actions if action["param1"] == unsigned_id] == []
+    assert [action["partnerClientId"] for action in appsmiles.actions if action["partnerClientId"] == member] == [
+        member
+    ]
+    assert "apps_miles_user_id" not in leads_for(miimosa, signed["campaign_id"])[0]

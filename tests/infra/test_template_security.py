@@ -144,3 +144,19 @@ def test_every_log_group_has_a_retention_and_every_function_logs_to_one(transfor
     for name, stage in _of_type(transformed, "AWS::ApiGatewayV2::Stage").items():
         destination = stage["Properties"]["AccessLogSettings"]["DestinationArn"]
         assert destination["Fn::GetAtt"][0] in groups, name
+
+
+def test_campaign_creation_has_its_own_throttle_below_the_forms_default(source, transformed):
+    defaults = {name: spec.get("Default") for name, spec in source["Parameters"].items()}
+    (stage,) = _of_type(transformed, "AWS::ApiGatewayV2::Stage").values()
+    route = stage["Properties"]["RouteSettings"]["POST /campaigns"]
+    default = stage["Properties"]["DefaultRouteSettings"]
+    for limit in ("ThrottlingBurstLimit", "ThrottlingRateLimit"):
+        assert int(defaults[route[limit]["Ref"]]) < int(defaults[default[limit]["Ref"]]), limit
+    # No WAF association is faked: WAFv2 cannot protect an HTTP API (REST API stages only).
+    assert _of_type(transformed, "AWS::WAFv2::WebACLAssociation") == {}
+
+
+def test_the_rate_limit_table_expires_its_counters(transformed):
+    table = transformed["Resources"]["RateLimitTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}

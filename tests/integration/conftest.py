@@ -21,7 +21,7 @@ from tests.canaries import (  # noqa: F401 - re-exported for the test modules
     MLM_TOKEN,
     UMBRELLA_KEY,
 )
-from tests.conftest import ROOT, SUITE_CREATE_LIMITS, load_event
+from tests.conftest import ROOT, SUITE_LIMITS, load_event
 
 # Settings a test needs shorter than production: timeouts and the safety-net delay.
 FUNCTION_OVERRIDES = {
@@ -37,7 +37,7 @@ FUNCTION_OVERRIDES = {
     # The sandbox lists a donation before it calls back, so a real callback is verified by its first fold; a forged
     # one is marked unconfirmed there and then instead of coming back for 15 minutes. Tests of the window set it.
     "CONFIRM_WINDOW_SECONDS": "0",
-} | SUITE_CREATE_LIMITS
+} | SUITE_LIMITS
 
 
 # Module-scoped: moto's state is per process, so two stacks must not live at once (each recreates its resources).

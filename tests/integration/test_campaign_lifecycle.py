@@ -18,7 +18,7 @@ from campaign_lifecycle import flow
 from campaign_lifecycle.models import CampaignForm
 from hub_core.http_api import RequestRejected
 from hub_core.tokens import callback_token_hash
-from tests.conftest import load_event, manage_token_from_sms
+from tests.conftest import load_event, manage_token_from_sms, member_signature
 from tests.integration.conftest import CANARY_MSISDN, UMBRELLA_KEY, response_json
 
 FUNCTION = "CampaignLifecycleFunction"
@@ -72,7 +72,12 @@ def campaign_event(name: str, fields: dict[str, Any], token: str | None = None, 
 
 
 def create(stack, **changes: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Create a campaign; the body answered, with the manageToken its creator found in the confirm SMS."""
+    """Create a campaign; the body answered, with the manageToken its creator found in the confirm SMS.
+
+    A member id is signed as the organisation's site would sign it, unless the test gives a signature itself.
+    """
+    if changes.get("appsMilesUserId") and "appsMilesSignature" not in changes:
+        changes["appsMilesSignature"] = member_signature(stack, changes["appsMilesUserId"])
     fields = campaign_fields(**changes)
     response = invoke(stack, post_event(fields))
     assert response["statusCode"] == 201, response["body"]
@@ -166,6 +171,19 @@ def test_a_created_campaign_stores_only_the_hash_of_its_manage_token(stack, umbr
     # What anyone may read names neither the creator's number nor their loyalty id.
     assert CANARY_MSISDN not in json.dumps(body["campaign"])
     assert "am-77" not in json.dumps(body["campaign"])
+
+
+@pytest.mark.parametrize("signature", [None, "garbled", "expired", "another member's"])
+def test_an_unsigned_or_forged_creator_member_id_is_dropped(stack, umbrella, capsys, signature):
+    signatures = {
+        "expired": member_signature(stack, "am-88", valid_for=-5),
+        "another member's": member_signature(stack, "am-99"),
+    }
+    fields, _ = create(stack, appsMilesUserId="am-88", appsMilesSignature=signatures.get(signature, signature))
+    item = campaign_item(stack, fields)
+    assert item["state"]["S"] == "active"
+    assert "apps_miles_user_id" not in item
+    assert '"MemberIdDropped":[1.0]' in capsys.readouterr().out
 
 
 def test_the_form_encoded_event_file_creates_a_campaign(stack, umbrella):

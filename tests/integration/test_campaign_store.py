@@ -69,10 +69,17 @@ def test_changes_need_the_version_they_were_read_at(campaign_store):
     key = CampaignKey(service_id=1, route="hjerte", donation_code="st4")
     claim(campaign_store, "st4", "a1")
     record = campaign_store.activate(key, "a1", now=NOW, recovered=False)
-    changed = campaign_store.apply_changes(record, {"amount": 200}, now=NOW, callback_base="https://x")
+    changed = campaign_store.apply_changes(
+        record, {"amount": 200}, now=NOW, callback_base="https://x", callback_token_hash="h2"
+    )
     assert changed is not None
     assert changed.version == record.version + 1
-    assert campaign_store.apply_changes(record, {"amount": 300}, now=NOW, callback_base="https://x") is None
+    assert (
+        campaign_store.apply_changes(
+            record, {"amount": 300}, now=NOW, callback_base="https://x", callback_token_hash="h3"
+        )
+        is None
+    )
     assert campaign_store.mark_stopped(key, now=NOW) is not None
     assert campaign_store.mark_stopped(key, now=NOW) is None
 

@@ -10,7 +10,7 @@ import pytest
 
 from hub_core.ratelimit import Limit, RateLimited, hit, subject_key
 from hub_local.stack import LocalStack
-from tests.conftest import ROOT, SUITE_CREATE_LIMITS, load_event
+from tests.conftest import ROOT, SUITE_LIMITS, load_event
 from tests.integration.conftest import FUNCTION_OVERRIDES, MIIMOSA_KEY, MLM_TOKEN, UMBRELLA_KEY, response_json
 
 FUNCTION = "CampaignLifecycleFunction"
@@ -19,7 +19,7 @@ TEMPLATE_LIMITS = {"msisdn": 3, "ip": 10}
 
 @pytest.fixture(scope="module")
 def stack():
-    overrides = {name: value for name, value in FUNCTION_OVERRIDES.items() if name not in SUITE_CREATE_LIMITS}
+    overrides = {name: value for name, value in FUNCTION_OVERRIDES.items() if name not in SUITE_LIMITS}
     with LocalStack(
         ROOT / "template.yaml",
         gateway_port=None,

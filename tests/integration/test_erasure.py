@@ -22,7 +22,7 @@ from partners.appsmiles import AppsMilesClient, reset_tokens
 from sandboxes.appsmiles import DEFAULT_APP_ID, DEFAULT_PARTNER_ID, AppsMilesSandbox
 from tests import canaries
 from tests.canaries import APPSMILES_SECRET, CANARY_APPSMILES_USER
-from tests.conftest import ROOT, load_event
+from tests.conftest import ROOT, load_event, member_signature
 from tests.integration.conftest import (
     CANARY_EMAIL,
     CANARY_LASTNAME,
@@ -130,7 +130,11 @@ def seed_person(stack, appsmiles, *, email: str = CANARY_EMAIL, user_id: str = C
     response = stack.invoke(
         "LeadIntakeFunction",
         post_event(
-            lead_fields(email=email.upper().replace("@EXAMPLE.ORG", "@example.org"), apps_miles_user_id=user_id)
+            lead_fields(
+                email=email.upper().replace("@EXAMPLE.ORG", "@example.org"),
+                apps_miles_user_id=user_id,
+                apps_miles_signature=member_signature(stack, user_id),
+            )
         ),
     )
     assert response["statusCode"] in (201, 202), response["body"]
@@ -142,6 +146,7 @@ def seed_person(stack, appsmiles, *, email: str = CANARY_EMAIL, user_id: str = C
         "donationCode": code,
         "confirmMsisdn": CANARY_MSISDN,
         "appsMilesUserId": user_id,
+        "appsMilesSignature": member_signature(stack, user_id),
     }
     event["body"] = json.dumps(fields)
     response = stack.invoke("CampaignLifecycleFunction", event)

@@ -14,9 +14,10 @@ def test_at_1000_donations_a_second_no_single_item_takes_100_writes_a_second():
     assert result.hottest_item.startswith("total#")  # donations spread over their own items; the total is the hot one
     # The design this replaces, measured the same way, puts every donation on the total.
     assert result.baseline_writes_per_second == 1000
-    # Every donation verified with Umbrella, at one donations list call per campaign per fold batch, not per donation.
-    assert 1 <= result.umbrella_calls <= 5
-    assert result.umbrella_calls_per_donation <= 0.005
+    # Every donation verified with Umbrella, at one donations list call per campaign per fold batch, not per donation:
+    # 1,000 donations in batches of the template's BatchSize (100, sized by the fold's time budget) is 10 calls.
+    assert 1 <= result.umbrella_calls <= 10
+    assert result.umbrella_calls_per_donation <= 0.01
 
 
 def test_the_simulation_reads_the_fold_source_from_the_template():

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from hub_local.stack import LambdaContext
 from lead_intake import flow
 from lead_intake.models import LeadForm, LeadSubmission
-from tests.conftest import load_event
+from tests.conftest import load_event, member_signature
 from tests.integration.conftest import (
     CANARY_EMAIL,
     CANARY_LASTNAME,
@@ -540,3 +540,64 @@ def test_an_internationalised_address_is_accepted_and_forwarded_as_typed(stack, 
     assert sent.body_json["email"] == email
     item = lead_item(stack, response_json(response)["lead_id"])
     assert item["email_key"]["S"] == email
+
+
+# ---------------------------------------------------------------- app's miles member ids
+
+
+def test_a_signed_member_id_is_kept_for_the_loyalty_relay(stack, miimosa, capsys):
+    member = f"member-{time.time_ns()}"
+    fields = lead_fields(apps_miles_user_id=member, apps_miles_signature=member_signature(stack, member))
+    response = invoke(stack, post_event(fields))
+    assert response["statusCode"] == 201, response["body"]
+    item = lead_item(stack, response_json(response)["lead_id"])
+    assert item["apps_miles_user_id"]["S"] == member
+    # Neither the id nor the signature reaches MiiMOSA, and the signature is not stored.
+    sent = miimosa.requests[-1].body_json
+    assert "apps_miles_user_id" not in sent
+    assert "apps_miles_signature" not in sent
+    assert fields["apps_miles_signature"] not in json.dumps(item)
+    assert "MemberIdDropped" not in capsys.readouterr().out
+
+
+def _forged(stack, member):
+    other = f"{member}-other"
+    expired = member_signature(stack, member, valid_for=-1)
+    future = member_signature(stack, member, valid_for=30 * 86_400)
+    good = member_signature(stack, member)
+    expiry, _, mac = good.partition(".")
+    return {
+        "unsigned": None,
+        "garbled": "not-a-signature",
+        "another member's": member_signature(stack, other),
+        "expired": expired,
+        "good for a month": future,
+        "expiry moved": f"{int(expiry) + 60}.{mac}",
+        "mac of another key": f"{expiry}.{'A' * 43}",
+    }
+
+
+def test_an_unsigned_badly_signed_or_expired_member_id_is_dropped_and_counted(stack, miimosa, capsys):
+    member = f"member-{time.time_ns()}"
+    for name, signature in _forged(stack, member).items():
+        fields = lead_fields(apps_miles_user_id=member, apps_miles_signature=signature)
+        response = invoke(stack, post_event(fields))
+        # The lead still goes through, with no member: it earns no one anything.
+        assert response["statusCode"] == 201, (name, response["body"])
+        item = lead_item(stack, response_json(response)["lead_id"])
+        assert "apps_miles_user_id" not in item, name
+        out = capsys.readouterr().out
+        assert '"MemberIdDropped":[1.0]' in out, name
+        assert member not in out, name
+
+
+def test_a_lead_without_a_member_id_reads_no_signing_key(stack, miimosa, monkeypatch):
+    from hub_core import member_signature as module  # noqa: PLC0415
+
+    def no_ssm() -> str:
+        raise AssertionError("the signing key was read for a lead without a member id")
+
+    monkeypatch.setattr(module, "site_key_ring", no_ssm)
+    monkeypatch.setattr(flow, "site_key_ring", no_ssm)
+    response = invoke(stack, post_event(lead_fields()))
+    assert response["statusCode"] == 201, response["body"]

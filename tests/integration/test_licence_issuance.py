@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 
 from licence_issuance import flow
 from licence_issuance.models import LicenceRequest
-from tests.conftest import load_event
+from tests.conftest import load_event, member_signature
 from tests.integration.conftest import MLM_TOKEN, response_json
 from tests.privacy import SHAPES
 
@@ -509,3 +509,43 @@ def test_lead_intake_shares_no_table_with_licence_issuance(stack):
     licence = stack.function_env("LicenceIssuanceFunction")
     assert lead["IDEMPOTENCY_TABLE_NAME"] != licence["IDEMPOTENCY_TABLE_NAME"]
     assert licence["IDEMPOTENCY_TABLE_NAME"] == stack.physical("LicenceIdempotencyTable")
+
+
+# ---------------------------------------------------------------- app's miles member ids
+
+
+@pytest.fixture
+def issued_requests(monkeypatch):
+    """The requests flow.issue is given, after the handler checked their member id."""
+    seen: list[LicenceRequest] = []
+    original = flow.issue
+
+    def spy(request: LicenceRequest):
+        seen.append(request)
+        return original(request)
+
+    monkeypatch.setattr(flow, "issue", spy)
+    return seen
+
+
+def test_a_signed_member_id_travels_with_the_order_and_a_forged_one_is_dropped(stack, mlm, issued_requests, capsys):
+    member = f"member-{uuid.uuid4().hex[:10]}"
+    signed = order(apps_miles_user_id=member, apps_miles_signature=member_signature(stack, member))
+    assert invoke(stack, post_event(signed))["statusCode"] == 201
+    forged = order(apps_miles_user_id=member, apps_miles_signature=member_signature(stack, "someone-else"))
+    assert invoke(stack, post_event(forged))["statusCode"] == 201
+    unsigned = order(apps_miles_user_id=member)
+    assert invoke(stack, bridge_event(unsigned))["state"] == "issued"
+    assert [request.apps_miles_user_id for request in issued_requests] == [member, None, None]
+    assert {request.apps_miles_signature for request in issued_requests} == {None}
+    assert capsys.readouterr().out.count('"MemberIdDropped":[1.0]') == 2
+
+
+def test_an_order_repeated_with_a_fresh_signature_is_the_same_order(stack, mlm):
+    member = f"member-{uuid.uuid4().hex[:10]}"
+    first = order(apps_miles_user_id=member, apps_miles_signature=member_signature(stack, member, valid_for=60))
+    again = first | {"apps_miles_signature": member_signature(stack, member, valid_for=120)}
+    one = response_json(invoke(stack, post_event(first)))["licence"]
+    other = response_json(invoke(stack, post_event(again)))["licence"]
+    assert one["licence_id"] == other["licence_id"]
+    assert len(creates(mlm)) == 1

@@ -91,6 +91,51 @@ def test_a_donation_by_a_member_becomes_one_action_and_an_anonymous_one_is_skipp
     assert relay_record(stack, anonymous["eventId"]) is None
 
 
+def relay_with_env(stack: LocalStack, event: dict[str, Any], **overrides: str) -> dict[str, Any]:
+    saved = dict(stack._function_envs[RELAY])
+    stack._function_envs[RELAY] |= overrides
+    try:
+        reset_all()
+        return stack.invoke(RELAY, event)
+    finally:
+        stack._function_envs[RELAY] = saved
+        reset_all()
+
+
+def test_a_member_earns_no_more_actions_a_day_than_the_cap(stack, appsmiles):
+    member = f"member-{uuid.uuid4().hex[:12]}"
+    events = [batch("lead_captured_batch", apps_miles_user_id=member) for _ in range(4)]
+    keys = [detail_of(event["Records"][0])["lead_id"] for event in events]
+
+    responses = [relay_with_env(stack, event, MEMBER_ACTIONS_PER_DAY="2") for event in events]
+
+    assert [failures(response) for response in responses] == [[], [], [], []]
+    assert [len(actions_for(appsmiles, key)) for key in keys] == [1, 1, 0, 0]
+    # A capped event is acknowledged (not retried into the DLQ) and leaves no record that it was relayed.
+    assert relay_record(stack, keys[2]) is None
+    # The allowance counts events, not deliveries: the first one delivered again is a duplicate, not a third.
+    again = relay_with_env(stack, copy.deepcopy(events[0]), MEMBER_ACTIONS_PER_DAY="2")
+    assert failures(again) == []
+    assert len(actions_for(appsmiles, keys[0])) == 1
+    # Another member is not held back by this one's cap.
+    other = batch("lead_captured_batch", apps_miles_user_id=f"member-{uuid.uuid4().hex[:12]}")
+    assert failures(relay_with_env(stack, other, MEMBER_ACTIONS_PER_DAY="2")) == []
+    assert len(actions_for(appsmiles, detail_of(other["Records"][0])["lead_id"])) == 1
+
+
+def test_a_retried_delivery_does_not_use_up_the_allowance(stack, appsmiles):
+    member = f"member-{uuid.uuid4().hex[:12]}"
+    first, second = (batch("lead_captured_batch", apps_miles_user_id=member) for _ in range(2))
+    appsmiles.faults.add("status", status=503)
+    deferred = relay_with_env(stack, first, MEMBER_ACTIONS_PER_DAY="2")
+    assert failures(deferred) == [first["Records"][0]["messageId"]]
+    appsmiles.faults.clear()
+    for event in (first, first, second):
+        assert failures(relay_with_env(stack, copy.deepcopy(event), MEMBER_ACTIONS_PER_DAY="2")) == []
+    for event in (first, second):
+        assert len(actions_for(appsmiles, detail_of(event["Records"][0])["lead_id"])) == 1
+
+
 @pytest.mark.parametrize(
     ("name", "tag_id", "key_field"),
     [("lead_captured_batch", "LEAD", "lead_id"), ("licence_issued_batch", "LICENCE", "order_id")],

@@ -13,7 +13,7 @@ import pytest
 
 from hub_local.stack import LocalStack
 from sandboxes.base import SandboxServer
-from tests.conftest import ROOT, SUITE_CREATE_LIMITS
+from tests.conftest import ROOT, SUITE_LIMITS
 
 # Timeouts short enough that a "hang" or "slow" fault of 0.6 s is beyond them; retries that come back in a second.
 READ_TIMEOUT = 0.3
@@ -29,7 +29,7 @@ FUNCTION_OVERRIDES = {
     "LEAD_RETRY_DELAY_SECONDS": "0",
     # After a licence create Pimenko did not answer, only look-ups for this long: the slow create lands meanwhile.
     "RECREATE_GRACE_SECONDS": "2",
-} | SUITE_CREATE_LIMITS
+} | SUITE_LIMITS
 # Deliveries of a lead's retry message before it is dead-lettered: outages here last seconds, deliveries are 1 s apart.
 LEAD_RETRY_MAX_RECEIVES = "15"
 

@@ -19,6 +19,7 @@ from tests.conftest import ROOT
 @pytest.fixture(autouse=True)
 def relay_env(monkeypatch):
     monkeypatch.setenv("LOYALTY_TABLE_NAME", "loyalty")
+    monkeypatch.setenv("RATE_LIMIT_TABLE_NAME", "rate-limits")
     monkeypatch.delenv("LOYALTY_ACTIONS", raising=False)
     reset_all()
     yield

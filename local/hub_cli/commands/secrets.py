@@ -19,6 +19,7 @@ SECRETS: Final[Mapping[str, str]] = {
     "miimosa/api-key": "MiiMOSA client API key (lead intake)",
     "umbrella/api-key": "Umbrella Indsamlings API apikey (campaign lifecycle)",
     "callback/signing-key": "key ring signing Umbrella callback URLs: key_id:secret lines, secrets of 32+ bytes",
+    "site/member-signing-key": "keys the sites sign app's miles member ids with: one per line, 32+ bytes, first signs",
     "mlm/api-token": "Pimenko MLM API token (licence issuance)",
     "appsmiles/partner-secret": "app's miles partnerSecret for auth/token (loyalty relay, erasure)",
 }
