@@ -81,16 +81,17 @@ class Handouts:
 
     values: dict[str, str] = field(default_factory=dict)
 
-    def take_from(self, result: Any, stack: Stack | None = None) -> None:
+    def take_from(self, result: Any, stack: Stack | None = None, event: Any = None) -> None:
         body = _http_body(result)
         if not isinstance(body, dict):
             return
         if isinstance(body.get("manageToken"), str):
             self.values[MANAGE_TOKEN] = body["manageToken"]
-        campaign = body.get("campaign")
-        if stack is not None and isinstance(campaign, dict) and isinstance(campaign.get("confirmMsisdn"), str):
+        sent = _http_body(event)
+        msisdn = sent.get("confirmMsisdn") if isinstance(sent, dict) else None
+        if stack is not None and isinstance(body.get("campaign"), dict) and isinstance(msisdn, str):
             # A created campaign's manage token travels only in the confirm SMS: read it as its owner would.
-            token = manage_token_sent_to(stack, campaign["confirmMsisdn"])
+            token = manage_token_sent_to(stack, msisdn)
             if token is not None:
                 self.values[MANAGE_TOKEN] = token
         licence = body.get("licence")
@@ -127,11 +128,12 @@ def apply_seed(stack: Stack, event_path: Path, load: Callable[[Path], Any] | Non
         return handouts
     read = load or _load_json
     for number, (function, step_path) in enumerate(read_steps(seed), start=1):
-        result = stack.invoke(function, fill(read(step_path), stack, handouts))
+        event = fill(read(step_path), stack, handouts)
+        result = stack.invoke(function, event)
         status = _failure(result)
         if status is not None:
             raise ExampleError(f"seed {seed} step {number} ({function} {step_path.name}) failed: {status}")
-        handouts.take_from(result, stack)
+        handouts.take_from(result, stack, event)
     return handouts
 
 
