@@ -411,3 +411,41 @@ def test_secrets_list_flags_a_missing_secret(live, local):
         assert "MISSING" in outcome.out
     finally:
         ssm.put_parameter(Name="/partner-hub/local/mlm/api-token", Value=kept, Type="SecureString")
+
+
+# ------------------------------------------------------------------------------------------------ narrow terminals
+
+
+def _unboxed(text: str) -> str:
+    """The words of a Rich rendering, box characters and wrapping removed."""
+    return " ".join(text.translate({ord(char): " " for char in "│┃┏┓┗┛┡┩└┘┌┐├┤─━╭╮╰╯╇╈╋┼┬┴╷╵┳┻"}).split())
+
+
+@pytest.mark.parametrize("args", [("dlq", "list"), ("dlq", "show", "LeadRetryDLQ"), ("secrets", "list")])
+def test_tables_fit_80_columns_and_keep_every_word(live, local, sqs, monkeypatch, args):
+    sqs.send_message(
+        QueueUrl=live.physical("LeadRetryDLQ"), MessageBody=json.dumps({"lead_id": "narrow-terminal-lead"})
+    )
+    monkeypatch.setenv("COLUMNS", "80")
+    outcome = local(*args)
+    assert max(len(line) for line in outcome.out.splitlines()) <= 80, outcome.out
+    words = _unboxed(outcome.out)
+    expected = {
+        "list": "LeadRetryDLQ",
+        "show": "not processed after 12 deliveries from LeadRetryQueue",
+    }
+    assert expected.get(args[1], "callback/signing-key") in words or args[0] == "secrets", outcome.out
+    if args[0] == "secrets":
+        assert "key ring signing Umbrella callback URLs" in words, outcome.out
+
+
+def test_a_long_reason_is_shown_whole_at_80_columns(live, local, sqs, mlm, tmp_path, monkeypatch):
+    failed_licence_request(live, local, mlm, tmp_path)
+    reason = json.loads(local("dlq", "show", "LicenceRequestDLQ", "--json").out)[0]["why"]
+    assert len(reason) > 80
+    monkeypatch.setenv("COLUMNS", "80")
+    outcome = local("dlq", "show", "LicenceRequestDLQ")
+    assert max(len(line) for line in outcome.out.splitlines()) <= 80, outcome.out
+    assert reason in _unboxed(outcome.out)
+    local("dlq", "redrive", "LicenceRequestDLQ")
+    assert live.drain_events(timeout=30)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
+from hub_cli.commands.campaigns import command as campaigns_command
 from hub_cli.commands.dlq import command as dlq_command
 from hub_cli.commands.erase import command as erase_command
 from hub_cli.commands.events import command as events_command
 from hub_cli.commands.invoke import command as invoke_command
 from hub_cli.commands.reconcile import command as reconcile_command
+from hub_cli.commands.sandbox import command as sandbox_command
 from hub_cli.commands.secrets import command as secrets_command
 
 COMMANDS: tuple[click.Command, ...] = (
@@ -18,4 +20,6 @@ COMMANDS: tuple[click.Command, ...] = (
     secrets_command,
     reconcile_command,
     erase_command,
+    campaigns_command,
+    sandbox_command,
 )
