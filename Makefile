@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 export PYTHONPATH := $(abspath layers/adapters):$(abspath functions):$(abspath local)
 
-.PHONY: help venv browser run test lint typecheck validate scan build bench pytest invoke put-events openapi clean
+.PHONY: help venv lock lock-check browser run test lint typecheck validate scan build bench pytest invoke put-events openapi clean
 
 help:
 	@echo "make run     the whole system on localhost (moto, partner sandboxes, HTTP gateway, queue pump)"
@@ -23,27 +23,47 @@ help:
 	@echo "make bench   sam build, then the performance benchmark: ratios against baselines of the same run"
 	@echo "make invoke FUNCTION=LeadIntakeFunction EVENT=events/lead_intake/post_valid.json"
 	@echo "make put-events EVENT=events/licence_issuance/licence_requested.json   (onto the bus of a running make run)"
+	@echo "make lock    re-pin every dependency with hashes after changing a requirements*.txt (make lock-check: current?)"
 	@echo "make openapi regenerate the HTTP API's OpenAPI document (functions/api_docs/openapi.json) from the functions"
 	@echo ".venv/bin/hub --help   the operators' command line (dlq, events, invoke, secrets; --stage for AWS)"
 
-$(STAMP): requirements-dev.txt layers/adapters/requirements.txt pyproject.toml
+# Each *.txt names what we ask for (top-level pins); its lock (make lock) pins everything with hashes, and every venv
+# and the layer are installed from the locks alone (--require-hashes).
+LOCKS := layers/adapters/requirements.txt:layers/adapters/requirements.lock requirements-dev.txt:requirements-dev.lock \
+	requirements-scan.txt:requirements-scan.lock
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.13 --custom-compile-command "make lock"
+
+$(STAMP): requirements-dev.lock layers/adapters/requirements.lock pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13.0)"; exit 1; }
 	@test -x $(BIN)/python3.13 || $(PYTHON313) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
 	@# The project itself, editable, for .venv/bin/hub (setuptools is pinned in requirements-dev.txt).
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 venv: $(STAMP)
 
+# Re-pin after changing a requirements*.txt: versions already locked stay unless the inputs need others
+# (UPGRADE=1 takes the newest allowed).
+lock: $(STAMP)
+	@for pair in $(LOCKS); do $(UV_COMPILE) $(if $(UPGRADE),--upgrade) "$${pair%%:*}" -o "$${pair##*:}" || exit 1; done
+
+# CI: each lock is what `make lock` would write now (it resolves against the index, so it needs the network).
+lock-check: $(STAMP)
+	@for pair in $(LOCKS); do \
+	  copy=$$(mktemp); cp "$${pair##*:}" "$$copy"; \
+	  $(UV_COMPILE) "$${pair%%:*}" -o "$$copy" >/dev/null || exit 1; \
+	  diff -u "$${pair##*:}" "$$copy" >/dev/null || { echo "$${pair##*:} is stale: run make lock"; rm -f "$$copy"; exit 1; }; \
+	  rm -f "$$copy"; \
+	done; echo "locks are current"
+
 # checkov pins boto3, packaging and others far below requirements-dev.txt, so it gets a small venv of its own.
 SCAN_VENV := .venv-scan
 SCAN_STAMP := $(SCAN_VENV)/.installed
-$(SCAN_STAMP): requirements-scan.txt
+$(SCAN_STAMP): requirements-scan.lock
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13.0)"; exit 1; }
 	@test -x $(SCAN_VENV)/bin/python3.13 || $(PYTHON313) -m venv $(SCAN_VENV)
-	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-scan.lock
 	@touch $@
 
 # LISTEN=0.0.0.0 lets a container reach the stack (make run LISTEN=0.0.0.0 ADVERTISE=host.docker.internal).
@@ -102,7 +122,7 @@ bench: build
 	$(BIN)/python -m bench.run
 	$(BIN)/python bench/hot_campaign.py
 
-test: lint typecheck validate scan build pytest
+test: lock-check lint typecheck validate scan build pytest
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -63,6 +63,8 @@ class Target:
     endpoint_url: str | None = None
     lambda_endpoint_url: str | None = None
     template_path: Path | None = None
+    # Locally: each partner's base URL, and whether it is a sandbox of the stack (which `hub sandbox` drives).
+    partners: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -140,6 +142,7 @@ def connect_local(url: str) -> Target:
         endpoint_url=document["motoUrl"],
         lambda_endpoint_url=document.get("lambdaUrl"),
         template_path=Path(document["template"]),
+        partners=dict(document.get("partners") or {}),
     )
 
 

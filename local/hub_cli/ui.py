@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -18,8 +19,14 @@ def err() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+NARROW: int = 100
+
+
 def table(title: str, *columns: str, **options: Any) -> Table:
-    """A table whose first column (the name an operator types next) never wraps."""
+    """A table whose first column (the name an operator types next) never wraps; on a terminal narrower than
+    NARROW columns without side borders, so that the text keeps the width (80 columns stay readable)."""
+    if out().width < NARROW:
+        options = {"box": box.SIMPLE_HEAD, "collapse_padding": True, "pad_edge": False} | options
     result = Table(title=title, title_justify="left", **options)
     for index, column in enumerate(columns):
         result.add_column(column, no_wrap=index == 0, overflow="fold")

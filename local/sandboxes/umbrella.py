@@ -445,6 +445,12 @@ class UmbrellaSandbox(SandboxServer):
         deliveries = [deliver_callback(callback_url, payload, payload_form) for _ in range(repeat if deliver else 0)]
         return {"donation": payload, "deliveries": deliveries}
 
+    @route("GET", f"{CONTROL_PREFIX}/campaigns")
+    def _list_campaigns(self, request: SandboxRequest) -> SandboxResponse:
+        """Every campaign as `campaigns` shows it (callbackUrl included): what tools of this machine read, such
+        as the callback token `hub invoke --running` fills into an events file."""
+        return json_response(200, self.campaigns)
+
     @route("POST", f"{CONTROL_PREFIX}/donate")
     def _donate(self, request: SandboxRequest) -> SandboxResponse:
         spec = request.json

@@ -440,3 +440,41 @@ def test_member_sign_prints_a_signature_the_functions_accept(live, local):
 def test_member_sign_refuses_a_bad_id_or_validity(local):
     assert "MEMBER_ID must be" in one_line_error(local("member", "sign", "not allowed!"))
     assert local("member", "sign", "m", "--valid-for", "999999").status != 0
+
+
+# ------------------------------------------------------------------------------------------------ narrow terminals
+
+
+def _unboxed(text: str) -> str:
+    """The words of a Rich rendering, box characters and wrapping removed."""
+    return " ".join(text.translate({ord(char): " " for char in "│┃┏┓┗┛┡┩└┘┌┐├┤─━╭╮╰╯╇╈╋┼┬┴╷╵┳┻"}).split())
+
+
+@pytest.mark.parametrize("args", [("dlq", "list"), ("dlq", "show", "LeadRetryDLQ"), ("secrets", "list")])
+def test_tables_fit_80_columns_and_keep_every_word(live, local, sqs, monkeypatch, args):
+    sqs.send_message(
+        QueueUrl=live.physical("LeadRetryDLQ"), MessageBody=json.dumps({"lead_id": "narrow-terminal-lead"})
+    )
+    monkeypatch.setenv("COLUMNS", "80")
+    outcome = local(*args)
+    assert max(len(line) for line in outcome.out.splitlines()) <= 80, outcome.out
+    words = _unboxed(outcome.out)
+    expected = {
+        "list": "LeadRetryDLQ",
+        "show": "not processed after 12 deliveries from LeadRetryQueue",
+    }
+    assert expected.get(args[1], "callback/signing-key") in words or args[0] == "secrets", outcome.out
+    if args[0] == "secrets":
+        assert "key ring signing Umbrella callback URLs" in words, outcome.out
+
+
+def test_a_long_reason_is_shown_whole_at_80_columns(live, local, sqs, mlm, tmp_path, monkeypatch):
+    failed_licence_request(live, local, mlm, tmp_path)
+    reason = json.loads(local("dlq", "show", "LicenceRequestDLQ", "--json").out)[0]["why"]
+    assert len(reason) > 80
+    monkeypatch.setenv("COLUMNS", "80")
+    outcome = local("dlq", "show", "LicenceRequestDLQ")
+    assert max(len(line) for line in outcome.out.splitlines()) <= 80, outcome.out
+    assert reason in _unboxed(outcome.out)
+    local("dlq", "redrive", "LicenceRequestDLQ")
+    assert live.drain_events(timeout=30)

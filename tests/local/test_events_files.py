@@ -9,6 +9,8 @@ import pytest
 
 from hub_local import cli
 from hub_local.examples import CALLBACK_TOKEN, ExampleError, Handouts, callback_token, fill
+from hub_local.stack import load_handler
+from hub_local.template import load_template
 from tests.conftest import EVENTS, ROOT
 
 FUNCTIONS = {
@@ -22,6 +24,14 @@ FUNCTIONS = {
 # A file named for a failure gives that failure; the name says which.
 FAILURE_WORDS = ("_invalid", "_unknown")
 FILES = sorted(path for path in EVENTS.glob("*/*.json"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _handlers_imported_outside_capture():
+    """Powertools binds its log stream at import: import every handler here, not under a test's captured output
+    (which is closed after that test, and later tests' logs would go nowhere)."""
+    for function in load_template(ROOT / "template.yaml").functions.values():
+        load_handler(function.handler)
 
 
 def test_every_events_folder_belongs_to_a_function_of_the_template():

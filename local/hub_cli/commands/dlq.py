@@ -49,17 +49,19 @@ def list_queues(settings: Settings) -> int:
     """Every dead-letter queue of the stack, what feeds it, and how many messages wait in it."""
     target = settings.target()
     sqs = target.client("sqs")
-    table = ui.table(f"Dead-letter queues of {target.label}", "queue", "kind", "fed by", "messages", "in flight")
+    table = ui.table(f"Dead-letter queues of {target.label}", "queue", "kind", "fed by", "messages")
     total = 0
     for logical_id, queue in _catalog(settings, target).items():
         resource = target.resources.get(logical_id)
         if resource is None:
-            table.add_row(logical_id, KIND_TEXT[queue.kind], ", ".join(queue.sources), "not deployed", "")
+            table.add_row(logical_id, KIND_TEXT[queue.kind], "\n".join(queue.sources), "not deployed")
             continue
         counts = sqs.get_queue_attributes(QueueUrl=resource.physical_id, AttributeNames=list(_COUNTS))["Attributes"]
         visible, in_flight = (int(counts.get(name, 0)) for name in _COUNTS)
         total += visible + in_flight
-        table.add_row(logical_id, KIND_TEXT[queue.kind], ", ".join(queue.sources), str(visible), str(in_flight))
+        # One line per source and one column for both counts: the table stays readable at 80 columns.
+        held = f"{visible} + {in_flight} in flight" if in_flight else str(visible)
+        table.add_row(logical_id, KIND_TEXT[queue.kind], "\n".join(queue.sources), held)
     console = ui.out()
     console.print(table)
     console.print(
@@ -144,7 +146,9 @@ def show(settings: Settings, queue: str, limit: int, as_json: bool) -> int:
                 title_align="left",
                 subtitle="event below",
                 border_style="red",
-            )
+            ),
+            # The console soft-wraps (long JSON lines stay whole); a panel must wrap, or a long reason is cut.
+            soft_wrap=False,
         )
         console.print(JSON(json.dumps(item["event"])))
     return 0
