@@ -387,9 +387,25 @@ def test_generate_rotates_the_signing_key_ring(live, local):
     assert new_id in outcome.out
     assert secret not in outcome.out
     assert len(secret) >= 32
-    assert "--generate is for callback/signing-key alone" in one_line_error(
+    assert "--generate is for callback/signing-key and site/member-signing-key alone" in one_line_error(
         local("secrets", "set", "mlm/api-token", "--generate")
     )
+
+
+def test_generate_rotates_the_member_signing_keys_and_old_signatures_still_verify(live, local):
+    from hub_core.member_signature import Verdict, verify  # noqa: PLC0415
+
+    signed = local("member", "sign", "member-rotation", "--valid-for", "600").out.strip()
+    before = ssm_value(live, "site/member-signing-key")["Value"]
+    outcome = local("secrets", "set", "site/member-signing-key", "--generate")
+    assert outcome.status == 0, outcome.err
+    ring = ssm_value(live, "site/member-signing-key")["Value"]
+    assert ring.splitlines()[1:] == before.splitlines()
+    new_key = ring.splitlines()[0]
+    assert len(new_key) >= 32
+    assert ":" not in new_key  # bare keys, one a line
+    assert new_key not in outcome.out
+    assert verify("member-rotation", signed, lambda: ring) is Verdict.VALID
 
 
 def test_secrets_list_shows_names_never_values(live, local):

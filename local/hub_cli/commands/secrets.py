@@ -24,6 +24,9 @@ SECRETS: Final[Mapping[str, str]] = {
     "appsmiles/partner-secret": "app's miles partnerSecret for auth/token (loyalty relay, erasure)",
 }
 SIGNING_KEY: Final = "callback/signing-key"
+MEMBER_KEY: Final = "site/member-signing-key"
+# The secrets that are keys of our own, which `--generate` makes (the partners' are given by the partners).
+GENERATED: Final = (SIGNING_KEY, MEMBER_KEY)
 PARAMETER_PATH: Final = "/partner-hub/{stage}/"
 
 
@@ -92,7 +95,7 @@ def _check(name: str, value: str) -> None:
 @click.option(
     "--generate",
     is_flag=True,
-    help=f"{SIGNING_KEY} only: put a new random key first and keep the old ones below it (rotation).",
+    help=f"{SIGNING_KEY} or {MEMBER_KEY} only: put a new random key first and keep the old ones below it (rotation).",
 )
 @pass_settings
 def set_secret(settings: Settings, name: str, from_stdin: bool, overwrite: bool, generate: bool) -> int:
@@ -100,8 +103,8 @@ def set_secret(settings: Settings, name: str, from_stdin: bool, overwrite: bool,
     at a prompt that does not echo it, and never printed or logged."""
     if name not in SECRETS:
         raise CliError(f"unknown secret {name!r} (known: {', '.join(SECRETS)})", EXIT_USAGE)
-    if generate and (name != SIGNING_KEY or from_stdin):
-        raise CliError(f"--generate is for {SIGNING_KEY} alone, without --from-stdin", EXIT_USAGE)
+    if generate and (name not in GENERATED or from_stdin):
+        raise CliError(f"--generate is for {' and '.join(GENERATED)} alone, without --from-stdin", EXIT_USAGE)
     target = settings.target(with_resources=False)
     parameter = PARAMETER_PATH.format(stage=target.stage) + name
     ssm = target.client("ssm")
@@ -111,7 +114,9 @@ def set_secret(settings: Settings, name: str, from_stdin: bool, overwrite: bool,
         except ssm.exceptions.ParameterNotFound:
             current = ""
         key_id = f"k{token_source.token_hex(4)}"
-        value = "\n".join([f"{key_id}:{token_source.token_urlsafe(32)}", *current.splitlines()]).strip()
+        # The callback ring names its keys (key_id:secret); the member ring is bare keys, one a line.
+        new_key = token_source.token_urlsafe(32) if name == MEMBER_KEY else f"{key_id}:{token_source.token_urlsafe(32)}"
+        value = "\n".join([new_key, *current.splitlines()]).strip()
         overwrite = True
     else:
         value = sys.stdin.read().strip() if from_stdin else _prompted_value()
@@ -128,8 +133,9 @@ def set_secret(settings: Settings, name: str, from_stdin: bool, overwrite: bool,
         raise CliError(f"{parameter} already holds a value: pass --overwrite to replace it") from None
     ui.out().print(f"stored {parameter} (SecureString, version {version}) in {target.label}")
     if generate:
+        new_key_name = "a new key" if name == MEMBER_KEY else f"new key {key_id}"
         ui.out().print(
-            f"new signing key {key_id} is first; keep the old keys until every campaign has been updated, then "
-            "drop them from the ring with a plain `hub secrets set --overwrite`"
+            f"{new_key_name} is first; keep the old keys while anything made with them is kept (donors' hashes, pages "
+            "signed with them), then drop them from the ring with a plain `hub secrets set --overwrite`"
         )
     return 0
