@@ -162,9 +162,29 @@ def register_context(context: LambdaContext) -> None:
 
 
 def issue(request: LicenceRequest) -> IssuedLicence:
-    """The order's licence: issued now, or the one issued before; REJECTED when refused for good."""
+    """The order's licence: issued now, or the one issued before; REJECTED when Pimenko refused it.
+
+    A refused order asked for again with other data is a retry with corrected data (retry_refused). Once retried,
+    the order is answered by our own record alone: its Idempotency record keeps the refused request's payload and
+    would call the corrected one a conflict; the order record and the turn (layers 2 and 3) still keep it to one."""
+    known = store().order(request.order_id)
+    if known is not None and known.state is LicenceState.REJECTED and known.fingerprint != request.fingerprint():
+        return retry_refused(request, known)
+    if known is not None and known.retries:
+        return _issue(request)
     issued: IssuedLicence = _idempotent_issue()(request=request)
     return issued
+
+
+def retry_refused(request: LicenceRequest, refused: OrderRecord) -> IssuedLicence:
+    """A refused order again, with corrected data: reopened (the refusal kept in its history), then issued as any
+    order. No second licence can result: a refusal means Pimenko made none, the reopen is conditional on the
+    refusal, and the attempt that follows looks for a licence of the order's before it creates one."""
+    logger.append_keys(order_id=request.order_id)
+    check_catalogue(request)
+    if store().reopen_refused(request, refused=refused, now=int(time.time())):
+        logger.info("refused licence order retried with corrected data", extra={"retries": refused.retries + 1})
+    return _issue(request)
 
 
 def _issue(request: LicenceRequest) -> IssuedLicence:
