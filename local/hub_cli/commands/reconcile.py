@@ -200,12 +200,15 @@ def _print(target: Target, summary: Mapping[str, Any]) -> None:
         ledger, partner = result.get("ledger_amount"), result.get("partner_amount")
         difference = partner - ledger if isinstance(ledger, int) and isinstance(partner, int) else None
         status = str(result["status"])
+        style: str | None = None
         if _possibly_unseen(result):
             status, style = "gone-unseen", "bold red"
-        else:
-            style = (
-                "bold red" if status == "drift" else "red" if status in FAILED else "dim" if status == "gone" else None
-            )
+        elif status == "drift":
+            style = "bold red"
+        elif status in FAILED:
+            style = "red"
+        elif status == "gone":
+            style = "dim"
         table.add_row(
             str(result["campaign"]),
             status,
