@@ -185,6 +185,8 @@ class LicenceStore:
             "product_id": request.product_id,
             "licence_type": request.licence_type,
             "first_site": request.url,
+            # Kept so that an operator's retry with corrected data (hub licences retry) can rebuild the order.
+            "customer_reference": request.customer_reference,
             "message": message,
             "attempt_id": attempt_id or "",
             "created_at": now,

@@ -8,6 +8,7 @@ from hub_cli.commands.dlq import command as dlq_command
 from hub_cli.commands.erase import command as erase_command
 from hub_cli.commands.events import command as events_command
 from hub_cli.commands.invoke import command as invoke_command
+from hub_cli.commands.licences import command as licences_command
 from hub_cli.commands.partners import command as partners_command
 from hub_cli.commands.reconcile import command as reconcile_command
 from hub_cli.commands.secrets import command as secrets_command
@@ -20,4 +21,5 @@ COMMANDS: tuple[click.Command, ...] = (
     reconcile_command,
     erase_command,
     partners_command,
+    licences_command,
 )
