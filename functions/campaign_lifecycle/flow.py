@@ -25,6 +25,7 @@ from campaign_lifecycle.store import FIELD_NAMES, CampaignRecord, CampaignStore,
 from campaign_lifecycle.texts import kroner, render
 from hub_core.caches import TtlCache, container_cached
 from hub_core.config import ConfigError
+from hub_core.deadline import record_budget
 from hub_core.http_api import FieldProblem, RequestRejected
 from hub_core.ledger import read_pending, read_totals
 from hub_core.member_signature import Verdict, site_key_ring, verify
@@ -457,11 +458,33 @@ def stop(record: CampaignRecord) -> CampaignRecord:
     if record.state is CampaignState.STOPPED:
         return record
     key = record.key
+    _reconcile_first(key)
     outcome = umbrella().stop_campaign(key.service_id, key.route, key.donation_code)
     action = "stopped" if not outcome.already_stopped else "stopped_at_umbrella_already"
     stopped = store().mark_stopped(key, now=int(time.time()), action=action)
     logger.info("campaign stopped", extra={"already_stopped": outcome.already_stopped})
     return stopped or campaign(key)
+
+
+def _reconcile_first(key: CampaignKey) -> None:
+    """Reconcile the campaign while Umbrella still answers for it: a donation whose callback was lost is counted
+    before the stop makes it unreachable (docs/exactly-once.md).
+
+    The ingester's reconcile runs in-process, as a library call: the function holds the permissions it needs
+    (template.yaml). A failed reconcile does not block the stop, which is the owner's to make; it is simply not
+    marked, so the scheduled run that finds the campaign gone raises ReconciliationGone."""
+    from donation_ingester import flow as ingester  # noqa: PLC0415 - only a stop needs the ingester's code
+
+    try:
+        with record_budget(settings().stop_reconcile_seconds):
+            result = ingester.reconcile_before_stop(key.ref)
+    except Exception as exc:
+        logger.warning("reconcile before stop failed; stopping all the same", extra={"kind": type(exc).__name__})
+        return
+    logger.info(
+        "campaign reconciled before its stop",
+        extra={"status": result.status, "recovered": result.recovered, "verified": result.verified},
+    )
 
 
 def _require_active(record: CampaignRecord) -> None:

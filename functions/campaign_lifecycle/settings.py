@@ -47,6 +47,9 @@ class CampaignSettings(UmbrellaSettings):
     create_limit_ip_window_seconds: int = Field(default=3_600, ge=1)
     # The longest a site's member-id signature may be valid for (hub_core.member_signature).
     member_signature_max_seconds: int = Field(default=86_400, ge=60)
+    # A stop first reconciles the campaign (donation_ingester, in-process) for at most this long, leaving the rest
+    # of the route's deadline to the stop itself.
+    stop_reconcile_seconds: float = Field(default=8.0, gt=0)
 
     @field_validator("confirm_text_template")
     @classmethod

@@ -452,6 +452,9 @@ class Reconciled:
     watermark: int | None = None
     ledger_amount: int | None = None
     partner_amount: int | None = None
+    # `gone` (Umbrella no longer answers for it) without a reconcile at its stop: donations whose callback was
+    # lost may never have been seen. Counted in the ReconciliationGone metric (and its alarm).
+    possibly_unseen: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -491,6 +494,13 @@ def _summary(results: Sequence[Reconciled], left: int) -> dict[str, Any]:
     metrics.add_metric(name="ReconciliationDrift", unit="Count", value=drifting)
     metrics.add_metric(name="ReconciliationRecovered", unit="Count", value=sum(r.recovered for r in results))
     metrics.add_metric(name="ReconciliationVerified", unit="Count", value=sum(r.verified for r in results))
+    gone = sum(1 for result in results if result.possibly_unseen)
+    if gone:
+        metrics.add_metric(name="ReconciliationGone", unit="Count", value=gone)
+        logger.error(
+            "campaigns gone at Umbrella without a final reconcile: donations may be unseen",
+            extra={"count": gone, "campaigns": [r.campaign for r in results if r.possibly_unseen]},
+        )
     failed = sum(1 for result in results if result.status in ("partner_unavailable", "failed"))
     if failed:
         metrics.add_metric(name="ReconciliationFailed", unit="Count", value=failed)
@@ -502,6 +512,7 @@ def _summary(results: Sequence[Reconciled], left: int) -> dict[str, Any]:
         "recovered": sum(result.recovered for result in results),
         "verified": sum(result.verified for result in results),
         "unconfirmed": sum(result.unconfirmed for result in results),
+        "gone": gone,
     }
 
 
@@ -520,6 +531,7 @@ def reconcile_campaign(info: CampaignInfo) -> Reconciled:
         donations = umbrella().donations(int(campaign.service_id), campaign.route, campaign.donation_code, since=since)
     except PartnerNotFound:
         result.status = "gone"
+        result.possibly_unseen = state is None or state.reconciled_at_stop is None
         return result
     except PartnerError as exc:
         logger.warning("reconciliation: donations unavailable", extra={"campaign": info.ref, **exc.log_fields()})
@@ -544,6 +556,19 @@ def reconcile_campaign(info: CampaignInfo) -> Reconciled:
         ledger_amount=result.ledger_amount,
         partner_amount=result.partner_amount,
     )
+    return result
+
+
+def reconcile_before_stop(ref: str) -> Reconciled:
+    """The campaign's last reconciliation, run by its stop (campaign_lifecycle, in-process) while Umbrella still
+    answers for it: a donation whose callback was lost is recovered now. Marked, so that the `gone` of later runs
+    is known to lose nothing; an unsuccessful run is not marked, and its `gone` later raises ReconciliationGone."""
+    info = directory().get(ref)
+    if info is None:
+        return Reconciled(campaign=ref, status="unknown_campaign")
+    result = reconcile_campaign(info)
+    if result.status in ("ok", "drift"):
+        ledger().mark_reconciled_at_stop(ref, now=int(time.time()))
     return result
 
 

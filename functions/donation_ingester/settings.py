@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 
 from hub_core.caches import container_cached
@@ -51,4 +53,8 @@ class IngesterSettings(UmbrellaSettings):
 
 @container_cached
 def settings() -> IngesterSettings:
-    return IngesterSettings.from_env()  # type: ignore[return-value]
+    loaded: IngesterSettings = IngesterSettings.from_env()  # type: ignore[assignment]
+    # The campaign function hosts the stop's reconcile (campaign_lifecycle.flow.stop) and has an MSISDN_PATTERN of
+    # its own (the creator's number): there the donor's pattern comes as DONOR_MSISDN_PATTERN.
+    donor_pattern = os.environ.get("DONOR_MSISDN_PATTERN")
+    return loaded.model_copy(update={"msisdn_pattern": donor_pattern}) if donor_pattern else loaded

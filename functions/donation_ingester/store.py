@@ -106,6 +106,8 @@ class FoldConflict(RuntimeError):
 class ReconcileState:
     watermark: int
     last_run_at: int
+    # When the campaign's stop reconciled it first, while Umbrella still answered for it (None: never).
+    reconciled_at_stop: int | None = None
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,21 @@ class DonationLedger:
         if not item:
             return None
         values = from_item(dict(item))
-        return ReconcileState(watermark=int(values["watermark"]), last_run_at=int(values["last_run_at"]))
+        at_stop = values.get("reconciled_at_stop")
+        return ReconcileState(
+            watermark=int(values["watermark"]),
+            last_run_at=int(values["last_run_at"]),
+            reconciled_at_stop=None if at_stop is None else int(at_stop),
+        )
+
+    def mark_reconciled_at_stop(self, campaign_ref: str, *, now: int) -> None:
+        """The stop reconciled the campaign while Umbrella still answered: its later `gone` loses nothing."""
+        aws.dynamodb().update_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": reconcile_pk(campaign_ref)}},
+            UpdateExpression="SET reconciled_at_stop = :now, campaign_ref = :ref",
+            ExpressionAttributeValues=to_item({":now": now, ":ref": campaign_ref}),
+        )
 
     def save_reconcile_state(
         self, campaign_ref: str, *, watermark: int, now: int, ledger_amount: int | None, partner_amount: int | None

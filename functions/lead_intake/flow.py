@@ -4,6 +4,12 @@ The safety net: before MiiMOSA is called, a retry message for the lead goes on t
 forward succeeds or is refused, the message later finds the lead settled and is dropped; if MiiMOSA is unavailable,
 or the invocation dies half-way, the message is what forwards the lead later. So a stored lead is never lost, and
 "queued" needs no second write path.
+
+Exactly once at MiiMOSA across a write fault (docs/exactly-once.md): when MiiMOSA said yes but our record of it
+never took, the invocation queues an "accepted" message at once, which records the lead as forwarded without calling
+MiiMOSA. A safety-net delivery that finds the lead `forwarding` with its lease run out does not forward it: the lead
+is uncertain (it may be at MiiMOSA), so it gets one more full lease for that late record before it is forwarded
+again.
 """
 
 from __future__ import annotations
@@ -139,12 +145,16 @@ def _submit(submission: LeadSubmission) -> LeadOutcome:
     return forward(lead_id, submission.lead.for_partner(), apps_miles_user_id=submission.lead.apps_miles_user_id)
 
 
-def schedule_retry(lead_id: str, *, delay_seconds: int) -> None:
-    """Queue a later attempt; the message names the lead only (its personal data stays in the table)."""
+def schedule_retry(lead_id: str, *, delay_seconds: int, accepted: dict[str, str | None] | None = None) -> None:
+    """Queue a later attempt; the message names the lead only (its personal data stays in the table). With
+    `accepted` (MiiMOSA's reference), it records a yes our own write missed instead of forwarding."""
+    body: dict[str, Any] = {"lead_id": lead_id}
+    if accepted is not None:
+        body["accepted"] = accepted
     aws.sqs().send_message(
         QueueUrl=settings().lead_retry_queue_url,
-        MessageBody=json.dumps({"lead_id": lead_id}),
-        DelaySeconds=delay_seconds,
+        MessageBody=json.dumps(body),
+        DelaySeconds=min(max(delay_seconds, 0), 900),
     )
 
 
@@ -165,7 +175,8 @@ def forward(lead_id: str, lead: dict[str, str], *, apps_miles_user_id: str | Non
         return LeadOutcome(lead_id=lead_id, status=LeadStatus.QUEUED, message=QUEUED_MESSAGE)
     if not _record_accepted(lead_id, now=now, reference=receipt.reference):
         # MiiMOSA has it: a 500 here would invite a resubmit, i.e. a second lead at MiiMOSA. The idempotency record
-        # keeps this answer for a double submit too.
+        # keeps this answer for a double submit too; the queue records the yes once DynamoDB takes writes again.
+        _queue_acceptance(lead_id, receipt.reference)
         return LeadOutcome(lead_id=lead_id, status=LeadStatus.FORWARDING, message=RECORDING_MESSAGE)
     logger.info("lead forwarded to MiiMOSA")
     _announce(lead_id, lead, apps_miles_user_id)
@@ -186,6 +197,28 @@ def _record_accepted(lead_id: str, *, now: int, reference: str | None) -> bool:
         return True
     logger.error("a lead MiiMOSA accepted is not recorded as forwarded; the visitor is told it is being recorded")
     return False
+
+
+def _queue_acceptance(lead_id: str, reference: str | None) -> None:
+    try:
+        schedule_retry(lead_id, delay_seconds=0, accepted={"reference": reference})
+    except Exception as exc:  # then the safety net finds the lead uncertain and waits a lease before forwarding
+        logger.error("the acceptance of a forwarded lead could not be queued", extra={"kind": type(exc).__name__})
+
+
+def record_acceptance(lead_id: str, reference: str | None) -> LeadOutcome | None:
+    """An "accepted" message: MiiMOSA took the lead, our write missed it. Recorded (and announced) now, never
+    forwarded again; None when the lead is settled already. A failing write raises: the message comes back."""
+    record = store().settle_accepted(lead_id, now=int(time.time()), reference=reference)
+    if record is None:
+        return None
+    logger.info("a forwarded lead recorded late", extra={"lead_id": lead_id})
+    _announce(lead_id, record.lead, record.apps_miles_user_id)
+    return LeadOutcome(lead_id=lead_id, status=LeadStatus.FORWARDED, message=FORWARDED_MESSAGE)
+
+
+class LeadUncertain(Exception):
+    """The lead was found `forwarding` with its lease run out; it waits one more lease before a new forward."""
 
 
 def _not_before(exc: Exception) -> int | None:
@@ -211,6 +244,14 @@ def _refused(lead_id: str, record: LeadRecord | None) -> LeadOutcome | None:
         # Expired by its TTL or never stored: nothing left to forward.
         logger.warning("retry for an unknown lead dropped", extra={"lead_id": lead_id})
         return None
+    if record.status is LeadStatus.FORWARDING:
+        lease = settings().forward_lease_seconds
+        if store().mark_uncertain(lead_id, now=int(time.time()), lease_seconds=lease):
+            # Its attempt may have reached MiiMOSA: forwarding now could make it two. One more lease lets a late
+            # record of MiiMOSA's yes land; the lead comes back after it (a new message, its receives afresh).
+            logger.warning("lead uncertain: a full lease before it is forwarded again", extra={"lead_id": lead_id})
+            schedule_retry(lead_id, delay_seconds=lease + 1)
+            raise LeadUncertain(lead_id)
     if record.status in (LeadStatus.FORWARDING, LeadStatus.QUEUED):
         # Another attempt holds it right now, or MiiMOSA asked us to wait (Retry-After) and the time is not up.
         raise LeadNotForwardedYet(lead_id)

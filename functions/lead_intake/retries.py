@@ -43,12 +43,24 @@ def _retry_record(record: SQSRecord) -> None:
 
 def _forward_record(record: SQSRecord) -> None:
     try:
-        lead_id = str(json.loads(record.body)["lead_id"])
+        body = json.loads(record.body)
+        lead_id = str(body["lead_id"])
+        accepted = body.get("accepted")
     except (ValueError, KeyError, TypeError):
         # Not ours to retry and never will be: acknowledge rather than cycle it into the DLQ.
         logger.error("retry message without a lead id dropped", extra={"message_id": record.message_id})
         return
-    outcome = flow.retry(lead_id)
+    if isinstance(accepted, dict):
+        reference = accepted.get("reference")
+        if flow.record_acceptance(lead_id, None if reference is None else str(reference)) is not None:
+            metrics.add_metric(name="LeadRecordedLate", unit=MetricUnit.Count, value=1)
+        return
+    try:
+        outcome = flow.retry(lead_id)
+    except flow.LeadUncertain:
+        # Acknowledged: a new message, delayed by a full lease, brings the lead back (flow._refused).
+        metrics.add_metric(name="LeadUncertain", unit=MetricUnit.Count, value=1)
+        return
     if outcome is not None:
         metrics.add_metric(name=f"LeadRetry{outcome.status.value.capitalize()}", unit=MetricUnit.Count, value=1)
 

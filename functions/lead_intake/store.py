@@ -85,8 +85,10 @@ class LeadStore:
         )
 
     def claim(self, lead_id: str, *, now: int, lease_seconds: int) -> LeadRecord | ClaimRefused:
-        """Take a queued lead (or one whose previous attempt's lease ran out) for one forwarding attempt, once the
-        pause MiiMOSA asked for (`not_before`, from its Retry-After) is over.
+        """Take a queued lead (or an uncertain one whose extra lease ran out, see mark_uncertain) for one
+        forwarding attempt, once the pause MiiMOSA asked for (`not_before`, from its Retry-After) is over.
+
+        A lead found `forwarding` with its lease run out is not taken: its attempt may have reached MiiMOSA.
 
         One conditional update both claims and reads: no read-then-write race between two deliveries of the same
         retry message.
@@ -97,11 +99,12 @@ class LeadStore:
                 Key={"lead_id": {"S": lead_id}},
                 UpdateExpression=(
                     "SET #status = :forwarding, lease_until = :lease, updated_at = :now, "
-                    "attempts = if_not_exists(attempts, :zero) + :one"
+                    "attempts = if_not_exists(attempts, :zero) + :one REMOVE uncertain_since"
                 ),
                 ConditionExpression=(
                     "attribute_exists(lead_id) AND "
-                    "(#status = :queued OR (#status = :forwarding AND lease_until < :now)) AND "
+                    "(#status = :queued OR "
+                    "(#status = :forwarding AND lease_until < :now AND attribute_exists(uncertain_since))) AND "
                     "(attribute_not_exists(not_before) OR not_before <= :now)"
                 ),
                 ExpressionAttributeNames={"#status": "status"},
@@ -125,6 +128,59 @@ class LeadStore:
             return ClaimRefused(LeadRecord.from_item(old) if old else None)
         return LeadRecord.from_item(response["Attributes"])
 
+    def mark_uncertain(self, lead_id: str, *, now: int, lease_seconds: int) -> bool:
+        """A `forwarding` lead whose lease ran out: its attempt died or could not record MiiMOSA's answer, so the
+        lead may be at MiiMOSA already. It gets one more full lease (for a late record of the answer, see
+        settle_accepted) before claim may take it again. False when it is not such a lead (any more)."""
+        try:
+            aws.dynamodb().update_item(
+                TableName=self.table_name,
+                Key={"lead_id": {"S": lead_id}},
+                UpdateExpression="SET uncertain_since = :now, lease_until = :lease, updated_at = :now",
+                ConditionExpression=(
+                    "#status = :forwarding AND lease_until < :now AND attribute_not_exists(uncertain_since)"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item(
+                    {":forwarding": LeadStatus.FORWARDING.value, ":now": now, ":lease": now + lease_seconds}
+                ),
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            return False
+        return True
+
+    def settle_accepted(self, lead_id: str, *, now: int, reference: str | None) -> LeadRecord | None:
+        """Record, late, that MiiMOSA accepted the lead (its attempt could not write it); None when the lead is
+        settled already or gone."""
+        values: dict[str, Any] = {
+            ":forwarded": LeadStatus.FORWARDED.value,
+            ":forwarding": LeadStatus.FORWARDING.value,
+            ":queued": LeadStatus.QUEUED.value,
+            ":now": now,
+            ":message": "",
+        }
+        sets = "#status = :forwarded, updated_at = :now, message = :message"
+        if reference is not None:
+            values[":reference"] = reference
+            sets += ", partner_reference = :reference"
+        try:
+            response = aws.dynamodb().update_item(
+                TableName=self.table_name,
+                Key={"lead_id": {"S": lead_id}},
+                UpdateExpression=f"SET {sets} REMOVE lease_until, not_before, uncertain_since",
+                ConditionExpression="#status IN (:forwarding, :queued)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            return None
+        return LeadRecord.from_item(response["Attributes"])
+
     def settle(
         self,
         lead_id: str,
@@ -138,7 +194,7 @@ class LeadStore:
         """Record the outcome of an attempt and release its lease; `not_before` holds off the next attempt."""
         values: dict[str, Any] = {":status": status.value, ":now": now, ":message": message}
         sets = ["#status = :status", "updated_at = :now", "message = :message"]
-        removes = ["lease_until"]
+        removes = ["lease_until", "uncertain_since"]
         if reference is not None:
             values[":reference"] = reference
             sets.append("partner_reference = :reference")

@@ -170,13 +170,21 @@ class LicenceRequestedEvent(EventBridgeModel):
     detail: dict[str, Any]  # validated as a LicenceRequest below, so a bad detail is recorded, not retried
 
 
-def handle_licence_requested(event: dict[str, Any]) -> dict[str, Any]:
-    """An order from the shop. A bad one is recorded and acknowledged; a passing failure raises, so Lambda retries
-    it and, after its retries, hands it to the OnFailure destination (nothing is lost)."""
+def handle_licence_requested(event: dict[str, Any], *, requeues: int = 0) -> dict[str, Any]:
+    """An order from the shop. A bad one is recorded and acknowledged; one whose turn did not come in time is put
+    on the retry queue with a delay; another passing failure raises, so Lambda (or the retry queue) retries it and,
+    after its retries, hands it to a dead-letter queue (nothing is lost)."""
     try:
         envelope = parse(event=event, model=LicenceRequestedEvent)
         request = _verified_member(LicenceRequest.model_validate(envelope.detail))
         licence = flow.issue(request)
+    except (flow.OrderInProgress, IdempotencyAlreadyInProgressError):
+        from licence_issuance import requeue  # noqa: PLC0415 - only events that waited in vain need the batch code
+
+        if not requeue.can_requeue(requeues):
+            raise
+        requeue.requeue(event, requeues)
+        return {"requeued": True, "requeues": requeues + 1}
     except ValidationError as exc:
         return _reject_event(event, problems_from(exc.errors(include_input=False, include_url=False)))
     except flow.CatalogueMismatch as exc:
@@ -207,4 +215,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     flow.register_context(context)
     if "detail-type" in event:
         return handle_licence_requested(event)
+    if event.get("Records"):
+        from licence_issuance import requeue  # noqa: PLC0415 - as lead_intake's retries: queue invocations only
+
+        return dict(requeue.handle_batch(event, context, handle_licence_requested))
     return app.resolve(event, context)

@@ -14,6 +14,7 @@ Three layers keep it to one:
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from typing import Any
@@ -28,6 +29,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hub_core import aws, events
 from hub_core.caches import TtlCache, container_cached
+from hub_core.deadline import fits
 from hub_core.http_api import FieldProblem
 from hub_core.member_signature import Verdict, site_key_ring, verify
 from hub_core.observability import logger_for
@@ -176,9 +178,29 @@ def with_verified_member(request: LicenceRequest) -> tuple[LicenceRequest, Verdi
 
 
 def issue(request: LicenceRequest) -> IssuedLicence:
-    """The order's licence: issued now, or the one issued before; REJECTED when refused for good."""
+    """The order's licence: issued now, or the one issued before; REJECTED when Pimenko refused it.
+
+    A refused order asked for again with other data is a retry with corrected data (retry_refused). Once retried,
+    the order is answered by our own record alone: its Idempotency record keeps the refused request's payload and
+    would call the corrected one a conflict; the order record and the turn (layers 2 and 3) still keep it to one."""
+    known = store().order(request.order_id)
+    if known is not None and known.state is LicenceState.REJECTED and known.fingerprint != request.fingerprint():
+        return retry_refused(request, known)
+    if known is not None and known.retries:
+        return _issue(request)
     issued: IssuedLicence = _idempotent_issue()(request=request)
     return issued
+
+
+def retry_refused(request: LicenceRequest, refused: OrderRecord) -> IssuedLicence:
+    """A refused order again, with corrected data: reopened (the refusal kept in its history), then issued as any
+    order. No second licence can result: a refusal means Pimenko made none, the reopen is conditional on the
+    refusal, and the attempt that follows looks for a licence of the order's before it creates one."""
+    logger.append_keys(order_id=request.order_id)
+    check_catalogue(request)
+    if store().reopen_refused(request, refused=refused, now=int(time.time())):
+        logger.info("refused licence order retried with corrected data", extra={"retries": refused.retries + 1})
+    return _issue(request)
 
 
 def _issue(request: LicenceRequest) -> IssuedLicence:
@@ -195,16 +217,34 @@ def _issue(request: LicenceRequest) -> IssuedLicence:
     )
     if isinstance(held, OrderHeld):
         return _settled(held.record, request)
-    if not store().take_turn(
-        request.product_id, request.licence_type, holder=attempt_id, now=int(time.time()),
-        lease_seconds=config.create_lease_seconds,
-    ):  # fmt: skip
+    if not _await_turn(request, attempt_id):
         _let_go(held, attempt_id)
         raise OrderInProgress("another licence of this product and type is being created")
     try:
         return _create_once(request, held, attempt_id)
     finally:
         store().end_turn(request.product_id, request.licence_type, holder=attempt_id)
+
+
+def _await_turn(request: LicenceRequest, attempt_id: str) -> bool:
+    """Take the product and type's turn, waiting for it while the deadline leaves room for a create after it.
+
+    The pauses are jittered and grow (to 1 s) so that a burst of one kind does not retry in lockstep; each holder
+    ends its turn as soon as it is done, so a burst drains at the pace of Pimenko's creates."""
+    config = settings()
+    started = time.monotonic()
+    pause = 0.05
+    while True:
+        if store().take_turn(
+            request.product_id, request.licence_type, holder=attempt_id, now=int(time.time()),
+            lease_seconds=config.create_lease_seconds,
+        ):  # fmt: skip
+            return True
+        waited = time.monotonic() - started
+        if waited + pause > config.turn_wait_seconds or not fits(pause + config.turn_create_seconds):
+            return False
+        time.sleep(random.uniform(pause / 2, pause))  # noqa: S311 - jitter, not a secret
+        pause = min(pause * 2, 1.0)
 
 
 def _create_once(request: LicenceRequest, record: OrderRecord, attempt_id: str) -> IssuedLicence:

@@ -74,7 +74,9 @@ class LicenceState(StrEnum):
     CREATING = "creating"  # an attempt holds the order and talks to Pimenko
     UNCERTAIN = "uncertain"  # Pimenko may have created it: the next attempt looks before creating
     ISSUED = "issued"
-    REJECTED = "rejected"  # refused for good (by our rules or by Pimenko); never retried
+    # Refused by Pimenko: a repeat of the same request gets the refusal again; a corrected request under the same
+    # order id reopens it (flow.retry_refused), recorded in the order's history.
+    REJECTED = "rejected"
 
 
 class IssuedLicence(BaseModel):

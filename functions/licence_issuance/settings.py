@@ -19,8 +19,22 @@ class LicenceSettings(Settings):
     mlm_connect_timeout: float = Field(default=3.05, gt=0)
     mlm_read_timeout: float = Field(default=8.0, gt=0)
     catalogue_cache_seconds: int = Field(default=300, ge=0)
-    # Creates of one product and licence type go one at a time (see flow): how long one may hold the turn.
-    create_lease_seconds: int = Field(default=30, ge=1)
+    # Creates of one product and licence type go one at a time (see flow): how long one may hold the turn (and the
+    # order). It is the function's Timeout (template.yaml), so an attempt Lambda kills frees both within that long.
+    create_lease_seconds: int = Field(default=15, ge=1)
+    # A burst of one product and type: an attempt waits for the turn (jittered pauses) only while the deadline still
+    # leaves this long for the look-up, the create and their records after it, and never longer than
+    # turn_wait_seconds in all (the cap for a context with no deadline).
+    turn_create_seconds: float = Field(default=6.0, gt=0)
+    turn_wait_seconds: float = Field(default=10.0, ge=0)
+    # An event whose turn never came within its invocation is put back on this queue (docs/exactly-once.md) with a
+    # random delay between the two bounds, at most licence_max_requeues times; then it fails as before.
+    licence_retry_queue_url: str = ""
+    requeue_delay_min_seconds: int = Field(default=2, ge=0, le=900)
+    requeue_delay_max_seconds: int = Field(default=20, ge=0, le=900)
+    licence_max_requeues: int = Field(default=30, ge=0)
+    # The retry queue's per-record budget (BatchSize 1): one order, its wait for the turn included.
+    record_seconds: float = Field(default=12.0, gt=0)
     # A create Pimenko did not answer (read timeout, 5xx) may still land later: the order's next attempts only look
     # for it during this long, and create again only after it.
     recreate_grace_seconds: int = Field(default=60, ge=0)

@@ -39,6 +39,8 @@ class OrderRecord:
     licence: IssuedLicence
     # After a create whose outcome is unknown: no new create before then, only look-ups (it may still land).
     recreate_after: int = 0
+    # How often an operator retried this order after a refusal, with corrected data (its history says what).
+    retries: int = 0
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> OrderRecord:
@@ -68,6 +70,7 @@ class OrderRecord:
             lease_until=int(values.get("lease_until", 0)),
             licence=issued,
             recreate_after=int(values.get("recreate_after", 0)),
+            retries=int(values.get("retries", 0)),
         )
 
 
@@ -182,6 +185,8 @@ class LicenceStore:
             "product_id": request.product_id,
             "licence_type": request.licence_type,
             "first_site": request.url,
+            # Kept so that an operator's retry with corrected data (hub licences retry) can rebuild the order.
+            "customer_reference": request.customer_reference,
             "message": message,
             "attempt_id": attempt_id or "",
             "created_at": now,
@@ -197,6 +202,67 @@ class LicenceStore:
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
+
+    def reopen_refused(self, request: LicenceRequest, *, refused: OrderRecord, now: int) -> bool:
+        """Turn a refused order into a new attempt at `request` (corrected data), keeping what was refused in its
+        history. Conditional on the refusal still being there, so of two retries at once only one reopens it.
+
+        The order is left `creating` with an expired lease: the next hold_order takes it as one whose attempt
+        died. Its `after_id` stays, so that attempt looks for a licence before it creates (as after any attempt).
+        False when the order is no longer the refusal read (another retry came first)."""
+        refusal = {
+            "at": now,
+            "fingerprint": refused.fingerprint,
+            "product_id": refused.product_id,
+            "licence_type": refused.licence_type,
+            "message": refused.licence.message,
+        }
+        try:
+            aws.dynamodb().update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"order#{request.order_id}"}},
+                UpdateExpression=(
+                    "SET #state = :creating, fingerprint = :fingerprint, product_id = :product, "
+                    "licence_type = :type, first_site = :url, customer_reference = :customer, attempt_id = :none, "
+                    "lease_until = :zero, updated_at = :now, retries = if_not_exists(retries, :zero) + :one, "
+                    "history = list_append(if_not_exists(history, :empty), :refusal), message = :blank"
+                ),
+                ConditionExpression="#state = :rejected AND fingerprint = :old",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":creating": LicenceState.CREATING.value,
+                        ":rejected": LicenceState.REJECTED.value,
+                        ":old": refused.fingerprint,
+                        ":fingerprint": request.fingerprint(),
+                        ":product": request.product_id,
+                        ":type": request.licence_type,
+                        ":url": request.url,
+                        ":customer": request.customer_reference,
+                        ":none": "",
+                        ":zero": 0,
+                        ":one": 1,
+                        ":now": now,
+                        ":empty": [],
+                        ":refusal": [refusal],
+                        ":blank": "",
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            return False
+        return True
+
+    def history(self, order_id: str) -> list[dict[str, Any]]:
+        """What was refused before each retry of the order, oldest first."""
+        response = aws.dynamodb().get_item(
+            TableName=self.table_name, Key={"pk": {"S": f"order#{order_id}"}}, ConsistentRead=True,
+            ProjectionExpression="history",
+        )  # fmt: skip
+        item = response.get("Item")
+        return list(from_item(dict(item)).get("history", [])) if item else []
 
     def record_rejected_event(self, event_id: str, *, problems: list[dict[str, str]], now: int) -> None:
         """A LicenceRequested we cannot even read as an order: kept for the operator, never retried."""

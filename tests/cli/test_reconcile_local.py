@@ -225,3 +225,27 @@ def hub_line(outcome) -> str:
     last_request = max(index for index, line in enumerate(lines) if line.startswith("gateway: "))
     [line] = lines[last_request + 1 :]
     return line
+
+
+def test_a_campaign_gone_without_a_reconcile_at_its_stop_is_red_and_exits_1(live, local, campaigns, umbrella):
+    from donation_ingester.store import reconcile_pk  # noqa: PLC0415
+
+    ref, created = create_campaign(live)
+    dropped_donation(umbrella, ref, 2500)
+    stopped = requests.delete(
+        f"{live.gateway_url}/campaigns/{ref}", headers={"Authorization": f"Bearer {created['manageToken']}"}, timeout=10
+    )
+    assert stopped.status_code == 200, stopped.text
+    settle(live)
+    assert local("reconcile", ref).status == 0  # the stop reconciled it first: gone, and nothing unseen
+    # As if that reconcile had failed (Umbrella out at the stop): the donations it would have found may be unseen.
+    live.boto3_client("dynamodb").update_item(
+        TableName=live.physical("DonationsTable"),
+        Key={"pk": {"S": reconcile_pk(ref)}},
+        UpdateExpression="REMOVE reconciled_at_stop",
+    )
+    outcome = local("reconcile", ref)
+    assert outcome.status == 1
+    assert rows(outcome)[ref][0] == "gone-unseen"
+    assert "1 campaign(s) gone at Umbrella without a reconcile at their stop" in outcome.out
+    assert printed_json(local("reconcile", ref, "--json"))["gone"] == 1

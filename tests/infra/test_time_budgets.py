@@ -14,6 +14,7 @@ RECORD_BUDGETS = {
     ("LoyaltyRelayFunction", "LoyaltyActions"): "RECORD_SECONDS",
     ("DonationIngesterFunction", "FoldTotals"): "FOLD_CAMPAIGN_SECONDS",
     ("ErasureFunction", "RetryQueue"): "RETRY_RECORD_SECONDS",
+    ("LicenceIssuanceFunction", "LicenceRetries"): "RECORD_SECONDS",
 }
 
 

@@ -37,6 +37,10 @@ FUNCTION_OVERRIDES = {
     # The sandbox lists a donation before it calls back, so a real callback is verified by its first fold; a forged
     # one is marked unconfirmed there and then instead of coming back for 15 minutes. Tests of the window set it.
     "CONFIRM_WINDOW_SECONDS": "0",
+    # A licence order whose turn is taken waits half a second, then is re-queued with no delay (tests drain it).
+    "TURN_WAIT_SECONDS": "0.5",
+    "REQUEUE_DELAY_MIN_SECONDS": "0",
+    "REQUEUE_DELAY_MAX_SECONDS": "0",
 } | SUITE_LIMITS
 
 

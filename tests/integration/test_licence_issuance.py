@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from licence_issuance import flow
+from licence_issuance import app, flow
 from licence_issuance.models import LicenceRequest
 from tests.conftest import load_event, member_signature
 from tests.integration.conftest import MLM_TOKEN, response_json
@@ -390,18 +390,32 @@ def test_a_passing_failure_on_the_event_path_raises_so_lambda_retries(stack, mlm
         invoke(stack, bridge_event(order()))
 
 
-def test_an_event_in_progress_raises_so_lambda_retries(stack, mlm, monkeypatch):
+def test_an_event_whose_turn_is_taken_is_requeued_then_issued_once_the_turn_is_free(stack, mlm, monkeypatch):
     for name, value in stack.function_env(FUNCTION).items():
         monkeypatch.setenv(name, value)
-    fields = order()
+    fields = order(url="https://requeued.example.org")
+    blocker = flow.store()
+    assert blocker.take_turn(2, 1, holder="someone-else", now=int(time.time()), lease_seconds=30)
+    try:
+        assert invoke(stack, bridge_event(fields)) == {"requeued": True, "requeues": 1}
+    finally:
+        blocker.end_turn(2, 1, holder="someone-else")
+    assert creates(mlm) == []
+    assert stack.drain("LicenceRetryQueue", timeout=20)
+    assert table_item(stack, f"order#{fields['order_id']}")["state"]["S"] == "issued"
+    assert len(licences_for(mlm, url=fields["url"])) == 1
+
+
+def test_an_event_out_of_requeues_raises_so_lambda_retries(stack, mlm, monkeypatch):
+    for name, value in stack.function_env(FUNCTION).items():
+        monkeypatch.setenv(name, value)
     blocker = flow.store()
     assert blocker.take_turn(2, 1, holder="someone-else", now=int(time.time()), lease_seconds=30)
     try:
         with pytest.raises(flow.OrderInProgress):
-            invoke(stack, bridge_event(fields))
+            app.handle_licence_requested(bridge_event(order()), requeues=30)
     finally:
         blocker.end_turn(2, 1, holder="someone-else")
-    assert invoke(stack, bridge_event(fields))["state"] == "issued"
 
 
 # ---------------------------------------------------------------- sites, reads

@@ -29,6 +29,9 @@ FUNCTION_OVERRIDES = {
     "LEAD_RETRY_DELAY_SECONDS": "0",
     # After a licence create Pimenko did not answer, only look-ups for this long: the slow create lands meanwhile.
     "RECREATE_GRACE_SECONDS": "2",
+    # A licence order whose turn (or grace) has not come is re-queued within a second, not 2-20 s.
+    "REQUEUE_DELAY_MIN_SECONDS": "0",
+    "REQUEUE_DELAY_MAX_SECONDS": "1",
 } | SUITE_LIMITS
 # Deliveries of a lead's retry message before it is dead-lettered: outages here last seconds, deliveries are 1 s apart.
 LEAD_RETRY_MAX_RECEIVES = "15"

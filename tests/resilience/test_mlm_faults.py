@@ -80,6 +80,8 @@ def test_a_create_pimenko_finishes_after_our_timeout_is_adopted_not_repeated(liv
     mlm.faults.add("slow", delay=slow, count=1, path_prefix="/licence/create")
     live.put_events([order_event(order_id)])
     assert live.drain_events(timeout=60)
+    # Attempts within the grace find nothing yet and put the order back on LicenceRetryQueue, a second later each.
+    assert live.drain("LicenceRetryQueue", timeout=60)
     for _ in range(10):  # Lambda's retries come within the grace and find nothing yet: the operator redrives
         if not dlq_depth(live):
             break

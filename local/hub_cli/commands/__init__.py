@@ -9,6 +9,7 @@ from hub_cli.commands.dlq import command as dlq_command
 from hub_cli.commands.erase import command as erase_command
 from hub_cli.commands.events import command as events_command
 from hub_cli.commands.invoke import command as invoke_command
+from hub_cli.commands.licences import command as licences_command
 from hub_cli.commands.member import command as member_command
 from hub_cli.commands.partners import command as partners_command
 from hub_cli.commands.reconcile import command as reconcile_command
@@ -26,4 +27,5 @@ COMMANDS: tuple[click.Command, ...] = (
     member_command,
     campaigns_command,
     sandbox_command,
+    licences_command,
 )

@@ -26,7 +26,8 @@ STOPPED_WITHIN_SECONDS: Final = 86_400
 INVOKE_CONFIG: Final = Config(read_timeout=70, connect_timeout=10)
 CAMPAIGN_REF: Final = re.compile(r"[0-9]+/[^/\s]+/[^/\s]+")
 # Statuses after which the campaign's money is not known to match; `gone` (Umbrella no longer lists the campaign,
-# as for every stopped one) is not among them.
+# as for every stopped one) is not among them, unless the result says donations may be unseen (`possibly_unseen`:
+# the stop did not reconcile it first), which is shown in red and exits 1 like drift.
 FAILED: Final = frozenset({"partner_unavailable", "failed", "unknown_campaign"})
 ERROR_TEXT_LIMIT: Final = 300
 
@@ -34,7 +35,10 @@ ERROR_TEXT_LIMIT: Final = 300
 @click.command(
     "reconcile",
     short_help="Reconcile donations with Umbrella now (all campaigns, or one).",
-    epilog="Exit status: 0 when every campaign matches Umbrella, 1 when one drifted or could not be reconciled.",
+    epilog=(
+        "Exit status: 0 when every campaign matches Umbrella, 1 when one drifted, could not be reconciled, or is gone "
+        "at Umbrella with donations possibly unseen."
+    ),
 )
 @click.argument("campaign", required=False, metavar="[CAMPAIGN]")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (the ingester's summary shape).")
@@ -47,8 +51,9 @@ def command(settings: Settings, campaign: str | None, as_json: bool) -> int:
     campaign (a progress bar on stderr), then a summary table shows each campaign's status, the donations fetched
     from Umbrella and recovered, and the ledger's total against Umbrella's (drift in red).
 
-    Exits 1 when any campaign drifted (the ledger and Umbrella disagree) or failed (Umbrella unavailable, the
-    campaign unknown), 0 otherwise.
+    Exits 1 when any campaign drifted (the ledger and Umbrella disagree), failed (Umbrella unavailable, the
+    campaign unknown) or is gone with donations possibly unseen (Umbrella forgot it before any reconcile at its
+    stop: the ReconciliationGone metric), 0 otherwise.
     """
     if campaign is not None and not CAMPAIGN_REF.fullmatch(campaign):
         raise CliError(f"CAMPAIGN {campaign!r} is not serviceId/route/donationCode (e.g. 1/hjerte/anna50)", EXIT_USAGE)
@@ -63,7 +68,7 @@ def command(settings: Settings, campaign: str | None, as_json: bool) -> int:
         click.echo(json.dumps(summary, indent=2))
     else:
         _print(target, summary)
-    return 1 if summary["drift"] or summary["failed"] else 0
+    return 1 if summary["drift"] or summary["failed"] or summary["gone"] else 0
 
 
 def _ingester(target: Target) -> StackResource:
@@ -156,7 +161,12 @@ def summarise(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "drift": sum(1 for result in results if result["status"] == "drift"),
         "recovered": sum(int(result.get("recovered") or 0) for result in results),
         "failed": sum(1 for result in results if result["status"] in FAILED),
+        "gone": sum(1 for result in results if _possibly_unseen(result)),
     }
+
+
+def _possibly_unseen(result: Mapping[str, Any]) -> bool:
+    return result.get("status") == "gone" and bool(result.get("possibly_unseen"))
 
 
 def kroner(amount: object) -> str:
@@ -190,7 +200,15 @@ def _print(target: Target, summary: Mapping[str, Any]) -> None:
         ledger, partner = result.get("ledger_amount"), result.get("partner_amount")
         difference = partner - ledger if isinstance(ledger, int) and isinstance(partner, int) else None
         status = str(result["status"])
-        style = "bold red" if status == "drift" else "red" if status in FAILED else "dim" if status == "gone" else None
+        style: str | None = None
+        if _possibly_unseen(result):
+            status, style = "gone-unseen", "bold red"
+        elif status == "drift":
+            style = "bold red"
+        elif status in FAILED:
+            style = "red"
+        elif status == "gone":
+            style = "dim"
         table.add_row(
             str(result["campaign"]),
             status,
@@ -214,3 +232,8 @@ def _print(target: Target, summary: Mapping[str, Any]) -> None:
         )
     if summary["failed"]:
         console.print("Failed campaigns keep their watermark: run hub reconcile again once Umbrella is back.")
+    if summary["gone"]:
+        console.print(
+            f"{summary['gone']} campaign(s) gone at Umbrella without a reconcile at their stop: donations whose "
+            "callback was lost may never be counted (ReconciliationGone; see docs/exactly-once.md)."
+        )

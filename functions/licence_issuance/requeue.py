@@ -1,0 +1,67 @@
+"""The licence retry queue: LicenceRequested events whose turn did not come in time, put back with a delay and run.
+
+Kept out of the handler module so that a cold start of the HTTP routes does not load Powertools' batch utility.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hub_core import aws
+from hub_core.deadline import fits, record_budget
+from hub_core.observability import logger_for, metrics_for
+from licence_issuance import SERVICE
+from licence_issuance.settings import settings
+
+logger = logger_for(SERVICE)
+metrics = metrics_for(SERVICE)
+
+retry_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+class RecordNotStarted(Exception):
+    """Too little of the invocation is left for this record: it goes back to the queue untouched."""
+
+
+def can_requeue(requeues: int) -> bool:
+    config = settings()
+    return bool(config.licence_retry_queue_url) and requeues < config.licence_max_requeues
+
+
+def requeue(event: dict[str, Any], requeues: int) -> None:
+    """Put the event back for a later turn: a new message (its receive count starts afresh) after a random delay,
+    so a burst spreads out instead of coming back at once."""
+    config = settings()
+    low, high = sorted((config.requeue_delay_min_seconds, config.requeue_delay_max_seconds))
+    aws.sqs().send_message(
+        QueueUrl=config.licence_retry_queue_url,
+        MessageBody=json.dumps({"event": event, "requeues": requeues + 1}),
+        DelaySeconds=random.randint(low, high),  # noqa: S311 - jitter, not a secret
+    )
+    metrics.add_metric(name="LicenceRequeued", unit=MetricUnit.Count, value=1)
+    logger.info("licence order re-queued for a later turn", extra={"requeues": requeues + 1})
+
+
+def handle_batch(
+    event: dict[str, Any], context: LambdaContext, handle: Callable[..., dict[str, Any]]
+) -> PartialItemFailureResponse:
+    """Each re-queued event through `handle` (the event path of app.py), its requeue count carried along."""
+
+    def one(record: SQSRecord) -> None:
+        budget = settings().record_seconds
+        if not fits(budget):
+            raise RecordNotStarted(record.message_id)
+        body = json.loads(record.body)
+        with record_budget(budget):
+            handle(body["event"], requeues=int(body.get("requeues", 0)))
+
+    return process_partial_response(event=event, record_handler=one, processor=retry_processor, context=context)
