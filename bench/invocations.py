@@ -466,4 +466,7 @@ def measure(blocks: int = 15, per_block: int = 20, invocations: int = 1000) -> l
                 rows.append(Row(count.metric, NOT_BUILT, count.target))
                 continue
             rows.append(Row(count.metric, count.run(stack, invocations), count.target))
+        from bench import cost  # noqa: PLC0415 - cost builds on this module's helpers
+
+        rows += cost.measure(stack)
     return rows

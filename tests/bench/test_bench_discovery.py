@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import cold_start, common, invocations
+from bench import cold_start, common, cost, invocations
 from bench.common import Handler
 
 
@@ -55,3 +55,20 @@ def test_profile_entries_are_grouped_by_package():
         "/x/site-packages/botocore/hooks.py:1(emit)": 0.001,
     }
     assert cold_start.call_top(tottime) == [("waiting on I/O (socket)", 4.0), ("botocore", 3.0)]
+
+
+def test_request_units_price_transactions_double_and_batch_reads_per_key():
+    calls = [
+        ("dynamodb", "PutItem", {}),
+        ("dynamodb", "TransactWriteItems", {"TransactItems": [{}, {}]}),
+        ("dynamodb", "BatchGetItem", {"RequestItems": {"t": {"Keys": [{}, {}, {}]}}}),
+        ("events", "PutEvents", {}),
+        ("sqs", "SendMessage", {}),
+    ]
+    assert cost._units(calls) == {"dynamodb.write": 5, "dynamodb.read": 3, "events": 1, "sqs": 1}
+
+
+def test_every_cost_operation_names_a_template_function():
+    declared = {handler.logical_id for handler in common.declared_handlers()}
+    assert {operation.logical_id for operation in cost.OPERATIONS} <= declared
+    assert cost.AWS_TARGETS["accepted lead"] == "<= 5 AWS requests"
