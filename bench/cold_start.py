@@ -221,6 +221,30 @@ def measure(rounds: int) -> list[Row]:
             profiled = run_child(common | {"minimal": False, "event": new_event()}, env, profile=True)
             first = call_top(profiled["tottime"])
             rows.append(Row("  first call top 5 (own time): " + ", ".join(f"{n} {ms:.0f} ms" for n, ms in first), ""))
+        rows += priming_rows(subjects, rounds)
+    return rows
+
+
+def priming_rows(subjects: list[Any], rounds: int, warm: int = 5) -> list[Row]:
+    """First request after SnapStart-style priming (before-snapshot, after-restore hooks) / a warm request."""
+    rows = []
+    for logical_id, description, new_event, common, env in subjects:
+        ratios, plain = [], []
+        for _ in range(rounds):
+            for prime in (True, False):
+                events = [new_event() for _ in range(warm)]
+                result = run_child(
+                    common | {"minimal": False, "prime": prime, "event": new_event(), "warm_events": events}, env
+                )
+                (ratios if prime else plain).append(result["first"] / statistics.median(result["warm"]))
+        rows.append(
+            Row(
+                f"primed first request / warm request {logical_id}: {description} (unprimed: "
+                f"{statistics.median(plain):.1f})",
+                f"{statistics.median(ratios):.2f}",
+                "<= 1.2",
+            )
+        )
     return rows
 
 

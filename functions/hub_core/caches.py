@@ -25,7 +25,8 @@ def on_reset(resetter: Callable[[], None]) -> None:
 def reset_all(keep: Collection[Callable[..., Any]] = ()) -> None:
     """Forget every cached factory's result, as a fresh container would, except the factories in `keep`."""
     for resetter in _RESETTERS:
-        if getattr(resetter, "__self__", None) not in keep:
+        # A cached factory's resetter is its bound cache_clear; a registered function is itself.
+        if resetter not in keep and getattr(resetter, "__self__", None) not in keep:
             resetter()
 
 

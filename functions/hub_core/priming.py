@@ -21,6 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+from aws_lambda_powertools.utilities.parameters.ssm import SSMProvider
+
 from hub_core import aws
 from hub_core.caches import reset_all
 
@@ -110,7 +114,11 @@ def registered() -> list[Registration]:
 def before_snapshot(registration: Registration) -> int | None:
     """Build the clients and serve the dry request; its status code (a 4xx when it was rejected as it should be)."""
     for service in registration.services:
-        aws._client(service)  # no request: the service model is loaded, no connection opened
+        if service == "ssm":
+            # hub_core.secrets reads through Powertools' default provider, which owns its own SSM client.
+            DEFAULT_PROVIDERS.setdefault("ssm", SSMProvider())
+        else:
+            aws._client(service)  # no request: the service model is loaded, no connection opened
     if registration.dry_event is None:
         return None
     response = registration.handler(json.loads(json.dumps(registration.dry_event)), _DryContext())
@@ -120,6 +128,9 @@ def before_snapshot(registration: Registration) -> int | None:
 
 def after_restore() -> None:
     """Forget what must not be shared between restored environments; the AWS clients stay."""
-    reset_all(keep=(aws._client,))
+    reset_all(keep=(aws._client, parameters.clear_caches))
+    # The secrets read before the snapshot (none today) are forgotten; the SSM client that reads them stays.
+    for provider in DEFAULT_PROVIDERS.values():
+        provider.clear_cache()
     # Every environment restored from one snapshot would otherwise draw the same "random" numbers.
     random.seed()

@@ -7,6 +7,7 @@ import random
 
 import botocore.client
 import pytest
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
 from hub_core import appsmiles, aws, priming
 from hub_local.template import load_yaml
@@ -72,3 +73,13 @@ def test_restore_keeps_the_aws_clients_and_renews_partner_clients_and_random_sta
     assert random.random() != snapshot_draw
     assert aws.dynamodb() is dynamodb
     assert appsmiles.appsmiles_client() is not partner
+
+
+def test_restore_forgets_cached_secrets_but_keeps_the_ssm_client(monkeypatch, stack):
+    registration = _registration(monkeypatch, stack, "LeadIntakeFunction")
+    priming.before_snapshot(registration)
+    provider = DEFAULT_PROVIDERS["ssm"]
+    provider.store[("a-secret", None, ())] = "value read before the snapshot"
+    priming.after_restore()
+    assert DEFAULT_PROVIDERS["ssm"] is provider
+    assert provider.store == {}
