@@ -165,6 +165,7 @@ def measure(rounds: int) -> list[Row]:
     built = {handler.logical_id: handler for handler in built_handlers()}
     rows: list[Row] = []
     with LocalStack(ROOT / "template.yaml", gateway_port=None, pump_queues=False) as stack, quiet_stdout():
+        reset_all()  # clients and settings cached against an earlier stack's endpoints would miss this one
         subjects = []
         for logical_id in http_functions():
             if logical_id not in built or logical_id not in FIRST_REQUESTS:
