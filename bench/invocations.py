@@ -36,7 +36,8 @@ Call = tuple[str, str, dict[str, Any]]  # (service, operation, parameters)
 
 
 class AwsCalls:
-    """Every botocore API call made on the recording thread while `recording()` is open."""
+    """Every botocore API call made on the recording thread, or by a handler LocalStack.invoke runs, while
+    `recording()` is open."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
@@ -49,7 +50,11 @@ class AwsCalls:
         recorder = self
 
         def recorded(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            if recorder._thread is not None and recorder._thread == threading.get_ident():
+            # LocalStack.invoke runs the handler in a thread of its own, named after the function ("lambda-...").
+            current = threading.current_thread()
+            if recorder._thread is not None and (
+                recorder._thread == current.ident or current.name.startswith("lambda-")
+            ):
                 recorder.calls.append((client.meta.service_model.service_name, operation, copy.deepcopy(params)))
             return original(client, operation, params)
 
