@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api_docs import SERVICE
+from hub_core import priming
 from hub_core.http_api import install_error_handlers
 from hub_core.observability import logger_for
 
@@ -43,3 +44,7 @@ def get_openapi() -> Response[str]:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+# SnapStart (template.yaml's EnableSnapStart): what to build before the snapshot and renew after restore.
+priming.register(lambda_handler, priming.dry_http_request("GET", "/openapi.json", body=""), services=())

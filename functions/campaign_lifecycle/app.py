@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from campaign_lifecycle import SERVICE, flow
 from campaign_lifecycle.models import DONATION_CODE, ROUTE_NAME, CampaignChanges, CampaignForm, CampaignKey
 from campaign_lifecycle.settings import settings
+from hub_core import priming
 from hub_core.deadline import deadline_aware
 from hub_core.http_api import FieldProblem, RequestRejected, install_error_handlers, json_response, problems_from
 from hub_core.observability import logger_for, metrics_for
@@ -277,3 +278,7 @@ def _location(key: CampaignKey) -> str:
 @deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+# SnapStart (template.yaml's EnableSnapStart): what to build before the snapshot and renew after restore.
+priming.register(lambda_handler, priming.dry_http_request("POST", "/campaigns"))

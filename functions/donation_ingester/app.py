@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from donation_ingester import SERVICE, flow
 from donation_ingester.models import CallbackDonation
+from hub_core import priming
 from hub_core.deadline import deadline_aware
 from hub_core.http_api import install_error_handlers, json_response
 from hub_core.observability import logger_for, metrics_for
@@ -94,3 +95,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "unrecognised event: expected an HTTP API request, an SQS batch, a Scheduled Event or "
         '{"reconcile": {"campaigns": ["<serviceId>/<route>/<donationCode>", ...]}}'
     )
+
+
+# SnapStart (template.yaml's EnableSnapStart): what to build before the snapshot and renew after restore.
+priming.register(lambda_handler, priming.dry_callback())

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from erasure import SERVICE, deferred, flow
 from erasure.models import ErasureRequest
 from erasure.settings import settings
+from hub_core import priming
 from hub_core.deadline import deadline_aware
 from hub_core.http_api import error_response, install_error_handlers, json_response
 from hub_core.iam_callers import parse_allow_list, require_allowed_caller
@@ -136,3 +137,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if "erase" in event:
         return handle_direct(event["erase"])
     raise ValueError('unrecognised event: expected an HTTP API request, an ErasureRequested event or {"erase": {...}}')
+
+
+# SnapStart (template.yaml's EnableSnapStart): what to build before the snapshot and renew after restore.
+priming.register(lambda_handler, priming.dry_http_request("POST", "/erasure"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 _RESETTERS: list[Callable[[], None]] = []
@@ -22,10 +22,12 @@ def on_reset(resetter: Callable[[], None]) -> None:
     _RESETTERS.append(resetter)
 
 
-def reset_all() -> None:
-    """Forget every cached factory's result, as a fresh container would."""
+def reset_all(keep: Collection[Callable[..., Any]] = ()) -> None:
+    """Forget every cached factory's result, as a fresh container would, except the factories in `keep`."""
     for resetter in _RESETTERS:
-        resetter()
+        # A cached factory's resetter is its bound cache_clear; a registered function is itself.
+        if resetter not in keep and getattr(resetter, "__self__", None) not in keep:
+            resetter()
 
 
 class TtlCache:

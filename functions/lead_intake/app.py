@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from hub_core import priming
 from hub_core.deadline import deadline_aware
 from hub_core.http_api import (
     FieldProblem,
@@ -155,3 +156,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
 
         return retries.handle(event, context)
     return app.resolve(event, context)
+
+
+# SnapStart (template.yaml's EnableSnapStart): what to build before the snapshot and renew after restore.
+priming.register(lambda_handler, priming.dry_http_request("POST", "/leads"))

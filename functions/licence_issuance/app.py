@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
+from hub_core import priming
 from hub_core.deadline import deadline_aware
 from hub_core.http_api import (
     FieldProblem,
@@ -220,3 +221,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
         return dict(requeue.handle_batch(event, context, handle_licence_requested))
     return app.resolve(event, context)
+
+
+# SnapStart (template.yaml's EnableSnapStart): what to build before the snapshot and renew after restore.
+priming.register(lambda_handler, priming.dry_http_request("POST", "/licences"))

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from hub_core import priming
 from hub_core.deadline import deadline_aware
 from hub_core.observability import logger_for, metrics_for
 from loyalty_relay import SERVICE, flow
@@ -55,3 +56,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         return outcome.value
 
     return process_partial_response(event=event, record_handler=settle, processor=processor, context=context)
+
+
+# SnapStart (template.yaml's EnableSnapStart): what to build before the snapshot and renew after restore.
+priming.register(lambda_handler)  # SQS only: the clients, no dry request

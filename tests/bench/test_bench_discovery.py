@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import common, invocations
+from bench import cold_start, common, cost, invocations
 from bench.common import Handler
 
 
@@ -26,3 +26,49 @@ def test_counts_filter_by_service_and_operation():
     calls = [("ssm", "GetParameter", {}), ("ssm", "PutParameter", {}), ("dynamodb", "GetItem", {})]
     assert invocations.AwsCalls.count(calls, "ssm", invocations.SSM_READS) == 1
     assert invocations.AwsCalls.count(calls, "dynamodb") == 1
+
+
+def test_every_http_function_has_a_first_request_or_prints_not_built():
+    http = cold_start.http_functions()
+    assert {"LeadIntakeFunction", "CampaignLifecycleFunction", "LicenceIssuanceFunction"} <= set(http)
+    # An HTTP function added to the template without a first request would print n/a, not pass unmeasured.
+    assert "LoyaltyRelayFunction" not in http  # SQS only
+    assert set(http) <= set(cold_start.FIRST_REQUESTS)
+
+
+def test_write_paths_have_their_own_target():
+    writes = {s.logical_id for s in invocations.WARM if s.description.startswith("write:")}
+    assert writes == {
+        "LeadIntakeFunction",
+        "CampaignLifecycleFunction",
+        "DonationIngesterFunction",
+        "LicenceIssuanceFunction",
+        "LoyaltyRelayFunction",
+    }
+    assert {s.target for s in invocations.WARM if s.description.startswith("write:")} == {"<= 1.3"}
+
+
+def test_profile_entries_are_grouped_by_package():
+    tottime = {
+        "~:0(<method 'recv_into' of '_socket.socket' objects>)": 0.004,
+        "/x/site-packages/botocore/parsers.py:10(parse)": 0.002,
+        "/x/site-packages/botocore/hooks.py:1(emit)": 0.001,
+    }
+    assert cold_start.call_top(tottime) == [("waiting on I/O (socket)", 4.0), ("botocore", 3.0)]
+
+
+def test_request_units_price_transactions_double_and_batch_reads_per_key():
+    calls = [
+        ("dynamodb", "PutItem", {}),
+        ("dynamodb", "TransactWriteItems", {"TransactItems": [{}, {}]}),
+        ("dynamodb", "BatchGetItem", {"RequestItems": {"t": {"Keys": [{}, {}, {}]}}}),
+        ("events", "PutEvents", {}),
+        ("sqs", "SendMessage", {}),
+    ]
+    assert cost._units(calls) == {"dynamodb.write": 5, "dynamodb.read": 3, "events": 1, "sqs": 1}
+
+
+def test_every_cost_operation_names_a_template_function():
+    declared = {handler.logical_id for handler in common.declared_handlers()}
+    assert {operation.logical_id for operation in cost.OPERATIONS} <= declared
+    assert cost.AWS_TARGETS["accepted lead"] == "<= 5 AWS requests"
