@@ -16,6 +16,9 @@ import hmac
 import time
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
 
 from hub_core.config import ConfigError
 from hub_core.secrets import secret
@@ -88,3 +91,23 @@ def verify(
 def site_key_ring() -> str:
     """The signing keys from SSM (Powertools Parameters, cached like every other secret)."""
     return secret(KEY_PARAMETER_VARIABLE)
+
+
+# The fields every form that may name a member carries (the lead form, the licence request).
+MEMBER_FIELD = "apps_miles_user_id"
+SIGNATURE_FIELD = "apps_miles_signature"
+
+
+def keep_if_signed[M: BaseModel](model: M, *, max_lifetime_seconds: int) -> tuple[M, Verdict | None]:
+    """`model` with its member id only when the site's signature vouches for it; the signature is never kept.
+
+    The verdict is None when no member id was given (nothing to check, and no SSM read).
+    """
+    member_id: Any = getattr(model, MEMBER_FIELD)
+    if member_id is None:
+        return model.model_copy(update={SIGNATURE_FIELD: None}), None
+    verdict = verify(
+        member_id, getattr(model, SIGNATURE_FIELD), site_key_ring, max_lifetime_seconds=max_lifetime_seconds
+    )
+    kept = member_id if verdict is Verdict.VALID else None
+    return model.model_copy(update={MEMBER_FIELD: kept, SIGNATURE_FIELD: None}), verdict

@@ -31,7 +31,7 @@ from hub_core import aws, events
 from hub_core.caches import TtlCache, container_cached
 from hub_core.deadline import fits
 from hub_core.http_api import FieldProblem
-from hub_core.member_signature import Verdict, site_key_ring, verify
+from hub_core.member_signature import Verdict, keep_if_signed
 from hub_core.observability import logger_for
 from hub_core.secrets import secret
 from licence_issuance import SERVICE
@@ -163,18 +163,8 @@ def register_context(context: LambdaContext) -> None:
 
 
 def with_verified_member(request: LicenceRequest) -> tuple[LicenceRequest, Verdict | None]:
-    """The request with its member id only when the shop's signature vouches for it; the signature is never kept.
-
-    The verdict is None when no member id was given (nothing to check, and no SSM read).
-    """
-    if request.apps_miles_user_id is None:
-        return request.model_copy(update={"apps_miles_signature": None}), None
-    verdict = verify(
-        request.apps_miles_user_id, request.apps_miles_signature, site_key_ring,
-        max_lifetime_seconds=settings().member_signature_max_seconds,
-    )  # fmt: skip
-    kept = request.apps_miles_user_id if verdict is Verdict.VALID else None
-    return request.model_copy(update={"apps_miles_user_id": kept, "apps_miles_signature": None}), verdict
+    """The request with its member id only when the shop's signature vouches for it (hub_core.member_signature)."""
+    return keep_if_signed(request, max_lifetime_seconds=settings().member_signature_max_seconds)
 
 
 def issue(request: LicenceRequest) -> IssuedLicence:

@@ -598,6 +598,5 @@ def test_a_lead_without_a_member_id_reads_no_signing_key(stack, miimosa, monkeyp
         raise AssertionError("the signing key was read for a lead without a member id")
 
     monkeypatch.setattr(module, "site_key_ring", no_ssm)
-    monkeypatch.setattr(flow, "site_key_ring", no_ssm)
     response = invoke(stack, post_event(lead_fields()))
     assert response["statusCode"] == 201, response["body"]
