@@ -33,7 +33,12 @@ metrics = metrics_for(SERVICE)
 
 # What the queue's messages (and so ErasureDLQ's) hold: this key and an id.
 MESSAGE_KEY = "erasure_request_id"
-_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def _new_processor() -> BatchProcessor:
+    # One per invocation: a BatchProcessor holds its batch's records and outcomes while it runs, and two
+    # invocations at once (the local runner's concurrency, one process) must not report each other's failures.
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class ErasureNotDoneYet(Exception):
@@ -117,4 +122,4 @@ def _retry_record(record: SQSRecord) -> None:
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=_record, processor=_processor, context=context)
+    return process_partial_response(event=event, record_handler=_record, processor=_new_processor(), context=context)

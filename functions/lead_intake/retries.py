@@ -23,8 +23,12 @@ from lead_intake.settings import settings
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
 
-# A batch whose every record failed is reported item by item like any other, rather than raised.
-retry_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+def _new_processor() -> BatchProcessor:
+    # One per invocation: a BatchProcessor holds its batch's records and outcomes while it runs, and two
+    # invocations at once (the local runner's concurrency, one process) must not report each other's failures.
+    # A batch whose every record failed is reported item by item like any other, rather than raised.
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RecordNotStarted(Exception):
@@ -67,5 +71,5 @@ def _forward_record(record: SQSRecord) -> None:
 
 def handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
-        event=event, record_handler=_retry_record, processor=retry_processor, context=context
+        event=event, record_handler=_retry_record, processor=_new_processor(), context=context
     )

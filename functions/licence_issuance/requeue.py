@@ -25,7 +25,11 @@ from licence_issuance.settings import settings
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
 
-retry_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+def _new_processor() -> BatchProcessor:
+    # One per invocation: a BatchProcessor holds its batch's records and outcomes while it runs, and two
+    # invocations at once (the local runner's concurrency, one process) must not report each other's failures.
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RecordNotStarted(Exception):
@@ -64,4 +68,4 @@ def handle_batch(
         with record_budget(budget):
             handle(body["event"], requeues=int(body.get("requeues", 0)))
 
-    return process_partial_response(event=event, record_handler=one, processor=retry_processor, context=context)
+    return process_partial_response(event=event, record_handler=one, processor=_new_processor(), context=context)

@@ -19,8 +19,13 @@ from loyalty_relay.models import Outcome
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
 
-# A batch whose every record failed (app's miles down) is reported item by item like any other, rather than raised.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+def _new_processor() -> BatchProcessor:
+    # One per invocation: a BatchProcessor holds its batch's records and outcomes while it runs, and two
+    # invocations at once (the local runner's concurrency, one process) must not report each other's failures.
+    # A batch whose every record failed (app's miles down) is reported item by item like any other, rather than raised.
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
 
 METRIC_NAMES = {
     Outcome.RELAYED: "ActionRelayed",
@@ -55,7 +60,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
             raise ActionDeferred(outcome.value)
         return outcome.value
 
-    return process_partial_response(event=event, record_handler=settle, processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=settle, processor=_new_processor(), context=context)
 
 
 # SnapStart (template.yaml's EnableSnapStart): what to build before the snapshot and renew after restore.

@@ -244,12 +244,17 @@ def scheduled_event_text(schedule: ScheduleSpec, when: datetime.datetime) -> str
     return render_target_input(schedule.target, envelope, schedule.name, schedule.arn)
 
 
-def send_to_queue(sqs: Any, queue: QueueSpec, body: str, *, group_id: str | None, event_id: str | None) -> None:
-    """SendMessage as an EventBridge target does it (FIFO: the target's group id, the event id as dedup id)."""
+def send_to_queue(
+    sqs: Any, queue: QueueSpec, body: str, *, group_id: str | None, event_id: str | None, delay_seconds: int = 0
+) -> None:
+    """SendMessage as an EventBridge target does it (FIFO: the target's group id, the event id as dedup id).
+    `delay_seconds` makes a standard queue's message late (a FIFO queue takes no per-message delay)."""
     arguments: dict[str, Any] = {"QueueUrl": queue.url, "MessageBody": body}
     if queue.fifo:
         arguments["MessageGroupId"] = group_id or "default"
         arguments["MessageDeduplicationId"] = event_id or str(uuid.uuid4())
+    elif delay_seconds:
+        arguments["DelaySeconds"] = delay_seconds
     sqs.send_message(**arguments)
 
 
@@ -339,7 +344,9 @@ class AsyncInvoker:
         events: Any,
         retry_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        workers: int = 1,
     ) -> None:
+        """`workers` threads run invocations at once when started (each function's own limit is the runner's)."""
         self.invoke = invoke
         self.functions = functions
         self.queues = queues
@@ -352,13 +359,15 @@ class AsyncInvoker:
         self._running = 0
         self._condition = threading.Condition()
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self.workers = max(1, workers)
+        self._threads: list[threading.Thread] = []
         self.activity = 0  # grows with every submission: lets `drain_events` notice work that came and went
 
-    def submit(self, function: str, event: Any) -> str:
-        """Queue one asynchronous invocation (Lambda's 202): the caller never waits for it."""
+    def submit(self, function: str, event: Any, *, delay: float = 0.0) -> str:
+        """Queue one asynchronous invocation (Lambda's 202): the caller never waits for it; `delay` seconds
+        later (a late duplicate)."""
         job = _Job(function, event, str(uuid.uuid4()), self.clock())
-        self._push(job, job.created)
+        self._push(job, job.created + delay)
         return job.request_id
 
     def _push(self, job: _Job, due: float) -> None:
@@ -481,8 +490,12 @@ class AsyncInvoker:
     # -------------------------------------------------------------------------------------------- thread
 
     def start(self) -> AsyncInvoker:
-        self._thread = threading.Thread(target=self._run, name="hub-local-async-invoke", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"hub-local-async-invoke-{index}", daemon=True)
+            for index in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
@@ -491,9 +504,9 @@ class AsyncInvoker:
             self._condition.notify_all()
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
         if self._heap:
             print(f"async invoke: {len(self._heap)} invocation(s) dropped at stop", file=sys.stderr)
 

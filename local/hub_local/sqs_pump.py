@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from hub_local.redelivery import Redelivery
 from hub_local.template import REGION, QueueSpec, SqsSource
 
 if TYPE_CHECKING:
@@ -103,7 +104,11 @@ class SqsPump:
         client: SQSClient,
         invoke: Invoke,
         retry_seconds: float,
+        pollers: int = 1,
+        redelivery: Redelivery | None = None,
     ) -> None:
+        """`pollers` batches may run at once (Lambda scales an SQS source up to its MaximumConcurrency);
+        `redelivery` picks settled messages to deliver once more (at-least-once, `hub_local.redelivery`)."""
         self.function = function
         self.source = source
         self.queue = queue
@@ -111,8 +116,10 @@ class SqsPump:
         self.invoke = invoke
         # ChangeMessageVisibility takes whole seconds.
         self.retry_seconds = max(0, int(-(-retry_seconds // 1)))
+        self.pollers = max(1, pollers)
+        self.redelivery = redelivery or Redelivery()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     @property
     def name(self) -> str:
@@ -135,6 +142,17 @@ class SqsPump:
                 response, message_ids, report_batch_item_failures=self.source.reports_batch_item_failures
             )
         done = [message for message in messages if message["MessageId"] not in failed]
+        again = self._duplicates(done)
+        done = [message for message in done if message["MessageId"] not in again]
+        if again:
+            self.client.change_message_visibility_batch(
+                QueueUrl=self.queue.url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": again[m["MessageId"]]}
+                    for index, m in enumerate(messages)
+                    if m["MessageId"] in again
+                ],
+            )
         if done:
             self.client.delete_message_batch(
                 QueueUrl=self.queue.url,
@@ -157,6 +175,20 @@ class SqsPump:
             )
         return len(messages)
 
+    def _duplicates(self, settled: Sequence[Any]) -> dict[str, int]:
+        """The settled messages to leave in the queue, by id, with the seconds until they come back: a receive
+        that would send a message to its DLQ is never added by a duplicate."""
+        limit = self.queue.max_receive_count
+        again: dict[str, int] = {}
+        for message in settled:
+            received = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            if limit is not None and received >= limit:
+                continue
+            delay = self.redelivery.repeat(f"sqs:{self.queue.logical_id}", message["MessageId"])
+            if delay is not None:
+                again[message["MessageId"]] = max(0, int(-(-delay // 1)))  # whole seconds, as SQS takes them
+        return again
+
     def _receive_batch(self, wait_seconds: int) -> list[Any]:
         """Up to the source's BatchSize, as Lambda's poller gathers it: SQS hands out 10 at a time, so a larger
         batch takes several receives (without waiting once the first has brought something)."""
@@ -176,8 +208,13 @@ class SqsPump:
         return messages
 
     def start(self) -> SqsPump:
-        self._thread = threading.Thread(target=self._run, name=f"sqs-pump-{self.name}", daemon=True)
-        self._thread.start()
+        """One polling thread per batch that may run at once: each receives and invokes on its own."""
+        self._threads = [
+            threading.Thread(target=self._run, name=f"sqs-pump-{self.name}-{index}", daemon=True)
+            for index in range(self.pollers)
+        ]
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
@@ -185,8 +222,8 @@ class SqsPump:
         self._stopping.set()
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stopping.is_set():

@@ -23,6 +23,7 @@ import boto3
 import botocore.session
 from botocore.exceptions import ClientError
 
+from hub_local.concurrency import DEFAULT_CONCURRENCY, ConcurrencySlots, host_environ, install, invocation_environ
 from hub_local.eventbus import (
     PUT_EVENTS_LIMIT,
     TAP_INPUT_TEMPLATE,
@@ -42,6 +43,7 @@ from hub_local.eventbus import (
 from hub_local.gateway import LAMBDA_PATH, Gateway
 from hub_local.limits import FunctionTimedOut
 from hub_local.partners import PartnerSpec, Sandbox, default_partners, hub_secret_values, secret_parameter_name
+from hub_local.redelivery import Redelivery
 from hub_local.sqs_pump import SqsPump
 from hub_local.template import (
     ACCOUNT_ID,
@@ -65,9 +67,9 @@ if TYPE_CHECKING:
 Handler = Callable[[Any, Any], Any]
 
 DUMMY_CREDENTIAL: Final = "testing"
-# Functions share this process, so only one may run at a time: each one runs inside its own os.environ.
-_INVOKE_LOCK: Final = threading.RLock()
 _HANDLERS: dict[str, Handler] = {}
+# Threads that run asynchronous invocations (several functions' at once; each function is held to its own limit).
+_ASYNC_WORKERS: Final = 8
 # Variables of the host that must not leak into a function (they could point boto3 at a real account).
 _HOST_PREFIXES_DROPPED: Final = ("AWS_", "_X_AMZN_", "_HANDLER", "LAMBDA_")
 
@@ -110,21 +112,21 @@ class LambdaContext:
 _IN_HANDLER: Final = threading.local()
 
 
-def _run_until(handler: Handler, payload: Any, context: LambdaContext, timeout: float) -> Any:
+def _run_until(handler: Handler, payload: Any, context: LambdaContext, timeout: float, env: Mapping[str, str]) -> Any:
     """The handler's result, from a thread of its own; `FunctionTimedOut` when it is not back within `timeout`.
 
     Python cannot kill a thread: an abandoned one runs on, but whatever it returns is dropped, and its deadline
     (hub_core.deadline) has passed, so its partner calls give up at once. Unlike a killed Lambda, it may still write
     to DynamoDB after the deadline; the flows are written to survive that (leases, conditional writes). It then
-    sees the host's environment (or the next invocation's): its clients and settings, cached on first use, are
-    what keep it on the local stack.
+    keeps its own environment (`env`, set in its thread), whatever runs next.
     """
     outcome: dict[str, Any] = {}
 
     def run() -> None:
         _IN_HANDLER.active = True
         try:
-            outcome["result"] = handler(payload, context)
+            with invocation_environ(env):
+                outcome["result"] = handler(payload, context)
         except BaseException as error:  # handed to the caller's thread, as the runtime reports it
             outcome["error"] = error
 
@@ -218,6 +220,12 @@ class LocalStack:
         web_port: int = 0,
         bind_host: str = "127.0.0.1",
         timeout_overrides: Mapping[str, float] | None = None,
+        concurrency: int | Mapping[str, int] | None = None,
+        at_least_once: bool | None = None,
+        duplicate_rate: float | None = None,
+        late_rate: float | None = None,
+        late_seconds: float | None = None,
+        redelivery_seed: int | None = None,
     ) -> None:
         """`function_overrides` are set in every function's environment, last; `env_overrides` is shaped like
         `sam local --env-vars` ({"<FunctionId>" or "Parameters": {VAR: value}}) and applies after them.
@@ -237,7 +245,15 @@ class LocalStack:
 
         `timeout_overrides` replaces functions' `Timeout` (seconds, by logical id): tests make invocations time out
         in a second or two rather than the template's 15 s. An invocation past its Timeout is abandoned and fails
-        with `FunctionTimedOut`, as Lambda stops it."""
+        with `FunctionTimedOut`, as Lambda stops it.
+
+        `concurrency` is how many invocations of one function may run at once: a number for every function, or
+        {logical id: number}; a function's ReservedConcurrentExecutions wins over it, and an SQS source's
+        ScalingConfig.MaximumConcurrency caps that source's batches. Unset: `DEFAULT_CONCURRENCY` (4).
+
+        `at_least_once` (else HUB_LOCAL_AT_LEAST_ONCE=1) delivers some SQS messages and EventBridge events twice,
+        some of them late (`hub_local.redelivery`): `duplicate_rate`, `late_rate` and `late_seconds` shape it,
+        `redelivery_seed` (else HUB_LOCAL_SEED) fixes the choices."""
         self.template_path = Path(template_path)
         self.gateway_port = gateway_port
         self.parameter_overrides = dict(parameter_overrides or {})
@@ -255,6 +271,16 @@ class LocalStack:
         self.web_port = web_port
         self.bind_host = bind_host
         self.timeout_overrides = dict(timeout_overrides or {})
+        self.concurrency = concurrency
+        self.redelivery = Redelivery.from_environ(
+            self.environ,
+            enabled=at_least_once,
+            duplicate_rate=duplicate_rate,
+            late_rate=late_rate,
+            late_seconds=late_seconds,
+            seed=redelivery_seed,
+        )
+        self._slots: ConcurrencySlots | None = None
         self._web: WebServer | None = None
         self._moto: ThreadedMotoServer | None = None
         self._moto_url: str | None = None
@@ -298,6 +324,10 @@ class LocalStack:
                 parameter_overrides=overrides,
                 endpoint_url=self.moto_url,
                 stack_name=self.stack_name,
+            )
+            install()  # os.environ per invocation, before any function can run
+            self._slots = ConcurrencySlots(
+                {logical_id: self.concurrency_of(logical_id) for logical_id in template.functions}
             )
             self._create_tables(template.tables.values())
             self._create_queues(template.queues)
@@ -543,8 +573,11 @@ class LocalStack:
                 client=sqs,
                 invoke=self.invoke,
                 retry_seconds=self.sqs_retry_seconds,
+                pollers=min(source.maximum_concurrency or limit, limit),
+                redelivery=self.redelivery,
             )
             for function in template.functions.values()
+            for limit in [self.concurrency_of(function.logical_id)]
             for source in function.sqs_sources
             if source.enabled
         ]
@@ -565,6 +598,7 @@ class LocalStack:
             sqs=sqs,
             events=events,
             retry_seconds=self.async_retry_seconds,
+            workers=_ASYNC_WORKERS,
         )
         for bus in dict.fromkeys(rule.bus for rule in template.event_rules):
             rules = [rule for rule in template.event_rules if rule.bus == bus]
@@ -663,16 +697,22 @@ class LocalStack:
             self._invoker.join(timeout=30)
             self._invoker = None
 
-    def _deliver(self, target: RuleTarget, text: str, event_id: str | None, origin: str) -> None:
-        """Hand what a rule or schedule sends to its target: an asynchronous invocation, or SendMessage."""
+    def _deliver(self, target: RuleTarget, text: str, event_id: str | None, origin: str, delay: float = 0.0) -> None:
+        """Hand what a rule or schedule sends to its target: an asynchronous invocation, or SendMessage (`delay`
+        seconds later, for a late duplicate)."""
         if target.function is not None:
-            self._require_invoker().submit(target.function, lambda_payload(text))
+            self._require_invoker().submit(target.function, lambda_payload(text), delay=delay)
             return
         assert target.queue is not None
         queues = self.template.queues
         try:
             send_to_queue(
-                self._events_sqs, queues[target.queue], text, group_id=target.message_group_id, event_id=event_id
+                self._events_sqs,
+                queues[target.queue],
+                text,
+                group_id=target.message_group_id,
+                event_id=event_id,
+                delay_seconds=max(0, int(-(-delay // 1))),
             )
         except Exception as error:
             if target.dead_letter_queue is None:
@@ -690,7 +730,12 @@ class LocalStack:
             )
 
     def _deliver_rule_target(self, rule: EventRuleSpec, target: RuleTarget, event: dict[str, Any]) -> None:
-        self._deliver(target, render_target_input(target, event, rule.name, rule.arn), event.get("id"), rule.arn)
+        text = render_target_input(target, event, rule.name, rule.arn)
+        self._deliver(target, text, event.get("id"), rule.arn)
+        # At-least-once: EventBridge may deliver the same event (same id) to a target again, now or later.
+        again = self.redelivery.repeat(f"events:{rule.name}:{target.describe}")
+        if again is not None:
+            self._deliver(target, text, event.get("id"), rule.arn, delay=again)
 
     def _fire_schedule(self, schedule: ScheduleSpec, when: datetime.datetime) -> None:
         self._deliver(schedule.target, scheduled_event_text(schedule, when), None, schedule.arn)
@@ -876,6 +921,26 @@ class LocalStack:
 
     # ------------------------------------------------------------------------------------------ invocation
 
+    def concurrency_of(self, logical_id: str) -> int:
+        """How many invocations of the function may run at once (ReservedConcurrentExecutions, else the
+        `concurrency` given, else DEFAULT_CONCURRENCY)."""
+        function = self.function(logical_id)
+        if function.reserved_concurrency is not None:
+            return max(1, function.reserved_concurrency)
+        if isinstance(self.concurrency, Mapping):
+            return max(1, int(self.concurrency.get(logical_id, DEFAULT_CONCURRENCY)))
+        return max(1, DEFAULT_CONCURRENCY if self.concurrency is None else int(self.concurrency))
+
+    def _require_slots(self) -> ConcurrencySlots:
+        if self._slots is None:
+            raise RuntimeError("LocalStack is not started")
+        return self._slots
+
+    @property
+    def slots(self) -> ConcurrencySlots:
+        """Each function's concurrency: its limit, what runs now, the peak so far."""
+        return self._require_slots()
+
     def timeout_of(self, logical_id: str) -> float:
         """The function's Timeout in seconds (the template's, unless `timeout_overrides` names it)."""
         return float(self.timeout_overrides.get(logical_id, self.function(logical_id).timeout))
@@ -891,31 +956,28 @@ class LocalStack:
         if not function.handler:
             raise HandlerImportError(f"{logical_id} has no Handler (only zip Python functions run locally)")
         payload = _as_lambda_json(event)
-        env = self._function_envs[logical_id]
         declared = {name for function_env in self._function_envs.values() for name in function_env}
-        # A handler that invokes another function in-process runs it inline, in its own thread: the lock is held for
-        # it by the thread that waits for it (which would deadlock taking it again from this one).
+        host = {
+            name: value
+            for name, value in host_environ().items()
+            if name not in declared and not name.startswith(_HOST_PREFIXES_DROPPED)
+        }
+        env = host | self._function_envs[logical_id]
+        # A handler that invokes another function in-process runs it inline, in its own thread and under its
+        # caller's timer; it takes no slot (its caller holds one, and a slot of the same function would deadlock).
         nested = getattr(_IN_HANDLER, "active", False)
-        with contextlib.nullcontext() if nested else _INVOKE_LOCK:
-            saved = dict(os.environ)
-            host = {
-                name: value
-                for name, value in saved.items()
-                if name not in declared and not name.startswith(_HOST_PREFIXES_DROPPED)
-            }
-            os.environ.clear()
-            os.environ.update(host | env)
+        with contextlib.nullcontext() if nested else self._require_slots().slot(logical_id):
             try:
                 handler = load_handler(function.handler)
                 context = LambdaContext(function, request_id, timeout)
-                # Nested, its caller's thread times it.
-                result = handler(payload, context) if nested else _run_until(handler, payload, context, timeout)
+                if nested:
+                    with invocation_environ(env):
+                        result = handler(payload, context)
+                else:
+                    result = _run_until(handler, payload, context, timeout, env)
             except FunctionTimedOut:
                 print(f"hub_local: {logical_id} timed out after {timeout:g} s; its result is ignored", file=sys.stderr)
                 raise
-            finally:
-                os.environ.clear()
-                os.environ.update(saved)
         return _as_lambda_json(result)
 
     def invoke_async(self, logical_id: str, event: Any) -> str:

@@ -292,6 +292,8 @@ class SqsSource:
     batch_size: int = 10
     function_response_types: tuple[str, ...] = ()
     enabled: bool = True
+    # ScalingConfig.MaximumConcurrency: how many batches of this source may run at once (None: not capped).
+    maximum_concurrency: int | None = None
 
     @property
     def reports_batch_item_failures(self) -> bool:
@@ -435,6 +437,8 @@ class FunctionSpec:
     on_success: AsyncDestination | None = None
     # DeadLetterQueue (Type SQS): logical id of the queue that gets the events of failed asynchronous invocations.
     dead_letter_queue: str | None = None
+    # ReservedConcurrentExecutions: at most this many invocations at once (None: the runner's default).
+    reserved_concurrency: int | None = None
 
     @property
     def unserved_events(self) -> dict[str, dict[str, Any]]:
@@ -800,6 +804,7 @@ def _function_spec(
         timeout=int(resolver.resolve(_function_setting("Timeout", properties, defaults))),
         memory_size=int(resolver.resolve(_function_setting("MemorySize", properties, defaults))),
         code_dirs=_code_dirs(properties, defaults, template),
+        reserved_concurrency=_optional_int(resolver.resolve(_reserved_concurrency(properties, defaults))),
     )
     invoke_config = _merged_setting("EventInvokeConfig", properties, defaults)
     if invoke_config:
@@ -831,6 +836,10 @@ def _merged_setting(name: str, properties: Mapping[str, Any], defaults: Mapping[
     if isinstance(value, dict) and isinstance(defaults.get(name), dict) and name in properties:
         value = defaults[name] | value
     return value
+
+
+def _reserved_concurrency(properties: Mapping[str, Any], defaults: Mapping[str, Any]) -> Any:
+    return properties.get("ReservedConcurrentExecutions", defaults.get("ReservedConcurrentExecutions"))
 
 
 def _function_setting(name: str, properties: Mapping[str, Any], defaults: Mapping[str, Any]) -> Any:
@@ -883,7 +892,12 @@ def _sqs_source(function: str, event_name: str, properties: Mapping[str, Any], t
         batch_size=int(resolved.get("BatchSize", 10)),
         function_response_types=tuple(resolved.get("FunctionResponseTypes") or ()),
         enabled=_as_text(resolved.get("Enabled", True)) == "true",
+        maximum_concurrency=_optional_int((resolved.get("ScalingConfig") or {}).get("MaximumConcurrency")),
     )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value in (None, "") else int(value)
 
 
 def _check_duplicate_routes(routes: list[HttpRoute]) -> None:

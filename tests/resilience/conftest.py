@@ -47,6 +47,8 @@ def live() -> Iterator[LocalStack]:
         parameter_overrides={"LeadRetryMaxReceives": LEAD_RETRY_MAX_RECEIVES},
         function_overrides=FUNCTION_OVERRIDES,
         async_retry_seconds=0.2,
+        # As strict as AWS (issue 16): some SQS messages and EventBridge events come twice, some late.
+        at_least_once=True,
     ) as stack:
         yield stack
 
