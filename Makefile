@@ -121,6 +121,7 @@ pytest: $(STAMP) browser
 bench: build
 	$(BIN)/python -m bench.run
 	$(BIN)/python bench/hot_campaign.py
+	$(BIN)/python -m bench.time_budgets
 
 test: lock-check lint typecheck validate scan build pytest
 

@@ -72,3 +72,14 @@ def test_every_cost_operation_names_a_template_function():
     declared = {handler.logical_id for handler in common.declared_handlers()}
     assert {operation.logical_id for operation in cost.OPERATIONS} <= declared
     assert cost.AWS_TARGETS["accepted lead"] == "<= 5 AWS requests"
+
+
+def test_every_time_budget_scenario_names_a_template_function_with_a_partner_to_slow():
+    from bench import time_budgets  # noqa: PLC0415
+
+    declared = {handler.logical_id for handler in common.declared_handlers()}
+    assert {scenario.logical_id for scenario in time_budgets.SCENARIOS} <= declared
+    # Every HTTP function that calls a partner on a visitor's request is in it.
+    assert {"LeadIntakeFunction", "CampaignLifecycleFunction", "LicenceIssuanceFunction"} <= {
+        scenario.logical_id for scenario in time_budgets.SCENARIOS
+    }
