@@ -14,6 +14,12 @@ Lambda, while a test may turn them on with `caplog.set_level(DEBUG)`.
 Loggers of the local stand-ins for AWS and the partners (`LOCAL_ONLY_LOGGERS`) are not searched: they never run in
 production, and the sandboxes log what partners receive. Output of a started process is searched through
 `scan_output`; only its JSON log lines (what the functions write) count, for the same reason.
+
+What rests in the stack's stores is searched too (`scan_stores`): when any LocalStack of the run stops, while moto
+still serves it, every item of every DynamoDB table and every message body of every queue whose name ends in `DLQ`
+(and of ErasureRetryQueue, whose messages also wait for an operator) is searched for the same canaries. The
+attributes that hold personal data or a secret by design are named in `STORED_ON_PURPOSE`, each with its reason;
+any other attribute holding a canary is a finding.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 # Kept out of the check: local stand-ins for AWS and the partners, and the test tools themselves.
 LOCAL_ONLY_LOGGERS: Final = ("werkzeug", "moto", "sandboxes", "hub_local", "hypothesis", "schemathesis", "faker")
@@ -38,6 +44,17 @@ SHAPES: Final = {
     # Every API key and token the tests seed carries this mark.
     "seeded secret": re.compile(r"PRIVACY-CANARY"),
 }
+# (table logical id, top-level attribute) -> why it may hold personal data or a secret. Everything else in a table
+# must hold ids, hashes, states and amounts only.
+STORED_ON_PURPOSE: Final = {
+    ("LeadsTable", "lead"): "the lead as MiiMOSA receives it, kept for the retries until its TTL or an erasure",
+    ("LeadsTable", "email_key"): "the normalised e-mail erasure finds the lead by (EmailIndex)",
+    ("CampaignsTable", "confirm_msisdn"): "the creator's number, for the confirm SMS; erasure removes it",
+    ("LicencesTable", "licence_key"): "the licence key's one home: the shop reads it back by its order",
+    ("ErasureRequestsTable", "request"): "a failed erasure's identifiers, kept (14 days at most) until it is done",
+}
+# The queues searched besides those whose name ends in DLQ.
+QUEUES_HOLDING_WORK: Final = ("ErasureRetryQueue",)
 _STANDARD_ATTRIBUTES: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _MIN_ISSUED_LENGTH: Final = 16
 
@@ -60,6 +77,9 @@ class LeakDetector:
     findings: Counter[Finding] = field(default_factory=Counter)
     records: Counter[str] = field(default_factory=Counter)
     outputs: int = 0
+    items: int = 0
+    messages: int = 0
+    stacks: int = 0
     current_test: str = "(outside any test)"
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,6 +112,40 @@ class LeakDetector:
     def report(self) -> list[str]:
         """One line per finding, naming the canary, where and when; never the logged text."""
         return [f"{count}x {finding}" for finding, count in sorted(self.findings.items(), key=str)]
+
+
+def stored_attribute_allowed(table: str, attribute: str) -> bool:
+    return (table, attribute) in STORED_ON_PURPOSE
+
+
+def scan_stores(detector: LeakDetector, stack: Any) -> None:
+    """Every item of the stack's tables and every body of its DLQs (and QUEUES_HOLDING_WORK), searched for the
+    canaries; the stack is stopping, so the messages are received for good."""
+    dynamodb = stack.boto3_client("dynamodb")
+    sqs = stack.boto3_client("sqs")
+    template = stack.template
+    detector.stacks += 1
+    for logical_id, table in sorted(template.tables.items()):
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table.name):
+            for item in page.get("Items", []):
+                detector.items += 1
+                for attribute, value in item.items():
+                    if not stored_attribute_allowed(logical_id, attribute):
+                        text = json.dumps(value, ensure_ascii=False)
+                        detector.scan(text, f"DynamoDB {logical_id} attribute {attribute!r}")
+    for logical_id, queue in sorted(template.queues.items()):
+        if not (logical_id.endswith("DLQ") or queue.name.endswith("DLQ") or logical_id in QUEUES_HOLDING_WORK):
+            continue
+        while True:
+            answer = sqs.receive_message(
+                QueueUrl=queue.url, MaxNumberOfMessages=10, VisibilityTimeout=600, WaitTimeSeconds=0
+            )
+            received = answer.get("Messages", [])
+            if not received:
+                break
+            for message in received:
+                detector.messages += 1
+                detector.scan(str(message.get("Body", "")), f"SQS {logical_id} message body")
 
 
 def named_canaries(values: Mapping[str, str]) -> dict[str, str]:
@@ -159,9 +213,24 @@ def _handle(self: logging.Logger, record: logging.LogRecord) -> None:
     _original_handle(self, record)
 
 
+def _scan_stopping_stack(stack: Any) -> None:
+    detector = session_detector()
+    if detector is None:
+        return
+    try:
+        scan_stores(detector, stack)
+    except Exception as error:
+        failed = Finding(f"(the store check failed: {type(error).__name__})", "stack", detector.current_test)
+        detector.findings[failed] += 1
+
+
 def install(detector: LeakDetector) -> None:
-    """Make `detector` see every record from now on (once per session)."""
+    """Make `detector` see every record from now on (once per session), and every stopping stack's stores."""
     global _original_handle  # noqa: PLW0603 - one wrapper per process, like logging's own state
+    from hub_local.stack import LocalStack  # noqa: PLC0415 - local/ is on the path once pytest is configured
+
+    if _scan_stopping_stack not in LocalStack.before_moto_stops:
+        LocalStack.before_moto_stops.append(_scan_stopping_stack)
     if _original_handle is None:
         _original_handle = logging.Logger.handle
         logging.Logger.handle = _handle  # type: ignore[method-assign]
@@ -170,6 +239,10 @@ def install(detector: LeakDetector) -> None:
 
 def uninstall() -> None:
     global _original_handle  # noqa: PLW0603
+    from hub_local.stack import LocalStack  # noqa: PLC0415
+
+    if _scan_stopping_stack in LocalStack.before_moto_stops:
+        LocalStack.before_moto_stops.remove(_scan_stopping_stack)
     if _original_handle is not None:
         logging.Logger.handle = _original_handle  # type: ignore[method-assign]
         _original_handle = None
