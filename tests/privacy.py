@@ -19,7 +19,9 @@ What rests in the stack's stores is searched too (`scan_stores`): when any Local
 still serves it, every item of every DynamoDB table and every message body of every queue whose name ends in `DLQ`
 (and of ErasureRetryQueue, whose messages also wait for an operator) is searched for the same canaries. The
 attributes that hold personal data or a secret by design are named in `STORED_ON_PURPOSE`, each with its reason;
-any other attribute holding a canary is a finding.
+any other attribute holding a canary is a finding. A DLQ body is also read as JSON: a field named for personal
+data (`PERSONAL_FIELDS`, whatever its value, since most tests' member ids and references are not canaries) is a
+finding unless `QUEUED_ON_PURPOSE` names it for that queue, with its reason.
 """
 
 from __future__ import annotations
@@ -55,6 +57,31 @@ STORED_ON_PURPOSE: Final = {
 }
 # The queues searched besides those whose name ends in DLQ.
 QUEUES_HOLDING_WORK: Final = ("ErasureRetryQueue",)
+# Field names that carry a person's data or a secret in the hub's events and requests, in either spelling.
+PERSONAL_FIELDS: Final = frozenset(
+    {
+        "apps_miles_user_id", "appsMilesUserId", "apps_miles_signature", "appsMilesSignature", "customer_reference",
+        "email", "msisdn", "confirmMsisdn", "confirm_msisdn", "phone", "firstname", "lastname", "birthdate",
+        "licence_key", "key", "text",
+    }
+)  # fmt: skip
+# (queue logical id, field) -> why a message there may carry it. Everything else in a DLQ must be ids.
+QUEUED_ON_PURPOSE: Final = {
+    ("LicenceRequestDLQ", "customer_reference"): "Lambda's failure record holds the shop's own LicenceRequested",
+    ("LicenceRequestDLQ", "apps_miles_user_id"): "Lambda's failure record holds the shop's own LicenceRequested",
+    ("LicenceRequestDLQ", "apps_miles_signature"): "Lambda's failure record holds the shop's own LicenceRequested",
+    ("LicenceRequestRuleDLQ", "customer_reference"): "the shop's event EventBridge could not hand to Lambda",
+    ("LicenceRequestRuleDLQ", "apps_miles_user_id"): "the shop's event EventBridge could not hand to Lambda",
+    ("LicenceRequestRuleDLQ", "apps_miles_signature"): "the shop's event EventBridge could not hand to Lambda",
+    ("ErasureRuleDLQ", "email"): "the back office's ErasureRequested EventBridge could not hand to Lambda",
+    ("ErasureRuleDLQ", "msisdn"): "the back office's ErasureRequested EventBridge could not hand to Lambda",
+    ("ErasureRuleDLQ", "appsMilesUserId"): "the back office's ErasureRequested EventBridge could not hand to Lambda",
+    # Only when keeping a failed erasure failed: Lambda's failure record is its OnFailure destination's, then
+    # consumed (docs/trust-model-inputs.md, "How erasure's DLQ holds ids only").
+    ("ErasureRetryQueue", "email"): "Lambda's failure record of an erasure that could not even be stored",
+    ("ErasureRetryQueue", "msisdn"): "Lambda's failure record of an erasure that could not even be stored",
+    ("ErasureRetryQueue", "appsMilesUserId"): "Lambda's failure record of an erasure that could not even be stored",
+}
 _STANDARD_ATTRIBUTES: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _MIN_ISSUED_LENGTH: Final = 16
 
@@ -145,7 +172,31 @@ def scan_stores(detector: LeakDetector, stack: Any) -> None:
                 break
             for message in received:
                 detector.messages += 1
-                detector.scan(str(message.get("Body", "")), f"SQS {logical_id} message body")
+                body = str(message.get("Body", ""))
+                detector.scan(body, f"SQS {logical_id} message body")
+                for name in sorted(_personal_fields(body)):
+                    if (logical_id, name) not in QUEUED_ON_PURPOSE:
+                        detector.findings[
+                            Finding(f"field {name!r}", f"SQS {logical_id} message body", detector.current_test)
+                        ] += 1
+
+
+def _personal_fields(body: str) -> set[str]:
+    """The PERSONAL_FIELDS a JSON body holds with a value, at any depth (a failure record nests the event)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return set()
+    found: set[str] = set()
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            found |= {key for key, inner in value.items() if key in PERSONAL_FIELDS and inner not in (None, "")}
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
 
 
 def named_canaries(values: Mapping[str, str]) -> dict[str, str]:
