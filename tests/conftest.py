@@ -101,7 +101,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if detector is None:
         return
     suites = ", ".join(f"{suite} {count}" for suite, count in sorted(detector.records.items()))
-    scanned = f"{sum(detector.records.values())} log records ({suites}), {detector.outputs} process outputs"
+    scanned = (
+        f"{sum(detector.records.values())} log records ({suites}), {detector.outputs} process outputs, "
+        f"{detector.items} DynamoDB items and {detector.messages} DLQ messages of {detector.stacks} stacks"
+    )
     if detector.findings:
         terminalreporter.section("privacy check: FAILED", sep="=", red=True, bold=True)
         terminalreporter.write_line(f"searched {scanned}; found:")

@@ -14,6 +14,14 @@ Lambda, while a test may turn them on with `caplog.set_level(DEBUG)`.
 Loggers of the local stand-ins for AWS and the partners (`LOCAL_ONLY_LOGGERS`) are not searched: they never run in
 production, and the sandboxes log what partners receive. Output of a started process is searched through
 `scan_output`; only its JSON log lines (what the functions write) count, for the same reason.
+
+What rests in the stack's stores is searched too (`scan_stores`): when any LocalStack of the run stops, while moto
+still serves it, every item of every DynamoDB table and every message body of every queue whose name ends in `DLQ`
+(and of ErasureRetryQueue, whose messages also wait for an operator) is searched for the same canaries. The
+attributes that hold personal data or a secret by design are named in `STORED_ON_PURPOSE`, each with its reason;
+any other attribute holding a canary is a finding. A DLQ body is also read as JSON: a field named for personal
+data (`PERSONAL_FIELDS`, whatever its value, since most tests' member ids and references are not canaries) is a
+finding unless `QUEUED_ON_PURPOSE` names it for that queue, with its reason.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 # Kept out of the check: local stand-ins for AWS and the partners, and the test tools themselves.
 LOCAL_ONLY_LOGGERS: Final = ("werkzeug", "moto", "sandboxes", "hub_local", "hypothesis", "schemathesis", "faker")
@@ -37,6 +45,42 @@ SHAPES: Final = {
     "licence key": re.compile(r"\b[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}-[A-Za-z0-9]{43}\b"),
     # Every API key and token the tests seed carries this mark.
     "seeded secret": re.compile(r"PRIVACY-CANARY"),
+}
+# (table logical id, top-level attribute) -> why it may hold personal data or a secret. Everything else in a table
+# must hold ids, hashes, states and amounts only.
+STORED_ON_PURPOSE: Final = {
+    ("LeadsTable", "lead"): "the lead as MiiMOSA receives it, kept for the retries until its TTL or an erasure",
+    ("LeadsTable", "email_key"): "the normalised e-mail erasure finds the lead by (EmailIndex)",
+    ("CampaignsTable", "confirm_msisdn"): "the creator's number, for the confirm SMS; erasure removes it",
+    ("LicencesTable", "licence_key"): "the licence key's one home: the shop reads it back by its order",
+    ("ErasureRequestsTable", "request"): "a failed erasure's identifiers, kept (14 days at most) until it is done",
+}
+# The queues searched besides those whose name ends in DLQ.
+QUEUES_HOLDING_WORK: Final = ("ErasureRetryQueue",)
+# Field names that carry a person's data or a secret in the hub's events and requests, in either spelling.
+PERSONAL_FIELDS: Final = frozenset(
+    {
+        "apps_miles_user_id", "appsMilesUserId", "apps_miles_signature", "appsMilesSignature", "customer_reference",
+        "email", "msisdn", "confirmMsisdn", "confirm_msisdn", "phone", "firstname", "lastname", "birthdate",
+        "licence_key", "key", "text",
+    }
+)  # fmt: skip
+# (queue logical id, field) -> why a message there may carry it. Everything else in a DLQ must be ids.
+QUEUED_ON_PURPOSE: Final = {
+    ("LicenceRequestDLQ", "customer_reference"): "Lambda's failure record holds the shop's own LicenceRequested",
+    ("LicenceRequestDLQ", "apps_miles_user_id"): "Lambda's failure record holds the shop's own LicenceRequested",
+    ("LicenceRequestDLQ", "apps_miles_signature"): "Lambda's failure record holds the shop's own LicenceRequested",
+    ("LicenceRequestRuleDLQ", "customer_reference"): "the shop's event EventBridge could not hand to Lambda",
+    ("LicenceRequestRuleDLQ", "apps_miles_user_id"): "the shop's event EventBridge could not hand to Lambda",
+    ("LicenceRequestRuleDLQ", "apps_miles_signature"): "the shop's event EventBridge could not hand to Lambda",
+    ("ErasureRuleDLQ", "email"): "the back office's ErasureRequested EventBridge could not hand to Lambda",
+    ("ErasureRuleDLQ", "msisdn"): "the back office's ErasureRequested EventBridge could not hand to Lambda",
+    ("ErasureRuleDLQ", "appsMilesUserId"): "the back office's ErasureRequested EventBridge could not hand to Lambda",
+    # Only when keeping a failed erasure failed: Lambda's failure record is its OnFailure destination's, then
+    # consumed (docs/trust-model-inputs.md, "How erasure's DLQ holds ids only").
+    ("ErasureRetryQueue", "email"): "Lambda's failure record of an erasure that could not even be stored",
+    ("ErasureRetryQueue", "msisdn"): "Lambda's failure record of an erasure that could not even be stored",
+    ("ErasureRetryQueue", "appsMilesUserId"): "Lambda's failure record of an erasure that could not even be stored",
 }
 _STANDARD_ATTRIBUTES: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _MIN_ISSUED_LENGTH: Final = 16
@@ -60,6 +104,9 @@ class LeakDetector:
     findings: Counter[Finding] = field(default_factory=Counter)
     records: Counter[str] = field(default_factory=Counter)
     outputs: int = 0
+    items: int = 0
+    messages: int = 0
+    stacks: int = 0
     current_test: str = "(outside any test)"
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,6 +139,64 @@ class LeakDetector:
     def report(self) -> list[str]:
         """One line per finding, naming the canary, where and when; never the logged text."""
         return [f"{count}x {finding}" for finding, count in sorted(self.findings.items(), key=str)]
+
+
+def stored_attribute_allowed(table: str, attribute: str) -> bool:
+    return (table, attribute) in STORED_ON_PURPOSE
+
+
+def scan_stores(detector: LeakDetector, stack: Any) -> None:
+    """Every item of the stack's tables and every body of its DLQs (and QUEUES_HOLDING_WORK), searched for the
+    canaries; the stack is stopping, so the messages are received for good."""
+    dynamodb = stack.boto3_client("dynamodb")
+    sqs = stack.boto3_client("sqs")
+    template = stack.template
+    detector.stacks += 1
+    for logical_id, table in sorted(template.tables.items()):
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table.name):
+            for item in page.get("Items", []):
+                detector.items += 1
+                for attribute, value in item.items():
+                    if not stored_attribute_allowed(logical_id, attribute):
+                        text = json.dumps(value, ensure_ascii=False)
+                        detector.scan(text, f"DynamoDB {logical_id} attribute {attribute!r}")
+    for logical_id, queue in sorted(template.queues.items()):
+        if not (logical_id.endswith("DLQ") or queue.name.endswith("DLQ") or logical_id in QUEUES_HOLDING_WORK):
+            continue
+        while True:
+            answer = sqs.receive_message(
+                QueueUrl=queue.url, MaxNumberOfMessages=10, VisibilityTimeout=600, WaitTimeSeconds=0
+            )
+            received = answer.get("Messages", [])
+            if not received:
+                break
+            for message in received:
+                detector.messages += 1
+                body = str(message.get("Body", ""))
+                detector.scan(body, f"SQS {logical_id} message body")
+                for name in sorted(_personal_fields(body)):
+                    if (logical_id, name) not in QUEUED_ON_PURPOSE:
+                        detector.findings[
+                            Finding(f"field {name!r}", f"SQS {logical_id} message body", detector.current_test)
+                        ] += 1
+
+
+def _personal_fields(body: str) -> set[str]:
+    """The PERSONAL_FIELDS a JSON body holds with a value, at any depth (a failure record nests the event)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return set()
+    found: set[str] = set()
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            found |= {key for key, inner in value.items() if key in PERSONAL_FIELDS and inner not in (None, "")}
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
 
 
 def named_canaries(values: Mapping[str, str]) -> dict[str, str]:
@@ -159,9 +264,25 @@ def _handle(self: logging.Logger, record: logging.LogRecord) -> None:
     _original_handle(self, record)
 
 
+def _scan_stopping_stack(stack: Any) -> None:
+    # The current detector, as for log records: a test that plants data on purpose watches with its own.
+    if not _active:
+        return
+    detector = _active[-1]
+    try:
+        scan_stores(detector, stack)
+    except Exception as error:
+        failed = Finding(f"(the store check failed: {type(error).__name__})", "stack", detector.current_test)
+        detector.findings[failed] += 1
+
+
 def install(detector: LeakDetector) -> None:
-    """Make `detector` see every record from now on (once per session)."""
+    """Make `detector` see every record from now on (once per session), and every stopping stack's stores."""
     global _original_handle  # noqa: PLW0603 - one wrapper per process, like logging's own state
+    from hub_local.stack import LocalStack  # noqa: PLC0415 - local/ is on the path once pytest is configured
+
+    if _scan_stopping_stack not in LocalStack.before_moto_stops:
+        LocalStack.before_moto_stops.append(_scan_stopping_stack)
     if _original_handle is None:
         _original_handle = logging.Logger.handle
         logging.Logger.handle = _handle  # type: ignore[method-assign]
@@ -170,6 +291,10 @@ def install(detector: LeakDetector) -> None:
 
 def uninstall() -> None:
     global _original_handle  # noqa: PLW0603
+    from hub_local.stack import LocalStack  # noqa: PLC0415
+
+    if _scan_stopping_stack in LocalStack.before_moto_stops:
+        LocalStack.before_moto_stops.remove(_scan_stopping_stack)
     if _original_handle is not None:
         logging.Logger.handle = _original_handle  # type: ignore[method-assign]
         _original_handle = None

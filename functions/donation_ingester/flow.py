@@ -267,7 +267,7 @@ def _publish_received(
         messageKey=listed.messageKey,
         amount=listed.amount,
         donatedAt=listed.donatedAt,
-        appsMilesUserId=info.apps_miles_user_id if info else None,
+        appsMilesMember=True if info and info.apps_miles_user_id else None,
         flags=list(flags),
     )
     events.publish(EVENT_SOURCE, DONATION_RECEIVED, detail.as_detail())

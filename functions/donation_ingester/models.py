@@ -98,7 +98,11 @@ class CallbackDonation(BaseModel):
 
 
 class DonationReceived(BaseModel):
-    """The detail of a DonationReceived event: ids and money, never the donor's number."""
+    """The detail of a DonationReceived event: ids and money, never the donor's number nor the creator's member id.
+
+    `appsMilesMember` says the campaign's creator is an app's miles member; the loyalty relay reads the id from the
+    campaign, so that an event waiting in a queue or a DLQ names no one.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -110,7 +114,7 @@ class DonationReceived(BaseModel):
     messageKey: str
     amount: int
     donatedAt: datetime
-    appsMilesUserId: str | None = None
+    appsMilesMember: bool | None = None
     flags: list[str] = Field(default_factory=list)
 
     def as_detail(self) -> dict[str, Any]:

@@ -50,6 +50,7 @@ def store() -> ErasureStore:
         campaigns=config.campaigns_table_name,
         donations=config.donations_table_name,
         loyalty=config.loyalty_table_name,
+        licences=config.licences_table_name,
     )
 
 
@@ -90,6 +91,7 @@ def erase(request: ErasureRequest) -> ErasureReport:
         erased.donations = tables.erase_donor([*donor_hasher().candidates(request.msisdn), request.msisdn])
     if request.appsMilesUserId:
         erased.loyalty_records = tables.erase_loyalty_user(request.appsMilesUserId)
+        erased.licences = tables.erase_licence_member(request.appsMilesUserId)
     report = ErasureReport(erased=erased, appsmiles=AppsMilesOutcome.NOT_ASKED, notes=_notes(request))
     # Counts only: which identifiers were given is itself said by the kinds, never their values.
     logger.info("erased locally", extra={"erased": erased.model_dump(), "kinds": _kinds(request)})

@@ -89,6 +89,7 @@ class Erased(BaseModel):
     campaigns: int = 0
     donations: int = 0
     loyalty_records: int = 0
+    licences: int = 0
 
 
 class ErasureReport(BaseModel):

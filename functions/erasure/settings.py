@@ -14,6 +14,8 @@ class ErasureSettings(Settings):
     campaigns_table_name: str
     donations_table_name: str
     loyalty_table_name: str
+    # Licence orders keep a verified member id for the loyalty relay; "" where erasure is not given the table.
+    licences_table_name: str = ""
     # Erasure requests by event that could not finish at once, and the queue that retries them by id.
     erasure_requests_table_name: str
     erasure_retry_queue_url: str

@@ -18,10 +18,12 @@ CAMPAIGNS_BY_MSISDN = "CreatorMsisdnIndex"
 CAMPAIGNS_BY_USER = "CreatorUserIndex"
 DONATIONS_BY_MSISDN = "DonorIndex"
 LOYALTY_BY_USER = "UserIndex"
+LICENCES_BY_MEMBER = "MemberIndex"
 
 
 class ErasureStore:
-    def __init__(self, *, leads: str, campaigns: str, donations: str, loyalty: str) -> None:
+    def __init__(self, *, leads: str, campaigns: str, donations: str, loyalty: str, licences: str = "") -> None:
+        self.licences = licences
         self.leads = leads
         self.campaigns = campaigns
         self.donations = donations
@@ -113,6 +115,12 @@ class ErasureStore:
     def erase_loyalty_user(self, user_id: str) -> int:
         """Remove the user id from loyalty records; the record stays, it is what makes a relay happen once."""
         return self._remove_attribute(self.loyalty, LOYALTY_BY_USER, "user_id", user_id)
+
+    def erase_licence_member(self, user_id: str) -> int:
+        """Remove the member id from licence orders (kept for the loyalty relay); the order stays the shop's."""
+        if not self.licences:
+            return 0
+        return self._remove_attribute(self.licences, LICENCES_BY_MEMBER, "apps_miles_user_id", user_id)
 
     def _remove_attribute(self, table: str, index: str, attribute: str, value: str) -> int:
         return sum(

@@ -258,8 +258,12 @@ def _log_hold(exc: PartnerError | ConfigError) -> None:
 
 
 def _announce(lead_id: str, lead: dict[str, str], apps_miles_user_id: str | None) -> None:
-    """LeadCaptured for the loyalty relay and reporting: ids and categories, never the person's contact details."""
-    detail: dict[str, str | None] = {
+    """LeadCaptured for the loyalty relay and reporting: ids and categories, never the person's contact details.
+
+    Not the member id either, only that there is one: the relay reads it from the lead (LeadsTable), so that an
+    event waiting in a queue or a DLQ names no one.
+    """
+    detail: dict[str, str | bool | None] = {
         "lead_id": lead_id,
         "collect_type": lead.get("collect_type"),
         "category": lead.get("category"),
@@ -267,7 +271,7 @@ def _announce(lead_id: str, lead: dict[str, str], apps_miles_user_id: str | None
         "lead_source": lead.get("lead_source"),
     }
     if apps_miles_user_id:
-        detail["apps_miles_user_id"] = apps_miles_user_id
+        detail["apps_miles_member"] = True
     try:
         events.publish("lead-intake", "LeadCaptured", detail)
     except Exception:  # the lead reached MiiMOSA; a lost notification must not undo that answer

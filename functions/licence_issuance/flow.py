@@ -334,10 +334,13 @@ def _rejected(request: LicenceRequest, message: str) -> IssuedLicence:
 
 
 def _announce(request: LicenceRequest, licence: IssuedLicence) -> None:
-    """LicenceIssued for the loyalty relay and the mailer: ids and a masked key, never the key itself."""
+    """LicenceIssued for the loyalty relay and the mailer: ids and a masked key, never the key itself.
+
+    Neither the shop's customer reference nor the member id: the event names the order, whose record holds both
+    (the relay reads the member id there), so that an event waiting in a queue or a DLQ names no one.
+    """
     detail: dict[str, object] = {
         "order_id": request.order_id,
-        "customer_reference": request.customer_reference,
         "licence_id": licence.licence_id,
         "licence_key_hint": mask_key(licence.key or ""),
         "product_id": licence.product_id,
@@ -345,7 +348,7 @@ def _announce(request: LicenceRequest, licence: IssuedLicence) -> None:
         "expires_at": licence.expires_at,
     }
     if request.apps_miles_user_id:
-        detail["apps_miles_user_id"] = request.apps_miles_user_id
+        detail["apps_miles_member"] = True
     try:
         events.publish("licence-issuance", "LicenceIssued", detail)
     except Exception:  # the licence exists and is recorded; a lost notification must not make the order fail

@@ -107,7 +107,10 @@ class LicenceStore:
         """Take the order for one attempt: a new order, an uncertain one, or one whose last attempt died.
 
         An uncertain order keeps the `after_id` its first create attempt saw, so the look-up knows what is new.
+        A verified member id is kept on the order: LicenceIssued only says there is one, and the loyalty relay reads
+        it here (erasure removes it through the sparse MemberIndex).
         """
+        member = {":member": request.apps_miles_user_id} if request.apps_miles_user_id else {}
         try:
             response = aws.dynamodb().update_item(
                 TableName=self.table_name,
@@ -117,6 +120,7 @@ class LicenceStore:
                     "licence_type = :type, first_site = :url, customer_reference = :customer, attempt_id = :attempt, "
                     "lease_until = :lease, updated_at = :now, created_at = if_not_exists(created_at, :now), "
                     "attempts = if_not_exists(attempts, :zero) + :one"
+                    + (", apps_miles_user_id = :member" if member else "")
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(pk) OR (fingerprint = :fingerprint AND "
@@ -139,6 +143,7 @@ class LicenceStore:
                         ":zero": 0,
                         ":one": 1,
                     }
+                    | member
                 ),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",

@@ -1,5 +1,9 @@
 """The relay's flow: a batch of queued bus events read, deduplicated, sent to app's miles and recorded.
 
+The events name no member (so that what waits in LoyaltyActionsQueue and LoyaltyActionsDLQ is ids only): an event
+flags that its owning record (the lead, the campaign, the licence order) names one, and the member id is read from
+that record, once the event is known not to be settled before.
+
 Exactly once, in two layers: our record keyed on the event's key says an event was settled (checked with one
 consistent read per batch), and the same key travels as `param1`, which app's miles refuses to count twice for
 the same user and tagId. So an attempt that reached app's miles but died before recording is answered "already
@@ -12,9 +16,10 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from hub_core.appsmiles import appsmiles_client
@@ -23,9 +28,9 @@ from hub_core.config import ConfigError
 from hub_core.deadline import fits, record_budget
 from hub_core.ratelimit import Limit, RateLimited, hit_distinct
 from loyalty_relay import SERVICE
-from loyalty_relay.models import EVENT_KEY, USER_ID, BusEvent, Outcome, PendingAction, Settlement
+from loyalty_relay.models import EVENT_KEY, USER_ID, BusEvent, Outcome, OwnerRecord, PendingAction, Settlement
 from loyalty_relay.settings import ActionRule, settings
-from loyalty_relay.store import LoyaltyStore
+from loyalty_relay.store import LoyaltyStore, OwnerTables
 from partners.appsmiles import AppsMilesRejected, StoreResult
 from partners.errors import PartnerError, PartnerRejected
 
@@ -35,6 +40,18 @@ logger = logging.getLogger(SERVICE)
 @container_cached
 def store() -> LoyaltyStore:
     return LoyaltyStore(settings().loyalty_table_name)
+
+
+@container_cached
+def owners() -> OwnerTables:
+    config = settings()
+    return OwnerTables(
+        {
+            "leads": config.leads_table_name,
+            "campaigns": config.campaigns_table_name,
+            "licences": config.licences_table_name,
+        }
+    )
 
 
 @dataclass
@@ -93,14 +110,45 @@ def _ready(leaders: dict[str, PendingAction], report: BatchReport) -> list[Pendi
     """The actions to send: not settled before (one consistent read for the batch), and within the member's cap."""
     already = store().settled(leaders.keys()) if leaders else {}
     ready = []
-    for key, action in leaders.items():
+    for key, planned in leaders.items():
         if key in already:
-            report.outcomes[action.message_id] = Outcome.DUPLICATE
+            report.outcomes[planned.message_id] = Outcome.DUPLICATE
+            continue
+        action = _with_member(planned)
+        if isinstance(action, Outcome):
+            report.outcomes[planned.message_id] = action
         elif _over_daily_cap(action):
             report.outcomes[action.message_id] = Outcome.CAPPED
         else:
             ready.append(action)
     return ready
+
+
+def _with_member(action: PendingAction) -> PendingAction | Outcome:
+    """The action with its member id, read from the owning record when the event only flags one."""
+    if action.owner is None:
+        return action
+    try:
+        user_id = owners().member_of(action.owner)
+    except ConfigError as exc:
+        logger.error("relay misconfigured; the queue will deliver again", extra={"detail": str(exc)})
+        return Outcome.RETRY
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning(
+            "owning record unreadable; the queue will deliver again",
+            extra={"owner": action.owner.table, "kind": type(exc).__name__},
+        )
+        return Outcome.RETRY
+    if user_id is None:
+        # The record is gone or names no member any more (TTL, erasure): no one to credit.
+        return Outcome.SKIPPED_ANONYMOUS
+    if not USER_ID.fullmatch(user_id):
+        logger.error(
+            "owning record with an unusable user id; left for the DLQ",
+            extra={"message_id": action.message_id, "detail_type": action.detail_type},
+        )
+        return Outcome.MALFORMED
+    return replace(action, user_id=user_id)
 
 
 def _plan(message_id: str, body: str) -> PendingAction | Outcome:
@@ -113,11 +161,21 @@ def _plan(message_id: str, body: str) -> PendingAction | Outcome:
     rule = settings().loyalty_actions.get(event.detail_type)
     if rule is None:
         return Outcome.SKIPPED_UNMAPPED
-    user_id = event.detail.get(rule.user)
-    if user_id is None or user_id == "":
-        return Outcome.SKIPPED_ANONYMOUS
     key = _event_key(event, rule)
-    if not isinstance(user_id, str) or not USER_ID.fullmatch(user_id) or key is None:
+    user_id = event.detail.get(rule.user) if rule.user else None
+    owner: OwnerRecord | None = None
+    if user_id is None or user_id == "":
+        if not (rule.member and event.detail.get(rule.member) is True):
+            return Outcome.SKIPPED_ANONYMOUS
+        owner_key = _detail_key(event, rule.owner_key)
+        if owner_key is None or key is None or rule.owner is None:
+            logger.error(
+                "event with an unusable owner or key; left for the DLQ",
+                extra={"message_id": message_id, "detail_type": event.detail_type},
+            )
+            return Outcome.MALFORMED
+        owner, user_id = OwnerRecord(rule.owner, owner_key), ""
+    elif not isinstance(user_id, str) or not USER_ID.fullmatch(user_id) or key is None:
         logger.error(
             "event with an unusable user id or key; left for the DLQ",
             extra={"message_id": message_id, "detail_type": event.detail_type},
@@ -130,6 +188,7 @@ def _plan(message_id: str, body: str) -> PendingAction | Outcome:
         user_id=user_id,
         detail_type=event.detail_type,
         happened_at=event.time,
+        owner=owner,
     )
 
 
@@ -146,7 +205,14 @@ def _over_daily_cap(action: PendingAction) -> bool:
 
 
 def _event_key(event: BusEvent, rule: ActionRule) -> str | None:
-    value = event.detail.get(rule.key) if rule.key else event.id
+    return _detail_key(event, rule.key) if rule.key else _checked_key(event.id)
+
+
+def _detail_key(event: BusEvent, name: str | None) -> str | None:
+    return _checked_key(event.detail.get(name)) if name else None
+
+
+def _checked_key(value: object) -> str | None:
     key = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
     return key if key is not None and EVENT_KEY.fullmatch(key) else None
 

@@ -52,8 +52,20 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class OwnerRecord:
+    """Where the member of an event is named: the owning table (`leads`, `campaigns`, `licences`) and its key."""
+
+    table: str
+    key: str
+
+
+@dataclass(frozen=True)
 class PendingAction:
-    """One action ready for app's miles: the event's key (our record's, and param1), its tagId and its user."""
+    """One action for app's miles: the event's key (our record's, and param1), its tagId and its user.
+
+    `user_id` is empty until read from `owner` (the event itself names no member), which happens only for an event
+    not settled before.
+    """
 
     message_id: str
     key: str
@@ -61,6 +73,7 @@ class PendingAction:
     user_id: str
     detail_type: str
     happened_at: datetime | None
+    owner: OwnerRecord | None = None
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,18 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from hub_core import aws
+from hub_core.config import ConfigError
 from hub_core.dynamo import from_item, is_condition_failure, to_item
-from loyalty_relay.models import PendingAction, Settlement
+from loyalty_relay.models import OwnerRecord, PendingAction, Settlement
 
 _BATCH_GET_LIMIT = 100
+# The member id's attribute in each owning table, and how a record's key is written there.
+_MEMBER_ATTRIBUTE = "apps_miles_user_id"
+_OWNER_KEYS: dict[str, tuple[str, str]] = {
+    "leads": ("lead_id", "{}"),
+    "campaigns": ("campaign_ref", "{}"),
+    "licences": ("pk", "order#{}"),
+}
 
 
 def record_key(event_key: str) -> str:
@@ -66,3 +74,28 @@ class LoyaltyStore:
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
+
+
+class OwnerTables:
+    """The member id of an event, read from the record that owns it: the lead, the campaign or the licence order.
+
+    The relay may only GetItem these tables (template.yaml), and reads one attribute. A record that is gone (its
+    TTL, an erasure) or no longer names a member gives None: there is no one to credit.
+    """
+
+    def __init__(self, table_names: dict[str, str]) -> None:
+        self.table_names = table_names
+
+    def member_of(self, owner: OwnerRecord) -> str | None:
+        table = self.table_names.get(owner.table, "")
+        if not table:
+            raise ConfigError(f"no table name is set for the {owner.table} the relay reads member ids from")
+        answer = aws.dynamodb().get_item(
+            TableName=table,
+            Key={_OWNER_KEYS[owner.table][0]: {"S": _OWNER_KEYS[owner.table][1].format(owner.key)}},
+            ConsistentRead=True,
+            ProjectionExpression="#member",
+            ExpressionAttributeNames={"#member": _MEMBER_ATTRIBUTE},
+        )
+        value = from_item(answer.get("Item") or {}).get(_MEMBER_ATTRIBUTE)
+        return value if isinstance(value, str) and value else None

@@ -199,6 +199,9 @@ class LocalStack:
     # Functions cache their boto3 clients (endpoint included) for the life of the process, as in a warm Lambda
     # container; a later stack of the same process reuses moto's port so that those clients still reach it.
     _last_moto_port: ClassVar[int] = 0
+    # Called with each stack as it stops, after its functions, pumps and gateway have stopped and while moto still
+    # serves its tables and queues: the test suite's privacy check reads every item and DLQ message here.
+    before_moto_stops: ClassVar[list[Callable[[LocalStack], None]]] = []
 
     def __init__(
         self,
@@ -386,6 +389,12 @@ class LocalStack:
                 print(f"hub_local: stopping sandbox {name} failed: {error}", file=sys.stderr)
         self._sandboxes = {}
         if self._moto is not None:
+            if self._template is not None:
+                for hook in LocalStack.before_moto_stops:
+                    try:
+                        hook(self)
+                    except Exception as error:  # a hook must not keep moto running; the hook reports its own way
+                        print(f"hub_local: a stop hook failed: {type(error).__name__}: {error}", file=sys.stderr)
             self._remove_event_resources()
             self._moto.stop()
             self._moto = None

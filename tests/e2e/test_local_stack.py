@@ -269,7 +269,12 @@ def test_an_event_put_on_the_local_bus_is_relayed_to_the_app_s_miles_sandbox(liv
     """What `make run` wires: the bus's rule, the relay's queue and its pump, the app's miles sandbox."""
     appsmiles = live.sandboxes["appsmiles"]
     event_id = str(uuid.uuid4())
-    detail = {"eventId": event_id, "campaign": "1/hjerte/e2e", "amount": 5000, "appsMilesUserId": "member-e2e"}
+    # The event names the campaign and flags its creator's membership; the relay reads the member id from it.
+    live.boto3_client("dynamodb").put_item(
+        TableName=live.physical("CampaignsTable"),
+        Item={"campaign_ref": {"S": "1/hjerte/e2e"}, "apps_miles_user_id": {"S": "member-e2e"}},
+    )
+    detail = {"eventId": event_id, "campaign": "1/hjerte/e2e", "amount": 5000, "appsMilesMember": True}
     entry = {"Source": "partner-hub.donation-ingester", "DetailType": "DonationReceived", "Detail": json.dumps(detail)}
 
     answer = requests.post(f"{live.gateway_url}/_local/events", json={"Entries": [entry]}, timeout=10)

@@ -457,7 +457,9 @@ def test_a_repeat_before_the_fold_publishes_again_and_the_fold_counts_once(stack
     assert totals(stack, fields) == {"amount": 5000, "count": 1, "note": None}
 
 
-def test_the_verified_event_names_the_creators_loyalty_user(stack, umbrella, published):
+def test_the_verified_event_flags_the_creators_membership_and_names_the_campaign_not_the_member(
+    stack, umbrella, published
+):
     fields, _ = create(stack, appsMilesUserId="am-user-4711")
     payload = real_donation(umbrella, fields, amount=5000)
     send(stack, fields, payload)
@@ -468,8 +470,14 @@ def test_the_verified_event_names_the_creators_loyalty_user(stack, umbrella, pub
     assert received(published, payload["messageKey"]) == []
     settle(stack)
     [detail] = received(published, payload["messageKey"])
-    assert detail["appsMilesUserId"] == "am-user-4711"
+    # The loyalty relay reads the member id from the campaign: the event (and any DLQ it lands in) names no one.
+    assert detail["appsMilesMember"] is True
+    assert "am-user-4711" not in json.dumps(detail)
     assert detail["campaign"] == ref_of(fields)
+    campaign = stack.boto3_client("dynamodb").get_item(
+        TableName=stack.physical("CampaignsTable"), Key={"campaign_ref": {"S": ref_of(fields)}}
+    )["Item"]
+    assert campaign["apps_miles_user_id"] == {"S": "am-user-4711"}
     assert detail["amount"] == 5000
     assert CANARY_MSISDN not in json.dumps(detail)
 

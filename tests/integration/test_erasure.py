@@ -106,6 +106,7 @@ class Person:
     campaign_ref: str
     donations: list[str]
     loyalty: list[str]
+    licence_order: str
 
 
 def dynamodb(stack):
@@ -178,8 +179,19 @@ def seed_person(stack, appsmiles, *, email: str = CANARY_EMAIL, user_id: str = C
             Item={"pk": {"S": pk}, "user_id": {"S": user_id}, "tag_id": {"S": "donation"}, "state": {"S": "relayed"}},
         )
         loyalty.append(pk)
+    # A licence order keeps its verified member id for the loyalty relay (LicenceIssued names none).
+    order_id = f"order-{uuid.uuid4().hex[:12]}"
+    dynamodb(stack).put_item(
+        TableName=stack.physical("LicencesTable"),
+        Item={
+            "pk": {"S": f"order#{order_id}"},
+            "order_id": {"S": order_id},
+            "state": {"S": "issued"},
+            "apps_miles_user_id": {"S": user_id},
+        },
+    )
     appsmiles_user(appsmiles, user_id)
-    return Person(email, CANARY_MSISDN, user_id, lead_id, ref, donations, loyalty)
+    return Person(email, CANARY_MSISDN, user_id, lead_id, ref, donations, loyalty, order_id)
 
 
 def erasure_event(body: Any, *, signed: bool = True) -> dict[str, Any]:
@@ -216,6 +228,10 @@ def assert_erased(stack, person: Person) -> None:
         assert record is not None
         assert "user_id" not in record
         assert record["state"]["S"] == "relayed"
+    order = item(stack, "LicencesTable", {"pk": {"S": f"order#{person.licence_order}"}})
+    assert order is not None
+    assert "apps_miles_user_id" not in order
+    assert order["state"]["S"] == "issued"
 
 
 def test_the_event_file_erases_across_every_table_and_app_s_miles_then_a_repeat_is_harmless(stack, appsmiles):
@@ -225,7 +241,7 @@ def test_the_event_file_erases_across_every_table_and_app_s_miles_then_a_repeat_
 
     assert response["statusCode"] == 200, response["body"]
     body = response_json(response)
-    assert body["erased"] == {"leads": 1, "campaigns": 1, "donations": 2, "loyalty_records": 2}
+    assert body["erased"] == {"leads": 1, "campaigns": 1, "donations": 2, "loyalty_records": 2, "licences": 1}
     assert body["appsmiles"] == "deleted"
     assert any("MiiMOSA" in note for note in body["notes"])
     assert_erased(stack, person)
@@ -235,7 +251,13 @@ def test_the_event_file_erases_across_every_table_and_app_s_miles_then_a_repeat_
     again = stack.invoke(FUNCTION, erasure_event(request_for(person)))
 
     assert again["statusCode"] == 200, again["body"]
-    assert response_json(again)["erased"] == {"leads": 0, "campaigns": 0, "donations": 0, "loyalty_records": 0}
+    assert response_json(again)["erased"] == {
+        "leads": 0,
+        "campaigns": 0,
+        "donations": 0,
+        "loyalty_records": 0,
+        "licences": 0,
+    }
     assert response_json(again)["appsmiles"] == "unknown"
     assert_erased(stack, person)
     for text in (response["body"], again["body"]):
@@ -276,7 +298,7 @@ def test_a_member_id_alone_erases_the_member_s_leads_too(stack, appsmiles):
 
     body = response_json(stack.invoke(FUNCTION, erasure_event({"appsMilesUserId": person.user_id})))
 
-    assert body["erased"] == {"leads": 1, "campaigns": 1, "donations": 0, "loyalty_records": 2}
+    assert body["erased"] == {"leads": 1, "campaigns": 1, "donations": 0, "loyalty_records": 2, "licences": 1}
     assert item(stack, "LeadsTable", {"lead_id": {"S": person.lead_id}}) is None
     assert body["appsmiles"] == "deleted"
 
@@ -349,7 +371,7 @@ def test_the_erasure_requested_event_file_is_handled(stack, appsmiles):
     result = stack.invoke(FUNCTION, load_event("erasure/erasure_requested.json"))
 
     assert result["appsmiles"] == "unknown"
-    assert set(result["erased"]) == {"leads", "campaigns", "donations", "loyalty_records"}
+    assert set(result["erased"]) == {"leads", "campaigns", "donations", "loyalty_records", "licences"}
 
 
 def test_an_erasure_requested_event_through_the_bus_erases_the_person(stack, appsmiles):
@@ -440,7 +462,7 @@ def test_app_s_miles_failing_answers_what_was_erased_locally(stack, appsmiles, f
     assert response["statusCode"] == status, response["body"]
     body = response_json(response)
     assert body["error"] == error
-    assert body["erased"] == {"leads": 1, "campaigns": 1, "donations": 2, "loyalty_records": 2}
+    assert body["erased"] == {"leads": 1, "campaigns": 1, "donations": 2, "loyalty_records": 2, "licences": 1}
     assert body["appsmiles"] is None
     assert_erased(stack, person)
     assert response["headers"].get("Retry-After") == retry_after

@@ -511,6 +511,28 @@ def test_a_forwarded_lead_is_announced_on_the_bus_without_personal_data(stack, m
     assert CANARY_EMAIL not in messages[0]["Body"]
 
 
+def test_a_member_s_lead_is_announced_with_a_flag_not_the_member_id(stack, miimosa):
+    sqs = stack.boto3_client("sqs")
+    events_client = stack.boto3_client("events")
+    bus = stack.physical("HubEventBus")
+    capture_url = sqs.create_queue(QueueName="lead-member-capture")["QueueUrl"]
+    capture_arn = sqs.get_queue_attributes(QueueUrl=capture_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"detail-type": ["LeadCaptured"]}
+    events_client.put_rule(Name="capture-member", EventBusName=bus, EventPattern=json.dumps(pattern))
+    events_client.put_targets(Rule="capture-member", EventBusName=bus, Targets=[{"Id": "q", "Arn": capture_arn}])
+    member = f"member-{time.time_ns()}"
+
+    fields = lead_fields(apps_miles_user_id=member, apps_miles_signature=member_signature(stack, member))
+    lead_id = response_json(invoke(stack, post_event(fields)))["lead_id"]
+
+    messages = sqs.receive_message(QueueUrl=capture_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    [body] = [m["Body"] for m in messages if json.loads(m["Body"])["detail"]["lead_id"] == lead_id]
+    assert json.loads(body)["detail"]["apps_miles_member"] is True
+    # The event (and the loyalty DLQ it may end in) names the lead; the relay reads the member id from it.
+    assert member not in body
+    assert lead_item(stack, lead_id)["apps_miles_user_id"]["S"] == member
+
+
 def test_a_lost_lead_captured_event_does_not_undo_the_201(stack, miimosa, caplog):
     events_client = stack.boto3_client("events")
     bus = stack.physical("HubEventBus")

@@ -328,6 +328,9 @@ def test_the_event_file_issues_a_licence_and_announces_it(stack, mlm):
     key = table_item(stack, "order#shop-order-1002")["licence_key"]["S"]
     assert key not in messages[0]["Body"]
     assert announced["detail"]["licence_key_hint"] == f"{key[:4]}…{key[-4:]}"
+    # The order names the customer: the event names the order only.
+    assert "customer_reference" not in announced["detail"]
+    assert "cust-5521" not in messages[0]["Body"]
     # The same event delivered again (EventBridge is at least once) changes nothing.
     assert invoke(stack, load_event("licence_issuance/licence_requested.json"))["licence_id"] == result["licence_id"]
     assert len([entry for entry in mlm.licences if entry["id"] == result["licence_id"]]) == 1
@@ -551,6 +554,9 @@ def test_a_signed_member_id_travels_with_the_order_and_a_forged_one_is_dropped(s
     unsigned = order(apps_miles_user_id=member)
     assert invoke(stack, bridge_event(unsigned))["state"] == "issued"
     assert [request.apps_miles_user_id for request in issued_requests] == [member, None, None]
+    # Only the verified member id is kept on its order, where the loyalty relay reads it (LicenceIssued names none).
+    orders = [table_item(stack, f"order#{fields['order_id']}") for fields in (signed, forged, unsigned)]
+    assert [o.get("apps_miles_user_id", {}).get("S") for o in orders] == [member, None, None]
     assert {request.apps_miles_signature for request in issued_requests} == {None}
     assert capsys.readouterr().out.count('"MemberIdDropped":[1.0]') == 2
 

@@ -16,9 +16,14 @@ pytestmark = pytest.mark.e2e
 EVENTS = 4
 
 
-def lead_captured(member: str) -> tuple[dict[str, Any], str]:
+def lead_captured(live: Any, member: str) -> tuple[dict[str, Any], str]:
+    """A LeadCaptured as lead intake publishes it (a member flag, the lead's id), and the lead naming the member."""
     lead_id = str(uuid.uuid4())
-    detail = {"lead_id": lead_id, "collect_type": "donation", "apps_miles_user_id": member}
+    live.boto3_client("dynamodb").put_item(
+        TableName=live.physical("LeadsTable"),
+        Item={"lead_id": {"S": lead_id}, "apps_miles_user_id": {"S": member}},
+    )
+    detail = {"lead_id": lead_id, "collect_type": "donation", "apps_miles_member": True}
     return {"Source": "partner-hub.lead-intake", "DetailType": "LeadCaptured", "Detail": json.dumps(detail)}, lead_id
 
 
@@ -39,7 +44,7 @@ def actions_by_key(appsmiles: Any, keys: list[str]) -> list[int]:
 def test_actions_queued_during_a_partner_failure_arrive_once_after_it(live, appsmiles, outage):
     mode = outage.pop("mode")
     appsmiles.faults.add(mode, path_prefix="/buffer/store", **outage)
-    events, keys = zip(*(lead_captured(f"member-{uuid.uuid4().hex[:8]}") for _ in range(EVENTS)), strict=True)
+    events, keys = zip(*(lead_captured(live, f"member-{uuid.uuid4().hex[:8]}") for _ in range(EVENTS)), strict=True)
 
     assert live.put_events(list(events))["FailedEntryCount"] == 0
 

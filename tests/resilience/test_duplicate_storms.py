@@ -118,7 +118,11 @@ def test_a_hundred_licence_requested_events_for_one_order_make_one_licence(live,
 
 def test_a_hundred_copies_of_one_event_on_the_bus_earn_one_loyalty_action(live, appsmiles):
     lead_id = unique("storm-lead-")
-    detail = {"lead_id": lead_id, "collect_type": "lending", "apps_miles_user_id": unique("member-")}
+    live.boto3_client("dynamodb").put_item(
+        TableName=live.physical("LeadsTable"),
+        Item={"lead_id": {"S": lead_id}, "apps_miles_user_id": {"S": unique("member-")}},
+    )
+    detail = {"lead_id": lead_id, "collect_type": "lending", "apps_miles_member": True}
     entry = {"Source": "partner-hub.lead-intake", "DetailType": "LeadCaptured", "Detail": json.dumps(detail)}
 
     assert live.put_events([entry] * STORM)["FailedEntryCount"] == 0

@@ -11,7 +11,7 @@ from hub_core.caches import reset_all
 from hub_core.config import ConfigError
 from hub_local.template import load_yaml
 from loyalty_relay import flow
-from loyalty_relay.models import Outcome, PendingAction
+from loyalty_relay.models import Outcome, OwnerRecord, PendingAction
 from loyalty_relay.settings import DEFAULT_ACTIONS, settings
 from tests.conftest import ROOT
 
@@ -40,6 +40,49 @@ def test_a_member_s_donation_is_planned_with_its_stable_key_and_tag():
         detail_type="DonationReceived",
         happened_at=None,
     )
+
+
+@pytest.mark.parametrize(
+    ("detail_type", "detail", "owner"),
+    [
+        ("DonationReceived", {"eventId": "evt-1", "campaign": "1/hjerte/anna50", "appsMilesMember": True},
+         OwnerRecord("campaigns", "1/hjerte/anna50")),
+        ("LeadCaptured", {"lead_id": "lead-1", "apps_miles_member": True}, OwnerRecord("leads", "lead-1")),
+        ("LicenceIssued", {"order_id": "SHOP-1", "apps_miles_member": True}, OwnerRecord("licences", "SHOP-1")),
+    ],
+    ids=["donation", "lead", "licence"],
+)  # fmt: skip
+def test_an_event_that_flags_a_member_is_planned_to_read_it_from_its_owning_record(detail_type, detail, owner):
+    planned = flow._plan("m1", body(detail_type, **detail))
+    assert isinstance(planned, PendingAction)
+    # Nothing is read yet: the member id is looked up only for an event not settled before.
+    assert (planned.owner, planned.user_id) == (owner, "")
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        {"eventId": "evt-1", "campaign": "1/hjerte/anna50", "appsMilesMember": False},
+        {"eventId": "evt-1", "campaign": "1/hjerte/anna50", "appsMilesMember": "yes"},
+        {"eventId": "evt-1", "campaign": "1/hjerte/anna50"},
+    ],
+    ids=["false", "not-a-boolean", "absent"],
+)
+def test_an_event_without_the_member_flag_is_anonymous(detail):
+    assert flow._plan("m1", body(**detail)) is Outcome.SKIPPED_ANONYMOUS
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        {"eventId": "evt-1", "appsMilesMember": True},
+        {"eventId": "evt-1", "campaign": "a campaign with spaces", "appsMilesMember": True},
+        {"campaign": "1/hjerte/anna50", "appsMilesMember": True},
+    ],
+    ids=["no-owner-key", "bad-owner-key", "no-event-key"],
+)
+def test_a_flagged_event_without_a_usable_owner_is_malformed(detail):
+    assert flow._plan("m1", body(**detail)) is Outcome.MALFORMED
 
 
 @pytest.mark.parametrize(
@@ -82,8 +125,15 @@ def test_a_rule_without_a_key_field_keys_on_the_bus_event_id(monkeypatch):
 
 @pytest.mark.parametrize(
     "mapping",
-    ["not json", json.dumps({"Visit": {"user": "member"}}), json.dumps({"Visit": {"tagId": "", "user": "m"}})],
-    ids=["not-json", "no-tag", "empty-tag"],
+    [
+        "not json",
+        json.dumps({"Visit": {"user": "member"}}),
+        json.dumps({"Visit": {"tagId": "", "user": "m"}}),
+        json.dumps({"Visit": {"tagId": "VISIT"}}),
+        json.dumps({"Visit": {"tagId": "VISIT", "member": "has_member", "owner": "leads"}}),
+        json.dumps({"Visit": {"tagId": "VISIT", "member": "m", "owner": "visits", "ownerKey": "visit_id"}}),
+    ],
+    ids=["not-json", "no-tag", "empty-tag", "no-member-at-all", "owner-without-key", "unknown-owner"],
 )
 def test_a_wrong_mapping_is_a_configuration_error(monkeypatch, mapping):
     monkeypatch.setenv("LOYALTY_ACTIONS", mapping)

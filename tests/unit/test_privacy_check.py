@@ -84,3 +84,123 @@ def test_a_started_process_is_searched_by_its_log_lines(detector):
     assert finding.canary == "CANARY_EMAIL"
     assert finding.source == "output of python -m hub_local run"
     assert detector.outputs == 1
+
+
+# ------------------------------------------------------------------ what rests in tables and DLQs
+
+
+class _Spec:
+    def __init__(self, name: str, url: str = "") -> None:
+        self.name = name
+        self.url = url or name
+
+
+class _Template:
+    def __init__(self, tables: dict[str, list[dict]], queues: dict[str, list[str]]) -> None:
+        self.tables = {logical_id: _Spec(f"stack-{logical_id}") for logical_id in tables}
+        self.queues = {logical_id: _Spec(f"stack-{logical_id}", f"http://q/{logical_id}") for logical_id in queues}
+
+
+class _Pages:
+    def __init__(self, items: dict[str, list[dict]]) -> None:
+        self.items = items
+
+    def paginate(self, TableName: str):
+        yield {"Items": self.items[TableName.removeprefix("stack-")]}
+
+
+class _Clients:
+    """moto as scan_stores sees it: Scan pages, and queues that hand each message out once."""
+
+    def __init__(self, tables: dict[str, list[dict]], queues: dict[str, list[str]]) -> None:
+        self.tables = tables
+        self.queues = {logical_id: list(bodies) for logical_id, bodies in queues.items()}
+        self.received: list[str] = []
+
+    def get_paginator(self, name: str) -> _Pages:
+        assert name == "scan"
+        return _Pages(self.tables)
+
+    def receive_message(self, QueueUrl: str, **_: object) -> dict:
+        logical_id = QueueUrl.rsplit("/", 1)[1]
+        self.received.append(logical_id)
+        bodies, self.queues[logical_id] = self.queues[logical_id][:10], self.queues[logical_id][10:]
+        return {"Messages": [{"Body": body} for body in bodies]}
+
+
+class _Stack:
+    def __init__(self, tables: dict[str, list[dict]], queues: dict[str, list[str]]) -> None:
+        self.template = _Template(tables, queues)
+        self.clients = _Clients(tables, queues)
+
+    def boto3_client(self, service: str) -> _Clients:
+        return self.clients
+
+
+def test_a_canary_in_a_table_attribute_not_on_the_allow_list_is_found_and_named_not_echoed(detector):
+    stack = _Stack(
+        {
+            "LeadsTable": [
+                {"lead_id": {"S": "l-1"}, "lead": {"M": {"email": {"S": canaries.CANARY_EMAIL}}}},
+                {"lead_id": {"S": "l-2"}, "message": {"S": f"MiiMOSA refused {canaries.CANARY_EMAIL}"}},
+            ],
+            "LoyaltyTable": [{"pk": {"S": "event#1"}, "reason": {"S": canaries.CANARY_LASTNAME}}],
+        },
+        {},
+    )
+    privacy.scan_stores(detector, stack)
+    report = "\n".join(detector.report())
+    # The lead's own fields are allowed where the lead is kept; the same address in a message is not.
+    assert {(f.canary, f.source) for f in detector.findings} == {
+        ("CANARY_EMAIL", "DynamoDB LeadsTable attribute 'message'"),
+        ("CANARY_LASTNAME", "DynamoDB LoyaltyTable attribute 'reason'"),
+    }
+    assert canaries.CANARY_EMAIL not in report
+    assert detector.items == 3
+
+
+def test_every_dlq_body_and_the_erasure_retry_queue_are_searched_and_other_queues_are_not(detector):
+    licence_key = "0A1B2C3D-4E5F-6A7B-8C9D-0E1F2A3B4C5D-" + "a" * 43
+    stack = _Stack(
+        {},
+        {
+            "LoyaltyActionsDLQ": ['{"detail": {"lead_id": "l-1", "apps_miles_member": true}}'] * 10
+            + ['{"detail": {"lead_id": "l-2", "apps_miles_user_id": "member-9"}}'],
+            "LicenceRequestDLQ": [
+                f'{{"requestPayload": {{"detail": {{"customer_reference": "c-1", "licence": "{licence_key}"}}}}}}'
+            ],
+            "ErasureRetryQueue": [f'{{"email": "{canaries.CANARY_EMAIL}"}}'],
+            "LoyaltyActionsQueue": [f'{{"email": "{canaries.CANARY_EMAIL}"}}'],
+        },
+    )
+    privacy.scan_stores(detector, stack)
+    assert {(f.canary, f.source) for f in detector.findings} == {
+        ("licence key", "SQS LicenceRequestDLQ message body"),
+        ("CANARY_EMAIL", "SQS ErasureRetryQueue message body"),
+        # A member id that is no canary is still found by its field; the shop's own reference is allowed there.
+        ("field 'apps_miles_user_id'", "SQS LoyaltyActionsDLQ message body"),
+    }
+    assert detector.messages == 13
+    assert "LoyaltyActionsQueue" not in stack.clients.received
+
+
+def test_the_store_check_runs_as_every_local_stack_stops():
+    from hub_local.stack import LocalStack  # noqa: PLC0415
+
+    assert privacy._scan_stopping_stack in LocalStack.before_moto_stops
+
+
+def test_each_allowed_attribute_is_a_table_of_the_template_with_its_reason():
+    from hub_local.template import load_template  # noqa: PLC0415
+    from tests.conftest import ROOT  # noqa: PLC0415
+
+    tables = load_template(ROOT / "template.yaml").tables
+    for (table, attribute), reason in privacy.STORED_ON_PURPOSE.items():
+        assert table in tables, table
+        assert attribute, table
+        assert len(reason) > 20, (table, attribute)
+    queues = load_template(ROOT / "template.yaml").queues
+    for (queue, field), reason in privacy.QUEUED_ON_PURPOSE.items():
+        assert queue in queues, queue
+        assert field in privacy.PERSONAL_FIELDS, field
+        assert len(reason) > 20, (queue, field)

@@ -23,6 +23,7 @@ TABLES: Final = (
     ("campaigns", "CampaignsTable", "creator's number and user id removed"),
     ("donations", "DonationsTable", "donor's number removed"),
     ("loyalty_records", "LoyaltyTable", "user id removed"),
+    ("licences", "LicencesTable", "member id removed from the order"),
 )
 KINDS: Final = {"email": "e-mail", "msisdn": "msisdn", "appsMilesUserId": "app's miles user id"}
 
