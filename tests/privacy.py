@@ -53,6 +53,10 @@ STORED_ON_PURPOSE: Final = {
     ("LeadsTable", "email_key"): "the normalised e-mail erasure finds the lead by (EmailIndex)",
     ("CampaignsTable", "confirm_msisdn"): "the creator's number, for the confirm SMS; erasure removes it",
     ("LicencesTable", "licence_key"): "the licence key's one home: the shop reads it back by its order",
+    (
+        "LicencesTable",
+        "event",
+    ): "a shop order waiting its turn on LicenceRetryQueue, deleted once run (TTL 14 days)",
     ("ErasureRequestsTable", "request"): "a failed erasure's identifiers, kept (14 days at most) until it is done",
 }
 # The queues searched besides those whose name ends in DLQ.

@@ -1,12 +1,17 @@
 """The licence retry queue: LicenceRequested events whose turn did not come in time, put back with a delay and run.
 
-Kept out of the handler module so that a cold start of the HTTP routes does not load Powertools' batch utility.
+The waiting event is kept in LicencesTable (`waiting#<id>`, TTL as long as the queue's DLQ keeps a message) and the
+message carries only that id, so that neither the queue nor LicenceRetryDLQ holds the shop's customer reference or a
+member id. Kept out of the handler module so that a cold start of the HTTP routes does not load Powertools' batch
+utility.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -41,18 +46,43 @@ def can_requeue(requeues: int) -> bool:
     return bool(config.licence_retry_queue_url) and requeues < config.licence_max_requeues
 
 
+# What a retry message holds besides its requeue count: the id of the waiting event in LicencesTable.
+WAITING_ID = "waiting_id"
+# As long as LicenceRetryDLQ keeps a message (14 days), so that a redriven message still finds its event.
+WAITING_SECONDS = 14 * 86_400
+
+
 def requeue(event: dict[str, Any], requeues: int) -> None:
     """Put the event back for a later turn: a new message (its receive count starts afresh) after a random delay,
     so a burst spreads out instead of coming back at once."""
     config = settings()
     low, high = sorted((config.requeue_delay_min_seconds, config.requeue_delay_max_seconds))
+    waiting_id = str(uuid.uuid4())
+    aws.dynamodb().put_item(
+        TableName=config.licences_table_name,
+        Item={
+            "pk": {"S": f"waiting#{waiting_id}"},
+            "event": {"S": json.dumps(event)},
+            "expires_at": {"N": str(int(time.time()) + WAITING_SECONDS)},
+        },
+    )
     aws.sqs().send_message(
         QueueUrl=config.licence_retry_queue_url,
-        MessageBody=json.dumps({"event": event, "requeues": requeues + 1}),
+        MessageBody=json.dumps({WAITING_ID: waiting_id, "requeues": requeues + 1}),
         DelaySeconds=random.randint(low, high),  # noqa: S311 - jitter, not a secret
     )
     metrics.add_metric(name="LicenceRequeued", unit=MetricUnit.Count, value=1)
     logger.info("licence order re-queued for a later turn", extra={"requeues": requeues + 1})
+
+
+def _waiting_event(waiting_id: str) -> dict[str, Any] | None:
+    key = {"pk": {"S": f"waiting#{waiting_id}"}}
+    item = aws.dynamodb().get_item(TableName=settings().licences_table_name, Key=key, ConsistentRead=True).get("Item")
+    return None if item is None else dict(json.loads(item["event"]["S"]))
+
+
+def _forget_waiting(waiting_id: str) -> None:
+    aws.dynamodb().delete_item(TableName=settings().licences_table_name, Key={"pk": {"S": f"waiting#{waiting_id}"}})
 
 
 def handle_batch(
@@ -65,7 +95,16 @@ def handle_batch(
         if not fits(budget):
             raise RecordNotStarted(record.message_id)
         body = json.loads(record.body)
+        waiting_id = body.get(WAITING_ID)
+        # A message from before ids (it carried the event itself) is still run as it is.
+        event = _waiting_event(str(waiting_id)) if waiting_id is not None else body.get("event")
+        if event is None:
+            # Handled by an earlier delivery of this message (at least once), or expired with its DLQ retention.
+            logger.info("licence retry message without a waiting event", extra={"message_id": record.message_id})
+            return
         with record_budget(budget):
-            handle(body["event"], requeues=int(body.get("requeues", 0)))
+            handle(event, requeues=int(body.get("requeues", 0)))
+        if waiting_id is not None:
+            _forget_waiting(str(waiting_id))
 
     return process_partial_response(event=event, record_handler=one, processor=_new_processor(), context=context)

@@ -59,3 +59,40 @@ def test_the_lease_is_the_functions_timeout_so_a_killed_attempt_frees_the_turn_w
     assert not flow.store().take_turn(4, 4, holder="next", now=now + int(timeout), lease_seconds=1)
     assert flow.store().take_turn(4, 4, holder="next", now=now + int(timeout) + 1, lease_seconds=1)
     flow.store().end_turn(4, 4, holder="next")
+
+
+def test_a_requeued_order_waits_in_the_table_and_its_message_carries_only_an_id(stack, mlm, monkeypatch):
+    import json  # noqa: PLC0415
+
+    from licence_issuance import requeue  # noqa: PLC0415
+    from tests.canaries import CANARY_EMAIL  # noqa: PLC0415
+
+    for name, value in stack.function_env(FUNCTION).items():
+        monkeypatch.setenv(name, value)
+    sqs = stack.boto3_client("sqs")
+    queue = stack.physical("LicenceRetryQueue")
+    assert stack.drain("LicenceRetryQueue", timeout=30)  # another test's waits (PurgeQueue allows one a minute)
+    event = bridge_event(order(customer_reference=CANARY_EMAIL))
+    requeue.requeue(event, 0)
+
+    (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", [])
+    body = json.loads(message["Body"])
+    # Neither this queue nor its DLQ holds the shop's customer reference or a member id: an id and a count.
+    assert set(body) == {requeue.WAITING_ID, "requeues"}
+    assert CANARY_EMAIL not in message["Body"]
+    waiting = table_item(stack, f"waiting#{body[requeue.WAITING_ID]}")
+    assert int(waiting["expires_at"]["N"]) > time.time()
+
+    handled = []
+    record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs",
+              "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:LicenceRetryQueue",
+              "receiptHandle": message["ReceiptHandle"], "attributes": {}, "messageAttributes": {}}  # fmt: skip
+    answer = requeue.handle_batch({"Records": [record]}, None, lambda event, requeues: handled.append(event))
+    assert answer == {"batchItemFailures": []}
+    assert handled == [event]
+    assert table_item(stack, f"waiting#{body[requeue.WAITING_ID]}") is None
+    # A second delivery of the same message (at least once) finds nothing left to run, and is acknowledged.
+    assert requeue.handle_batch({"Records": [record]}, None, lambda event, requeues: handled.append(event)) == {
+        "batchItemFailures": []
+    }
+    assert len(handled) == 1
