@@ -35,6 +35,7 @@ from hub_core.request_body import submitted_fields
 from licence_issuance import SERVICE, flow
 from licence_issuance.models import ORDER_ID_PATTERN, IssuedLicence, LicenceRequest, LicenceState, SiteRequest
 from licence_issuance.settings import settings
+from partners.errors import PartnerAuthError, PartnerError, PartnerUnavailable
 from partners.mlm import MaxSitesReached
 
 logger = logger_for(SERVICE)
@@ -172,18 +173,24 @@ class LicenceRequestedEvent(EventBridgeModel):
 
 
 def handle_licence_requested(event: dict[str, Any], *, requeues: int = 0) -> dict[str, Any]:
-    """An order from the shop. A bad one is recorded and acknowledged; one whose turn did not come in time is put
-    on the retry queue with a delay; another passing failure raises, so Lambda (or the retry queue) retries it and,
-    after its retries, hands it to a dead-letter queue (nothing is lost)."""
+    """An order from the shop. A bad one is recorded and acknowledged; one whose turn did not come in time, or that
+    Pimenko could not take now, is put on the retry queue with a delay (as an id: requeue.py), up to
+    LICENCE_MAX_REQUEUES times; then it raises, so the retry queue hands it to LicenceRetryDLQ (nothing is lost)."""
     try:
         envelope = parse(event=event, model=LicenceRequestedEvent)
         request = _verified_member(LicenceRequest.model_validate(envelope.detail))
         licence = flow.issue(request)
-    except (flow.OrderInProgress, IdempotencyAlreadyInProgressError):
-        from licence_issuance import requeue  # noqa: PLC0415 - only events that waited in vain need the batch code
+    except (flow.OrderInProgress, IdempotencyAlreadyInProgressError, PartnerUnavailable, PartnerAuthError) as exc:
+        # Re-queued by id rather than raised: Lambda's failure record of an asynchronous invocation carries the whole
+        # event (the shop's customer reference, a member id) into LicenceRequestDLQ, while the retry queue and its
+        # DLQ carry only the id of the order waiting in LicencesTable. Only when re-queueing itself fails (our own
+        # DynamoDB or SQS) does Lambda retry the event, and then dead-letter it.
+        from licence_issuance import requeue  # noqa: PLC0415 - only events that failed need the batch code
 
         if not requeue.can_requeue(requeues):
             raise
+        if isinstance(exc, PartnerError):
+            logger.warning("licence order re-queued after a partner failure", extra=exc.log_fields())
         requeue.requeue(event, requeues)
         return {"requeued": True, "requeues": requeues + 1}
     except ValidationError as exc:

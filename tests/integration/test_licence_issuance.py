@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
+from hub_core.caches import reset_all
 from licence_issuance import app, flow
 from licence_issuance.models import LicenceRequest
 from tests.conftest import load_event, member_signature
@@ -349,21 +350,35 @@ def test_an_order_put_on_the_bus_reaches_the_function_through_its_rule(stack, ml
     assert len(creates(mlm)) == 1
 
 
-def test_an_order_pimenko_never_takes_ends_in_the_dlq_after_lambdas_retries(stack, mlm):
+def test_an_order_pimenko_never_takes_ends_in_the_retry_dlq_as_an_id_never_as_the_shop_s_event(stack, mlm):
     sqs = stack.boto3_client("sqs")
-    dlq = stack.physical("LicenceRequestDLQ")
-    sqs.purge_queue(QueueUrl=dlq)
-    mlm.faults.add("status", status=503, path_prefix="/licences")
-    fields = order()
-    stack.put_events([{"Source": "shop", "DetailType": "LicenceRequested", "Detail": fields}])
-    assert stack.drain_events(timeout=20)
-    messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-    assert len(messages) == 1
-    record = json.loads(messages[0]["Body"])
-    assert record["requestContext"]["condition"] == "RetriesExhausted"
-    assert record["requestContext"]["approximateInvokeCount"] == 3
-    assert record["requestPayload"]["detail"] == fields  # the order itself, ready to redrive
-    assert table_item(stack, f"order#{fields['order_id']}") is None
+    for queue in ("LicenceRequestDLQ", "LicenceRetryDLQ"):
+        sqs.purge_queue(QueueUrl=stack.physical(queue))
+    stack.set_function_env(FUNCTION, {"LICENCE_MAX_REQUEUES": "2"})
+    reset_all()
+    try:
+        mlm.faults.add("status", status=503, path_prefix="/licences")
+        fields = order(customer_reference="ref-kept-out-of-dlqs")
+        stack.put_events([{"Source": "shop", "DetailType": "LicenceRequested", "Detail": fields}])
+        assert stack.drain_events(timeout=20)
+        # Re-queued twice by id, then failed on the retry queue until SQS dead-lettered its message.
+        assert stack.drain("LicenceRetryQueue", timeout=60)
+        retried = sqs.receive_message(
+            QueueUrl=stack.physical("LicenceRetryDLQ"), MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        assert len(retried) == 1
+        body = json.loads(retried[0]["Body"])
+        assert set(body) == {"waiting_id", "requeues"}
+        assert "ref-kept-out-of-dlqs" not in retried[0]["Body"]
+        # The order waits in LicencesTable for the operator's redrive; Lambda's own DLQ got nothing.
+        waiting = table_item(stack, f"waiting#{body['waiting_id']}")
+        assert json.loads(waiting["event"]["S"])["detail"] == fields
+        left = sqs.receive_message(QueueUrl=stack.physical("LicenceRequestDLQ"), WaitTimeSeconds=1)
+        assert left.get("Messages", []) == []
+    finally:
+        mlm.faults.clear()
+        stack.set_function_env(FUNCTION, {"LICENCE_MAX_REQUEUES": "30"})
+        reset_all()
 
 
 def test_a_bad_event_is_recorded_as_rejected_and_not_retried(stack, mlm):
@@ -387,10 +402,9 @@ def test_an_event_naming_an_unknown_product_is_rejected(stack, mlm):
     assert ("product_id", "unknown_product") in {(p["field"], p["rule"]) for p in result["problems"]}
 
 
-def test_a_passing_failure_on_the_event_path_raises_so_lambda_retries(stack, mlm):
+def test_a_passing_failure_on_the_event_path_is_requeued_by_id_so_lambda_keeps_no_failure_record(stack, mlm):
     mlm.faults.add("status", status=503, path_prefix="/licences")
-    with pytest.raises(Exception, match="mlm"):
-        invoke(stack, bridge_event(order()))
+    assert invoke(stack, bridge_event(order())) == {"requeued": True, "requeues": 1}
 
 
 def test_an_event_whose_turn_is_taken_is_requeued_then_issued_once_the_turn_is_free(stack, mlm, monkeypatch):
