@@ -113,6 +113,21 @@ def why(message: Mapping[str, Any], queue: DeadLetterQueue) -> str:
     return "unknown: nothing about the failure was stored with the message"
 
 
+# A message that names a record instead of holding the event (so the queue holds no personal data): its body key,
+# the table the record is in, and the record's key prefix. The licence retry queue keeps the waiting order there.
+WAITING_RECORDS: Final[Mapping[str, tuple[str, str]]] = {"waiting_id": ("LicencesTable", "waiting#")}
+
+
+def waiting_record_key(event: Any) -> tuple[str, dict[str, Any]] | None:
+    """The table (logical id) and key of the record a message names, when it names one."""
+    if not isinstance(event, dict):
+        return None
+    for field_name, (table, prefix) in WAITING_RECORDS.items():
+        if isinstance(event.get(field_name), str):
+            return table, {"pk": {"S": f"{prefix}{event[field_name]}"}}
+    return None
+
+
 def original_event(message: Mapping[str, Any]) -> Any:
     """What the failed consumer was given: the record's requestPayload, else the body (as JSON when it is)."""
     record = invocation_record(message)

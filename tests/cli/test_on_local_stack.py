@@ -10,12 +10,21 @@ import pytest
 import requests
 
 from hub_cli.commands.secrets import SECRETS
+from hub_core.caches import reset_all
 from hub_local.stack import LocalStack
 from tests.cli.conftest import one_line_error
 from tests.conftest import EVENTS, ROOT, load_event
 
-FUNCTION_OVERRIDES = {"MLM_READ_TIMEOUT": "0.4", "MLM_CONNECT_TIMEOUT": "0.4", "LEAD_RETRY_DELAY_SECONDS": "0"}
-DEAD_LETTER_QUEUES = ("LeadRetryDLQ", "LicenceRequestDLQ")
+FUNCTION_OVERRIDES = {
+    "MLM_READ_TIMEOUT": "0.4",
+    "MLM_CONNECT_TIMEOUT": "0.4",
+    "LEAD_RETRY_DELAY_SECONDS": "0",
+    # An order Pimenko cannot take is re-queued once, at once, before the retry queue gives up on it.
+    "LICENCE_MAX_REQUEUES": "1",
+    "REQUEUE_DELAY_MIN_SECONDS": "0",
+    "REQUEUE_DELAY_MAX_SECONDS": "0",
+}
+DEAD_LETTER_QUEUES = ("LeadRetryDLQ", "LicenceRequestDLQ", "LicenceRetryDLQ")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +44,7 @@ def live():
 def sqs(live):
     """Empty queues (moto allows one PurgeQueue a minute per queue, so they are emptied by hand)."""
     client = live.boto3_client("sqs")
-    for name in (*DEAD_LETTER_QUEUES, "LeadRetryQueue"):
+    for name in (*DEAD_LETTER_QUEUES, "LeadRetryQueue", "LicenceRetryQueue"):
         url = live.physical(name)
         while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
             for message in messages:
@@ -78,14 +87,29 @@ def licence_state(live, order_id):
     return response.status_code, response.json()
 
 
+@pytest.fixture
+def no_requeue(live):
+    """The licence function cannot re-queue (as when its own SQS send fails): Lambda retries the event, then its
+    OnFailure destination LicenceRequestDLQ gets Lambda's record of it."""
+    live.set_function_env("LicenceIssuanceFunction", {"LICENCE_MAX_REQUEUES": "0"})
+    reset_all()
+    yield
+    live.set_function_env(
+        "LicenceIssuanceFunction", {"LICENCE_MAX_REQUEUES": FUNCTION_OVERRIDES["LICENCE_MAX_REQUEUES"]}
+    )
+    reset_all()
+
+
 def failed_licence_request(live, local, mlm, tmp_path):
-    """A LicenceRequested event that fails every attempt while Pimenko is down: Lambda's record in the DLQ."""
+    """A LicenceRequested event that fails every attempt while Pimenko is down: in LicenceRetryDLQ as the id of the
+    order waiting in LicencesTable, or (with `no_requeue`) Lambda's record in LicenceRequestDLQ."""
     order_id = f"cli-{uuid.uuid4().hex[:12]}"
     mlm.faults.add("status", status=503, path_prefix="/licences")
     mlm.faults.add("status", status=503, path_prefix="/licence/")
     put = local("events", "put", str(licence_request_file(tmp_path, order_id)))
     assert put.status == 0, put.err
     assert live.drain_events(timeout=30)
+    assert live.drain("LicenceRetryQueue", timeout=60)
     mlm.faults.clear()
     return order_id
 
@@ -138,7 +162,36 @@ def test_dlq_list_names_every_dead_letter_queue_and_its_source(local, sqs):
     assert "LeadRetryQueue" not in lines  # not a DLQ itself
 
 
-def test_a_failed_licence_is_shown_with_why_and_redriven_to_its_function(live, local, sqs, mlm, tmp_path):
+def test_a_failed_licence_order_is_shown_by_its_waiting_event_and_moved_back_to_the_retry_queue(
+    live, local, sqs, mlm, tmp_path
+):
+    order_id = failed_licence_request(live, local, mlm, tmp_path)
+    assert depth(sqs, live, "LicenceRetryDLQ") == 1
+    assert depth(sqs, live, "LicenceRequestDLQ") == 0  # Lambda kept no record of the shop's event
+    assert licence_state(live, order_id)[0] != 200
+
+    shown = local("dlq", "show", "LicenceRetryDLQ")
+    assert shown.status == 0, shown.err
+    assert "not processed after 5 deliveries from LicenceRetryQueue" in shown.out
+    assert order_id in shown.out  # the waiting order the message names, read from LicencesTable
+    as_json = json.loads(local("dlq", "show", "LicenceRetryDLQ", "--json").out)
+    assert [set(item["event"]) for item in as_json] == [{"waiting_id", "requeues"}]
+    assert [item["waiting"]["detail"]["order_id"] for item in as_json] == [order_id]
+
+    moved = local("dlq", "redrive", "LicenceRetryDLQ")
+    assert moved.status == 0, moved.err
+    assert "moved 1 message(s) from LicenceRetryDLQ to LicenceRetryQueue" in moved.out
+    assert live.drain("LicenceRetryQueue", timeout=30)
+    status, body = licence_state(live, order_id)
+    assert status == 200, body
+    assert body["licence"]["state"] == "issued"
+    assert depth(sqs, live, "LicenceRetryDLQ") == 0
+    assert json.loads(local("dlq", "show", "LicenceRetryDLQ", "--json").out) == []
+
+
+def test_a_licence_that_could_not_be_requeued_is_shown_with_why_and_redriven_to_its_function(
+    live, local, sqs, mlm, tmp_path, no_requeue
+):
     order_id = failed_licence_request(live, local, mlm, tmp_path)
     assert depth(sqs, live, "LicenceRequestDLQ") == 1
     assert licence_state(live, order_id)[0] != 200
@@ -166,7 +219,7 @@ def test_a_failed_licence_is_shown_with_why_and_redriven_to_its_function(live, l
     assert body["licence"]["state"] == "issued"
 
 
-def test_a_redriven_licence_that_fails_again_comes_back(live, local, sqs, mlm, tmp_path):
+def test_a_redriven_licence_that_fails_again_comes_back(live, local, sqs, mlm, tmp_path, no_requeue):
     failed_licence_request(live, local, mlm, tmp_path)
     mlm.faults.add("status", status=503, path_prefix="/licences")
     mlm.faults.add("status", status=503, path_prefix="/licence/")
@@ -484,7 +537,7 @@ def test_tables_fit_80_columns_and_keep_every_word(live, local, sqs, monkeypatch
         assert "key ring signing Umbrella callback URLs" in words, outcome.out
 
 
-def test_a_long_reason_is_shown_whole_at_80_columns(live, local, sqs, mlm, tmp_path, monkeypatch):
+def test_a_long_reason_is_shown_whole_at_80_columns(live, local, sqs, mlm, tmp_path, monkeypatch, no_requeue):
     failed_licence_request(live, local, mlm, tmp_path)
     reason = json.loads(local("dlq", "show", "LicenceRequestDLQ", "--json").out)[0]["why"]
     assert len(reason) > 80

@@ -13,7 +13,15 @@ from rich.json import JSON
 from rich.panel import Panel
 
 from hub_cli import ui
-from hub_cli.deadletters import KIND_TEXT, DeadLetterQueue, dead_letter_queues, invocation_record, original_event, why
+from hub_cli.deadletters import (
+    KIND_TEXT,
+    DeadLetterQueue,
+    dead_letter_queues,
+    invocation_record,
+    original_event,
+    waiting_record_key,
+    why,
+)
 from hub_cli.errors import CliError
 from hub_cli.settings import Settings, pass_settings
 from hub_cli.target import FUNCTION_TYPES, QUEUE_TYPES, StackResource, Target
@@ -112,6 +120,22 @@ def _sent_at(message: dict[str, Any]) -> str:
     return datetime.datetime.fromtimestamp(int(stamp) / 1000, datetime.UTC).isoformat(timespec="seconds")
 
 
+def _waiting(target: Target, event: Any) -> Any:
+    """The event a message names by id (it waits in a table until the message is redriven), or None; a record that
+    is gone (handled by an earlier delivery, or past its TTL) is said so."""
+    located = waiting_record_key(event)
+    if located is None:
+        return None
+    table, key = located
+    resource = target.resources.get(table)
+    if resource is None:
+        return f"{table} is not deployed"
+    item = target.client("dynamodb").get_item(TableName=resource.physical_id, Key=key, ConsistentRead=True).get("Item")
+    if item is None or "event" not in item:
+        return f"gone from {table}: handled already, or past its TTL"
+    return json.loads(item["event"]["S"])
+
+
 @command.command("show")
 @click.argument("queue")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(min=1), help="Messages to show.")
@@ -131,6 +155,9 @@ def show(settings: Settings, queue: str, limit: int, as_json: bool) -> int:
             }
             for message in messages
         ]
+    for item in shown:
+        if (waiting := _waiting(target, item["event"])) is not None:
+            item["waiting"] = waiting
     if as_json:
         click.echo(json.dumps(shown, indent=2))
         return 0
@@ -151,6 +178,9 @@ def show(settings: Settings, queue: str, limit: int, as_json: bool) -> int:
             soft_wrap=False,
         )
         console.print(JSON(json.dumps(item["event"])))
+        if "waiting" in item:
+            console.print("[bold]the event it names, waiting for the redrive:[/bold]")
+            console.print(JSON(json.dumps(item["waiting"])))
     return 0
 
 
