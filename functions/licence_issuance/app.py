@@ -8,10 +8,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -49,7 +45,6 @@ LicenceKey = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{16,128}$")]
 
 
 @app.exception_handler(flow.OrderInProgress)
-@app.exception_handler(IdempotencyAlreadyInProgressError)
 def _in_progress(_: Exception) -> Response[str]:
     return error_response(
         409, "order_in_progress", "this order (or another of the same product and type) is being issued right now",
@@ -58,7 +53,6 @@ def _in_progress(_: Exception) -> Response[str]:
 
 
 @app.exception_handler(flow.OrderConflict)
-@app.exception_handler(IdempotencyValidationError)
 def _conflict(_: Exception) -> Response[str]:
     problem = FieldProblem("order_id", "reused", "this order id was already used for a different licence request")
     return error_response(409, "order_conflict", problem.message, [problem], retryable=False)
@@ -180,7 +174,7 @@ def handle_licence_requested(event: dict[str, Any], *, requeues: int = 0) -> dic
         envelope = parse(event=event, model=LicenceRequestedEvent)
         request = _verified_member(LicenceRequest.model_validate(envelope.detail))
         licence = flow.issue(request)
-    except (flow.OrderInProgress, IdempotencyAlreadyInProgressError, PartnerUnavailable, PartnerAuthError) as exc:
+    except (flow.OrderInProgress, PartnerUnavailable, PartnerAuthError) as exc:
         # Re-queued by id rather than raised: Lambda's failure record of an asynchronous invocation carries the whole
         # event (the shop's customer reference, a member id) into LicenceRequestDLQ, while the retry queue and its
         # DLQ carry only the id of the order waiting in LicencesTable. Only when re-queueing itself fails (our own
@@ -197,7 +191,7 @@ def handle_licence_requested(event: dict[str, Any], *, requeues: int = 0) -> dic
         return _reject_event(event, problems_from(exc.errors(include_input=False, include_url=False)))
     except flow.CatalogueMismatch as exc:
         return _reject_event(event, exc.problems)
-    except (flow.OrderConflict, IdempotencyValidationError):
+    except flow.OrderConflict:
         problem = FieldProblem("order_id", "reused", "this order id was already used for a different licence request")
         return _reject_event(event, [problem])
     if licence.state is LicenceState.REJECTED:
@@ -220,7 +214,6 @@ def _reject_event(event: dict[str, Any], problems: list[FieldProblem]) -> dict[s
 @metrics.log_metrics
 @deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    flow.register_context(context)
     if "detail-type" in event:
         return handle_licence_requested(event)
     if event.get("Records"):

@@ -1,10 +1,11 @@
 """How an order becomes exactly one Pimenko licence, however often and however concurrently it is asked for.
 
-Three layers keep it to one:
-1. Powertools Idempotency on the order id: a repeat within the window gets the first answer, and a concurrent
-   repeat is told the order is in progress.
-2. Our order record, held by one attempt at a time with a lease, answers repeats after that window too.
-3. Pimenko's create is not idempotent and a timed-out one may have succeeded, so before its first create an order
+Two layers keep it to one:
+1. Our order record answers every repeat: a settled order gives its first answer (its fingerprint refuses the same
+   order id with another request), and while one attempt holds it with a lease a concurrent repeat is told the
+   order is in progress. (Powertools Idempotency would only duplicate this record, with two more DynamoDB requests
+   per licence and a persistence layer to build on a cold start.)
+2. Pimenko's create is not idempotent and a timed-out one may have succeeded, so before its first create an order
    notes the newest licence id (`after_id`), and any later attempt looks for a licence of its product and type
    newer than that, not claimed by another order, before it creates again. Creates of one product and type take
    turns, so while an order holds the turn the only new licence of that kind can be its own. A create Pimenko did
@@ -17,17 +18,8 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from hub_core import aws, events
+from hub_core import events
 from hub_core.caches import TtlCache, container_cached
 from hub_core.deadline import fits
 from hub_core.http_api import FieldProblem
@@ -113,55 +105,6 @@ def max_sites(licence_type: int) -> int | None:
 # ------------------------------------------------------------------------------------------------ issue
 
 
-@container_cached
-def idempotency_config() -> IdempotencyConfig:
-    return IdempotencyConfig(
-        event_key_jmespath="order_id",
-        # The same order id with another product, type or site is the shop's bug: refused, not replayed.
-        payload_validation_jmespath="[product_id, licence_type, url, customer_reference]",
-        expires_after_seconds=settings().idempotency_window_seconds,
-    )
-
-
-class KeylessLicenceSerializer(PydanticSerializer):
-    """What the Idempotency record keeps of an issued licence: everything but its key, which is a secret of the
-    customer's (it activates the software). A replay reads the key back from LicencesTable, its one home."""
-
-    def __init__(self) -> None:
-        super().__init__(IssuedLicence)
-
-    def to_dict(self, data: Any) -> dict[str, Any]:
-        stored: dict[str, Any] = super().to_dict(data)
-        stored["key"] = None
-        return stored
-
-    def from_dict(self, data: dict[str, Any]) -> IssuedLicence:
-        replayed = IssuedLicence.model_validate(data)
-        if replayed.state is not LicenceState.ISSUED:
-            return replayed
-        record = store().order(replayed.order_id)
-        if record is None or record.licence.key is None:
-            # Never so while the record lives (the order record outlives it); refuse rather than answer keyless.
-            raise OrderInProgress("this order's licence is not readable right now")
-        return replayed.model_copy(update={"key": record.licence.key})
-
-
-@container_cached
-def _idempotent_issue() -> Any:
-    persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name, boto3_client=aws.dynamodb())
-    return idempotent_function(
-        data_keyword_argument="request",
-        persistence_store=persistence,
-        config=idempotency_config(),
-        output_serializer=KeylessLicenceSerializer(),
-    )(_issue)
-
-
-def register_context(context: LambdaContext) -> None:
-    """Lets Idempotency expire an in-progress record when this invocation would have timed out."""
-    idempotency_config().register_lambda_context(context)
-
-
 def with_verified_member(request: LicenceRequest) -> tuple[LicenceRequest, Verdict | None]:
     """The request with its member id only when the shop's signature vouches for it (hub_core.member_signature)."""
     return keep_if_signed(request, max_lifetime_seconds=settings().member_signature_max_seconds)
@@ -170,16 +113,11 @@ def with_verified_member(request: LicenceRequest) -> tuple[LicenceRequest, Verdi
 def issue(request: LicenceRequest) -> IssuedLicence:
     """The order's licence: issued now, or the one issued before; REJECTED when Pimenko refused it.
 
-    A refused order asked for again with other data is a retry with corrected data (retry_refused). Once retried,
-    the order is answered by our own record alone: its Idempotency record keeps the refused request's payload and
-    would call the corrected one a conflict; the order record and the turn (layers 2 and 3) still keep it to one."""
+    A refused order asked for again with other data is a retry with corrected data (retry_refused)."""
     known = store().order(request.order_id)
     if known is not None and known.state is LicenceState.REJECTED and known.fingerprint != request.fingerprint():
         return retry_refused(request, known)
-    if known is not None and known.retries:
-        return _issue(request)
-    issued: IssuedLicence = _idempotent_issue()(request=request)
-    return issued
+    return _issue(request, known)
 
 
 def retry_refused(request: LicenceRequest, refused: OrderRecord) -> IssuedLicence:
@@ -190,12 +128,11 @@ def retry_refused(request: LicenceRequest, refused: OrderRecord) -> IssuedLicenc
     check_catalogue(request)
     if store().reopen_refused(request, refused=refused, now=int(time.time())):
         logger.info("refused licence order retried with corrected data", extra={"retries": refused.retries + 1})
-    return _issue(request)
+    return _issue(request, store().order(request.order_id))
 
 
-def _issue(request: LicenceRequest) -> IssuedLicence:
+def _issue(request: LicenceRequest, known: OrderRecord | None) -> IssuedLicence:
     logger.append_keys(order_id=request.order_id)
-    known = store().order(request.order_id)
     if known is not None and known.state in (LicenceState.ISSUED, LicenceState.REJECTED):
         return _settled(known, request)
     # Not recorded as a rejection: the catalogue may be a few minutes stale, so the same order may pass later.

@@ -11,7 +11,6 @@ from partners.profiles import MlmProfile, MlmProfileSetting
 
 class LicenceSettings(Settings):
     licences_table_name: str
-    idempotency_table_name: str
     mlm_base_url: str
     # The API token's SSM parameter name is read by hub_core.secrets from MLM_API_TOKEN_PARAM; the wording of its
     # refusals is MLM_PROFILE (a JSON object, partners.profiles.MlmProfile).
@@ -38,8 +37,6 @@ class LicenceSettings(Settings):
     # A create Pimenko did not answer (read timeout, 5xx) may still land later: the order's next attempts only look
     # for it during this long, and create again only after it.
     recreate_grace_seconds: int = Field(default=60, ge=0)
-    # A repeated order id within this window is answered from the Idempotency record without any look-up.
-    idempotency_window_seconds: int = Field(default=86400, ge=60)
     max_body_bytes: int = Field(default=4 * 1024, ge=512)
     # On AWS, POST /licences is IAM-authorised by API Gateway; the handler refuses a request that did not pass it.
     require_iam_caller: bool = True

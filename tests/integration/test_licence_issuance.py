@@ -10,14 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from hub_core.caches import reset_all
 from licence_issuance import app, flow
 from licence_issuance.models import LicenceRequest
 from tests.conftest import load_event, member_signature
 from tests.integration.conftest import MLM_TOKEN, response_json
-from tests.privacy import SHAPES
 
 FUNCTION = "LicenceIssuanceFunction"
 
@@ -83,14 +81,6 @@ def table_item(stack, pk):
     return item.get("Item")
 
 
-def forget_idempotency(stack):
-    """As if the Idempotency window had passed: only our own records remain to answer a repeat."""
-    dynamodb = stack.boto3_client("dynamodb")
-    table = stack.physical("LicenceIdempotencyTable")
-    for item in dynamodb.scan(TableName=table)["Items"]:
-        dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
-
-
 def site_event(key: str, url: str) -> dict[str, Any]:
     event = load_event("licence_issuance/post_site.json")
     event["pathParameters"] = {"key": key}
@@ -122,11 +112,8 @@ def test_a_repeated_order_gets_the_same_licence_and_pimenko_sees_one_create(stac
     fields, first = issue(stack)
     mlm.clear_requests()
     again = invoke(stack, post_event(fields))
-    assert response_json(again)["licence"] == first
-    forget_idempotency(stack)
-    later = invoke(stack, post_event(fields))
-    assert later["statusCode"] == 201
-    assert response_json(later)["licence"] == first
+    assert again["statusCode"] == 201
+    assert response_json(again)["licence"] == first  # answered by the order record alone
     assert creates(mlm) == []
 
 
@@ -135,7 +122,6 @@ def test_an_order_id_reused_for_another_request_is_a_409(stack, mlm):
     response = invoke(stack, post_event({**fields, "product_id": 3}))
     assert response["statusCode"] == 409
     assert response_json(response)["error"] == "order_conflict"
-    forget_idempotency(stack)
     assert invoke(stack, post_event({**fields, "url": "https://other.example.org"}))["statusCode"] == 409
 
 
@@ -147,7 +133,7 @@ def test_concurrent_identical_orders_make_one_licence(stack, mlm, monkeypatch):
     def attempt(_: int) -> str:
         try:
             return flow.issue(request).state.value
-        except (flow.OrderInProgress, IdempotencyAlreadyInProgressError):
+        except flow.OrderInProgress:
             return "in_progress"
 
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -169,7 +155,7 @@ def test_concurrent_different_orders_of_one_kind_each_get_their_own(stack, mlm, 
         for _ in range(200):
             try:
                 licence = flow.issue(request)
-            except (flow.OrderInProgress, IdempotencyAlreadyInProgressError):
+            except flow.OrderInProgress:
                 continue
             assert licence.licence_id is not None
             return licence.licence_id
@@ -216,7 +202,6 @@ def test_pimenko_refusing_the_data_is_a_final_422(stack, mlm):
     assert response["statusCode"] == 422
     assert response_json(response)["error"] == "rejected_by_pimenko"
     mlm.clear_requests()
-    forget_idempotency(stack)
     assert invoke(stack, post_event(fields))["statusCode"] == 422
     assert creates(mlm) == []
 
@@ -518,28 +503,30 @@ def test_no_token_or_licence_key_in_any_log_line(stack, mlm, caplog, capsys):
         assert secret not in logs
 
 
-def test_no_licence_key_sits_in_an_idempotency_record_and_a_replay_still_answers_it(stack, mlm):
+def test_a_licence_key_sits_only_in_its_order_record_and_a_replay_answers_it_from_there(stack, mlm):
     fields, first = issue(stack)
     assert first["key"]
-    records = stack.boto3_client("dynamodb").scan(TableName=stack.physical("LicenceIdempotencyTable"))["Items"]
-    mine = [record for record in records if fields["order_id"] in json.dumps(record)]
-    assert mine, "the order's idempotency record"
-    for record in records:
-        assert first["key"] not in json.dumps(record)
-        assert not SHAPES["licence key"].search(json.dumps(record))
+    dynamodb = stack.boto3_client("dynamodb")
+    holding = [
+        (table, item.get("pk", {}).get("S"))
+        for table in dynamodb.list_tables()["TableNames"]  # every table of the stack
+        for item in dynamodb.scan(TableName=table)["Items"]
+        if first["key"] in json.dumps(item)
+    ]
+    assert holding == [(stack.physical("LicencesTable"), f"order#{fields['order_id']}")]
 
     again = invoke(stack, post_event(fields))
 
     assert again["statusCode"] in (200, 201), again["body"]
-    assert response_json(again)["licence"] == first  # the key read back from LicencesTable
+    assert response_json(again)["licence"] == first
     assert len(creates(mlm)) == 1
 
 
 def test_lead_intake_shares_no_table_with_licence_issuance(stack):
-    lead = stack.function_env("LeadIntakeFunction")
+    lead = set(stack.function_env("LeadIntakeFunction").values())
     licence = stack.function_env("LicenceIssuanceFunction")
-    assert lead["IDEMPOTENCY_TABLE_NAME"] != licence["IDEMPOTENCY_TABLE_NAME"]
-    assert licence["IDEMPOTENCY_TABLE_NAME"] == stack.physical("LicenceIdempotencyTable")
+    assert "IDEMPOTENCY_TABLE_NAME" not in licence
+    assert licence["LICENCES_TABLE_NAME"] not in lead
 
 
 # ---------------------------------------------------------------- app's miles member ids
