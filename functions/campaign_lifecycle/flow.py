@@ -33,6 +33,7 @@ from hub_core.observability import logger_for, metrics_for
 from hub_core.ratelimit import Limit, RateLimited, hit
 from hub_core.tokens import (
     callback_token_hash,
+    hashing_key,
     new_callback_token,
     new_manage_token,
     token_hash,
@@ -188,9 +189,10 @@ def check_creation_limits(form: CampaignForm, client_ip: str) -> None:
             form.confirmMsisdn,
         ),
     )
+    key = hashing_key()
     for limit, subject in limits:
         try:
-            hit(config.rate_limit_table_name, limit, subject, now=now)
+            hit(config.rate_limit_table_name, limit, subject, now=now, key=key)
         except RateLimited as exc:
             logger.info("campaign creation rate limited", extra={"limit": exc.scope})
             field = "confirmMsisdn" if exc.scope == "confirm-msisdn" else None

@@ -2,12 +2,15 @@
 
 A counter is one conditional `UpdateItem`: it counts a hit only while it is under the limit, so concurrent requests
 from many Lambda containers cannot together pass it. The subject (a phone number, a client IP) is stored only as a
-SHA-256 under a purpose prefix, and only until its window ends plus a day (the table's TTL).
+hash under a purpose prefix, and only until its window ends plus a day (the table's TTL). A subject from a small
+space (Danish numbers are 10^8, IPv4 addresses 2^32) is hashed with a key (HMAC-SHA-256), since a plain hash of it
+is reversed by trying every value.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 from dataclasses import dataclass
 
@@ -38,23 +41,26 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-def subject_key(scope: str, subject: str) -> str:
-    """What the table stores of a subject: never the number or address itself."""
-    return hashlib.sha256(f"partner-hub/ratelimit/{scope}\n{subject}".encode()).hexdigest()
+def subject_key(scope: str, subject: str, key: bytes | None = None) -> str:
+    """What the table stores of a subject: never the number or address itself (keyed when `key` is given)."""
+    message = f"partner-hub/ratelimit/{scope}\n{subject}".encode()
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def hit(table_name: str, limit: Limit, subject: str, *, now: float) -> int:
+def hit(table_name: str, limit: Limit, subject: str, *, now: float, key: bytes | None = None) -> int:
     """Count one hit for `subject`; the hits used in this window, or RateLimited once `limit.count` were used."""
     if limit.count <= 0:
         return 0
     window = max(1, limit.window_seconds)
     start = int(now) // window * window
     end = start + window
-    key = f"{limit.scope}#{subject_key(limit.scope, subject)}#{start}"
+    counter = f"{limit.scope}#{subject_key(limit.scope, subject, key)}#{start}"
     try:
         response = aws.dynamodb().update_item(
             TableName=table_name,
-            Key={"id": {"S": key}},
+            Key={"id": {"S": counter}},
             UpdateExpression="ADD hits :one SET expires_at = if_not_exists(expires_at, :expires)",
             ConditionExpression="attribute_not_exists(hits) OR hits < :limit",
             ExpressionAttributeValues=to_item({":one": 1, ":limit": limit.count, ":expires": end + _TTL_SLACK_SECONDS}),

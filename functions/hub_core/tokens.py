@@ -86,6 +86,13 @@ class DonorHasher:
         return [f"{key_id}:{_donor_mac(key, msisdn)}" for key_id, key in self._ring().keys.items()]
 
 
+def hashing_key() -> bytes:
+    """The active key of the hub's key ring, for keyed hashes that are only ever compared within its lifetime (rate
+    limit counters: a rotation starts them afresh)."""
+    ring = KeyRing.parse(secret("CALLBACK_SIGNING_KEY_PARAM"))
+    return ring.keys[ring.active]
+
+
 def donor_hasher() -> DonorHasher:
     """Keyed with the hub's key ring in SSM (CALLBACK_SIGNING_KEY_PARAM names it), read through Powertools."""
     return DonorHasher(lambda: secret("CALLBACK_SIGNING_KEY_PARAM"))
