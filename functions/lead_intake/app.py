@@ -9,10 +9,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
@@ -45,16 +41,16 @@ install_error_handlers(app, logger)
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 
 
-@app.exception_handler(IdempotencyAlreadyInProgressError)
-def _in_progress(_: IdempotencyAlreadyInProgressError) -> Response[str]:
+@app.exception_handler(flow.SubmissionInProgress)
+def _in_progress(_: flow.SubmissionInProgress) -> Response[str]:
     return error_response(
         409, "submission_in_progress", "the same lead is being submitted right now; wait for its answer",
         headers={"Retry-After": "2"},
     )  # fmt: skip
 
 
-@app.exception_handler(IdempotencyValidationError)
-def _key_reused(_: IdempotencyValidationError) -> Response[str]:
+@app.exception_handler(flow.IdempotencyKeyReused)
+def _key_reused(_: flow.IdempotencyKeyReused) -> Response[str]:
     problem = FieldProblem("Idempotency-Key", "reused", "this key was already used for a different lead")
     return error_response(422, "idempotency_key_reused", problem.message, [problem])
 
@@ -149,7 +145,6 @@ def _is_sqs_batch(event: dict[str, Any]) -> bool:
 @metrics.log_metrics
 @deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    flow.register_context(context)
     if _is_sqs_batch(event):
         # Loaded on the queue's first invocation only: the form's cold start does without the batch utility.
         from lead_intake import retries  # noqa: PLC0415

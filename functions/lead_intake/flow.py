@@ -20,25 +20,18 @@ import time
 import uuid
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from hub_core import aws, events
 from hub_core.caches import TtlCache, container_cached
 from hub_core.config import ConfigError
-from hub_core.deadline import fits
+from hub_core.deadline import fits, margin_seconds
 from hub_core.member_signature import Verdict, keep_if_signed
 from hub_core.observability import logger_for
 from hub_core.secrets import secret
 from lead_intake import SERVICE
-from lead_intake.models import LeadForm, LeadOutcome, LeadStatus, LeadSubmission
+from lead_intake.models import LeadForm, LeadOutcome, LeadStatus, LeadSubmission, lead_id_for
 from lead_intake.settings import settings
-from lead_intake.store import ClaimRefused, LeadRecord, LeadStore
+from lead_intake.store import UNRECORDED, ClaimRefused, LeadRecord, LeadStore
+from partners.deadline import current as current_deadline
 from partners.errors import (
     PartnerAuthError,
     PartnerError,
@@ -54,6 +47,7 @@ logger = logger_for(SERVICE)
 QUEUED_MESSAGE = "MiiMOSA could not take the lead just now; it is stored and will be forwarded automatically."
 FORWARDED_MESSAGE = "The lead reached MiiMOSA."
 RECORDING_MESSAGE = "The lead reached MiiMOSA; it is being recorded. There is no need to send it again."
+PENDING_MESSAGE = "The lead is stored and on its way to MiiMOSA. There is no need to send it again."
 # Recording MiiMOSA's yes is retried with these pauses, while the invocation's deadline leaves room for a write.
 SETTLE_PAUSES = (0.1, 0.3, 0.9)
 SETTLE_WRITE_SECONDS = 1.0
@@ -81,58 +75,125 @@ def miimosa() -> MiimosaClient:
     )
 
 
-@container_cached
-def idempotency_config() -> IdempotencyConfig:
-    return IdempotencyConfig(
-        event_key_jmespath="dedup_key",
-        # The same Idempotency-Key with another lead is a client bug, answered 422, not a silent replay.
-        payload_validation_jmespath="fingerprint",
-        expires_after_seconds=settings().dedup_window_seconds,
-    )
-
-
-@container_cached
-def _idempotent_submit() -> Any:
-    persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table_name, boto3_client=aws.dynamodb())
-    return idempotent_function(
-        data_keyword_argument="submission",
-        persistence_store=persistence,
-        config=idempotency_config(),
-        output_serializer=PydanticSerializer(LeadOutcome),
-    )(_submit)
-
-
-def register_context(context: LambdaContext) -> None:
-    """Lets Idempotency expire an in-progress record when this invocation would have timed out."""
-    idempotency_config().register_lambda_context(context)
-
-
 def with_verified_member(lead: LeadForm) -> tuple[LeadForm, Verdict | None]:
     """The lead with its member id only when the site's signature vouches for it (hub_core.member_signature)."""
     return keep_if_signed(lead, max_lifetime_seconds=settings().member_signature_max_seconds)
 
 
+class SubmissionInProgress(Exception):
+    """The same lead's first submission is still being answered: a repeat waits for it (409, Retry-After)."""
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key already used, within its window, for a different lead: a client bug, refused (422)."""
+
+
 def submit(submission: LeadSubmission) -> LeadOutcome:
-    """Accept a validated lead once per dedup key; a double submit gets the first outcome back."""
-    outcome: LeadOutcome = _idempotent_submit()(submission=submission)
-    return outcome
+    """Accept a validated lead once per dedup key; a double submit gets the lead's outcome back.
 
-
-def _submit(submission: LeadSubmission) -> LeadOutcome:
+    The lead's record is what answers a repeat: its id is derived from the dedup key (models.lead_id_for), so one
+    conditional put either stores the lead or, refused, returns the lead stored under that id. Within the dedup
+    window that is the first submission: answered from its record. After it, the same key makes a new lead, which
+    the first lead of the key names as its successor (see _after_window).
+    """
     config = settings()
-    lead_id = str(uuid.uuid4())
     now = int(time.time())
-    store().create(
+    head_id = lead_id_for(submission.dedup_key)
+    found = _create(head_id, submission, now=now)
+    if found is None:
+        return _first_attempt(head_id, submission)
+    if found.dedup_until > now:
+        return _repeat(found, submission, now=now)
+    return _after_window(found, submission, now=now, window=config.dedup_window_seconds)
+
+
+def _create(lead_id: str, submission: LeadSubmission, *, now: int) -> LeadRecord | None:
+    config = settings()
+    return store().create(
         lead_id,
         submission.lead.for_partner(),
         now=now,
         lease_seconds=config.forward_lease_seconds,
         expires_at=now + config.lead_retention_days * 86400,
         apps_miles_user_id=submission.lead.apps_miles_user_id,
+        fingerprint=submission.fingerprint,
+        dedup_until=now + config.dedup_window_seconds,
+        answer_by=_answer_by(now),
     )
+
+
+def _answer_by(now: int) -> int:
+    """Until when this invocation may still be answering: a repeat meanwhile is told to wait (409). The deadline
+    plus the margin in which the route still answers, at most the forward's lease (no deadline: the lease)."""
+    lease = settings().forward_lease_seconds
+    deadline = current_deadline()
+    if deadline is None:
+        return now + lease
+    return now + min(lease, math.ceil(deadline.remaining() + margin_seconds()))
+
+
+def _first_attempt(lead_id: str, submission: LeadSubmission) -> LeadOutcome:
+    config = settings()
     logger.append_keys(lead_id=lead_id)
-    schedule_retry(lead_id, delay_seconds=config.lead_retry_delay_seconds)
+    try:
+        schedule_retry(lead_id, delay_seconds=config.lead_retry_delay_seconds)
+    except Exception:
+        # No safety net, so no forward: the stored lead goes, and a resubmit starts afresh rather than finding a
+        # lead that nothing would ever forward.
+        _discard(lead_id)
+        raise
     return forward(lead_id, submission.lead.for_partner(), apps_miles_user_id=submission.lead.apps_miles_user_id)
+
+
+def _discard(lead_id: str) -> None:
+    try:
+        store().discard(lead_id)
+    except Exception as exc:  # then a resubmit finds it, and is told it is on its way: the lead would wait for TTL
+        logger.error("a lead without a safety net could not be discarded", extra={"kind": type(exc).__name__})
+
+
+def _repeat(record: LeadRecord, submission: LeadSubmission, *, now: int) -> LeadOutcome:
+    """A submission found stored within its dedup window: the lead's outcome, never a second forward."""
+    if record.fingerprint != submission.fingerprint:
+        raise IdempotencyKeyReused
+    if record.status is LeadStatus.FORWARDED:
+        return LeadOutcome(lead_id=record.lead_id, status=record.status, message=FORWARDED_MESSAGE)
+    if record.status is LeadStatus.REJECTED:
+        return LeadOutcome(lead_id=record.lead_id, status=record.status, message=record.message)
+    if record.status is LeadStatus.QUEUED:
+        return LeadOutcome(lead_id=record.lead_id, status=record.status, message=QUEUED_MESSAGE)
+    if record.answer_by is not None and record.answer_by > now:
+        raise SubmissionInProgress
+    # Forwarding, its first invocation over: MiiMOSA's yes awaits its record, or a retry delivery holds the lead,
+    # or the invocation died and the safety net will forward it. In each case it is on its way.
+    message = RECORDING_MESSAGE if record.message == UNRECORDED else PENDING_MESSAGE
+    return LeadOutcome(lead_id=record.lead_id, status=LeadStatus.FORWARDING, message=message)
+
+
+def _after_window(head: LeadRecord, submission: LeadSubmission, *, now: int, window: int) -> LeadOutcome:
+    """The key's first lead is past its window: this submission is a new lead (with a random id), unless a newer
+    lead of the key is still within its own window; the first lead names the newest (`successor`).
+
+    The new lead is stored before it is named, so a submission that loses the naming race discards its own and
+    answers as a repeat of the winner's; one that dies in between leaves an unnamed lead that nothing forwards
+    (no safety net was queued yet) until its TTL, and the key's next submission makes a new one.
+    """
+    replacing = None
+    if head.successor is not None and head.successor_until > now:
+        current = store().get(head.successor)
+        if current is not None:
+            return _repeat(current, submission, now=now)
+        replacing = head.successor  # erased within its window: the next submission is a new lead
+    lead_id = str(uuid.uuid4())
+    _create(lead_id, submission, now=now)
+    winner = store().link_successor(head.lead_id, lead_id, now=now, until=now + window, replacing=replacing)
+    if winner is None:
+        return _first_attempt(lead_id, submission)
+    _discard(lead_id)
+    current = store().get(winner.successor) if winner.successor is not None else None
+    if current is None:  # the winner's lead is not there (yet): it is being submitted right now
+        raise SubmissionInProgress
+    return _repeat(current, submission, now=now)
 
 
 def schedule_retry(lead_id: str, *, delay_seconds: int, accepted: dict[str, str | None] | None = None) -> None:
@@ -164,9 +225,11 @@ def forward(lead_id: str, lead: dict[str, str], *, apps_miles_user_id: str | Non
         store().settle(lead_id, LeadStatus.QUEUED, now=now, message=type(exc).__name__, not_before=_not_before(exc))
         return LeadOutcome(lead_id=lead_id, status=LeadStatus.QUEUED, message=QUEUED_MESSAGE)
     if not _record_accepted(lead_id, now=now, reference=receipt.reference):
-        # MiiMOSA has it: a 500 here would invite a resubmit, i.e. a second lead at MiiMOSA. The idempotency record
-        # keeps this answer for a double submit too; the queue records the yes once DynamoDB takes writes again.
+        # MiiMOSA has it: a 500 here would invite a resubmit, i.e. a second lead at MiiMOSA. The lead's record
+        # gives this answer to a double submit too (mark_unrecorded, or its `answer_by` once over); the queue
+        # records the yes once DynamoDB takes writes again.
         _queue_acceptance(lead_id, receipt.reference)
+        _mark_unrecorded(lead_id)
         return LeadOutcome(lead_id=lead_id, status=LeadStatus.FORWARDING, message=RECORDING_MESSAGE)
     logger.info("lead forwarded to MiiMOSA")
     _announce(lead_id, lead, apps_miles_user_id)
@@ -187,6 +250,13 @@ def _record_accepted(lead_id: str, *, now: int, reference: str | None) -> bool:
         return True
     logger.error("a lead MiiMOSA accepted is not recorded as forwarded; the visitor is told it is being recorded")
     return False
+
+
+def _mark_unrecorded(lead_id: str) -> None:
+    try:
+        store().mark_unrecorded(lead_id)
+    except Exception as exc:  # then a repeat is told "in progress" until this invocation's answer_by is over
+        logger.warning("an unrecorded forward could not be marked answered", extra={"kind": type(exc).__name__})
 
 
 def _queue_acceptance(lead_id: str, reference: str | None) -> None:

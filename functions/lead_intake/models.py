@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -144,8 +145,21 @@ class LeadForm(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def lead_id_for(dedup_key: str) -> str:
+    """The id of the lead first submitted under this dedup key, so that a repeat finds it by id (flow.submit).
+
+    A SHA-256 of the dedup key (`key:<Idempotency-Key>` or `body:<fingerprint>`) in UUID form (version 8, RFC
+    9562), as the key Powertools Idempotency stored was a hash of it: nothing of the person is in the id in clear,
+    and the fingerprint it hashes is itself a SHA-256 of the whole normalised lead.
+    """
+    digest = int.from_bytes(hashlib.sha256(b"lead-intake/lead-id\0" + dedup_key.encode()).digest()[:16])
+    digest = (digest & ~(0xF << 76)) | (0x8 << 76)  # version 8: custom, here "a hash of the dedup key"
+    digest = (digest & ~(0x3 << 62)) | (0x2 << 62)  # the RFC 9562 variant
+    return str(uuid.UUID(int=digest))
+
+
 class LeadSubmission(BaseModel):
-    """What the idempotent submit sees: the key that spots a double submit, and the lead."""
+    """What submit sees: the key that spots a double submit (it names the lead's record), and the lead."""
 
     dedup_key: str
     fingerprint: str

@@ -12,14 +12,13 @@ from partners.profiles import MiimosaProfile, MiimosaProfileSetting
 
 class LeadIntakeSettings(Settings):
     leads_table_name: str
-    idempotency_table_name: str
     lead_retry_queue_url: str
     miimosa_base_url: str
     # The API key's SSM parameter name is read by hub_core.secrets from MIIMOSA_API_KEY_PARAM; how it travels is
     # MIIMOSA_PROFILE (a JSON object, partners.profiles.MiimosaProfile).
     miimosa_profile: MiimosaProfileSetting = Field(default_factory=MiimosaProfile)
     lead_retention_days: int = Field(default=90, ge=1)
-    # A double submit within this window returns the first outcome.
+    # A double submit within this window gets the lead's outcome (flow.submit); after it, the same lead is a new one.
     dedup_window_seconds: int = Field(default=900, ge=1)
     # The first retry of a lead is this long after it arrived (its safety net if the forward is cut short).
     lead_retry_delay_seconds: int = Field(default=60, ge=0, le=900)

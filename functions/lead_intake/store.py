@@ -21,6 +21,13 @@ class LeadRecord:
     attempts: int
     message: str
     apps_miles_user_id: str | None = None
+    # What answers a repeat (flow.submit): the lead's fingerprint, the end of its dedup window, until when its
+    # first invocation may still be answering (absent once it has), and the newer lead of the same dedup key.
+    fingerprint: str = ""
+    dedup_until: int = 0
+    answer_by: int | None = None
+    successor: str | None = None
+    successor_until: int = 0
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LeadRecord:
@@ -32,6 +39,11 @@ class LeadRecord:
             attempts=int(values.get("attempts", 0)),
             message=str(values.get("message", "")),
             apps_miles_user_id=values.get("apps_miles_user_id"),
+            fingerprint=str(values.get("fingerprint", "")),
+            dedup_until=int(values.get("dedup_until", 0)),
+            answer_by=None if values.get("answer_by") is None else int(values["answer_by"]),
+            successor=values.get("successor"),
+            successor_until=int(values.get("successor_until", 0)),
         )
 
 
@@ -40,6 +52,10 @@ class ClaimRefused:
     """Another attempt holds the lead, or it is already settled (`record` None: it no longer exists)."""
 
     record: LeadRecord | None
+
+
+# The `message` of a lead MiiMOSA accepted whose record of it failed (store.mark_unrecorded).
+UNRECORDED = "unrecorded"
 
 
 class LeadStore:
@@ -56,8 +72,16 @@ class LeadStore:
         lease_seconds: int,
         expires_at: int,
         apps_miles_user_id: str | None = None,
-    ) -> None:
-        """Store a new lead already claimed by the caller, so the safety-net retry does not race it."""
+        fingerprint: str = "",
+        dedup_until: int = 0,
+        answer_by: int | None = None,
+    ) -> LeadRecord | None:
+        """Store a new lead already claimed by the caller, so the safety-net retry does not race it; None when it
+        is stored, else the lead already stored under that id (read by the same conditional put: no second read).
+
+        `fingerprint`, `dedup_until` and `answer_by` are what a repeat of the submission is answered from
+        (flow.submit): the id of a submitted lead is derived from its dedup key.
+        """
         values: dict[str, Any] = {
             "lead_id": lead_id,
             "status": LeadStatus.FORWARDING.value,
@@ -68,6 +92,13 @@ class LeadStore:
             "lease_until": now + lease_seconds,
             "expires_at": expires_at,
         }
+        if fingerprint:
+            # A hash of the normalised lead (LeadForm.fingerprint): tells a repeat from another lead under the
+            # same Idempotency-Key, and holds nothing the `lead` beside it does not.
+            values["fingerprint"] = fingerprint
+            values["dedup_until"] = dedup_until
+        if answer_by is not None:
+            values["answer_by"] = answer_by
         if lead.get("email"):
             # Erasure finds a person's leads by this (LeadsTable's EmailIndex), whatever the case typed.
             values["email_key"] = email_key(lead["email"])
@@ -78,11 +109,89 @@ class LeadStore:
             values["phone_key"] = phone
         if apps_miles_user_id:
             values["apps_miles_user_id"] = apps_miles_user_id
-        aws.dynamodb().put_item(
-            TableName=self.table_name,
-            Item=to_item(values),
-            ConditionExpression="attribute_not_exists(lead_id)",
-        )
+        try:
+            aws.dynamodb().put_item(
+                TableName=self.table_name,
+                Item=to_item(values),
+                ConditionExpression="attribute_not_exists(lead_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            if not old:  # gone between the check and the answer (an erasure): nothing to answer from
+                raise
+            return LeadRecord.from_item(old)
+        return None
+
+    def get(self, lead_id: str) -> LeadRecord | None:
+        """The lead as stored now (a consistent read), None when there is none."""
+        item = aws.dynamodb().get_item(TableName=self.table_name, Key={"lead_id": {"S": lead_id}}, ConsistentRead=True)
+        found: dict[str, Any] | None = item.get("Item")
+        return LeadRecord.from_item(found) if found else None
+
+    def discard(self, lead_id: str) -> None:
+        """Delete a lead that was stored but never offered to MiiMOSA (its safety net could not be queued), so
+        that a resubmit starts afresh instead of finding a lead no retry will ever forward."""
+        try:
+            aws.dynamodb().delete_item(
+                TableName=self.table_name,
+                Key={"lead_id": {"S": lead_id}},
+                ConditionExpression="#status = :forwarding AND attempts = :one",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item({":forwarding": LeadStatus.FORWARDING.value, ":one": 1}),
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+    def link_successor(
+        self, head_id: str, successor_id: str, *, now: int, until: int, replacing: str | None = None
+    ) -> LeadRecord | None:
+        """Name `successor_id` the lead of this dedup key until `until`, on the key's first lead (`head_id`), once
+        its own window and any earlier successor's are over (or that successor, `replacing`, is gone). None when
+        linked; else the head as it is now (another submission linked its lead first)."""
+        values: dict[str, Any] = {":successor": successor_id, ":until": until, ":now": now}
+        condition = "dedup_until < :now AND (attribute_not_exists(successor_until) OR successor_until < :now"
+        if replacing is not None:
+            values[":replacing"] = replacing
+            condition += " OR successor = :replacing"
+        try:
+            aws.dynamodb().update_item(
+                TableName=self.table_name,
+                Key={"lead_id": {"S": head_id}},
+                UpdateExpression="SET successor = :successor, successor_until = :until",
+                ConditionExpression=f"attribute_exists(lead_id) AND {condition})",
+                ExpressionAttributeValues=to_item(values),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            if not old:
+                raise
+            return LeadRecord.from_item(old)
+        return None
+
+    def mark_unrecorded(self, lead_id: str) -> None:
+        """MiiMOSA said yes and the record of it failed: the submitter has had their answer ("being recorded"), so a
+        repeat gets that answer too rather than "in progress". Best effort, like the record it stands in for."""
+        try:
+            aws.dynamodb().update_item(
+                TableName=self.table_name,
+                Key={"lead_id": {"S": lead_id}},
+                UpdateExpression="SET message = :unrecorded REMOVE answer_by",
+                ConditionExpression="#status = :forwarding",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_item(
+                    {":forwarding": LeadStatus.FORWARDING.value, ":unrecorded": UNRECORDED}
+                ),
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):  # settled meanwhile (the "accepted" message): nothing to mark
+                raise
 
     def claim(self, lead_id: str, *, now: int, lease_seconds: int) -> LeadRecord | ClaimRefused:
         """Take a queued lead (or an uncertain one whose extra lease ran out, see mark_uncertain) for one
@@ -169,7 +278,7 @@ class LeadStore:
             response = aws.dynamodb().update_item(
                 TableName=self.table_name,
                 Key={"lead_id": {"S": lead_id}},
-                UpdateExpression=f"SET {sets} REMOVE lease_until, not_before, uncertain_since",
+                UpdateExpression=f"SET {sets} REMOVE lease_until, not_before, uncertain_since, answer_by",
                 ConditionExpression="#status IN (:forwarding, :queued)",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=to_item(values),
@@ -194,7 +303,7 @@ class LeadStore:
         """Record the outcome of an attempt and release its lease; `not_before` holds off the next attempt."""
         values: dict[str, Any] = {":status": status.value, ":now": now, ":message": message}
         sets = ["#status = :status", "updated_at = :now", "message = :message"]
-        removes = ["lease_until", "uncertain_since"]
+        removes = ["lease_until", "uncertain_since", "answer_by"]
         if reference is not None:
             values[":reference"] = reference
             sets.append("partner_reference = :reference")

@@ -11,9 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import pytest
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from hub_local.stack import LambdaContext
 from lead_intake import flow
 from lead_intake.models import LeadForm, LeadSubmission
 from tests.conftest import load_event, member_signature
@@ -250,7 +248,7 @@ def test_an_unreadable_key_holds_the_lead_until_the_operator_restores_it(stack, 
 
 def test_a_submit_in_progress_is_a_409_to_wait_for(stack, miimosa, monkeypatch):
     def busy(_submission):
-        raise IdempotencyAlreadyInProgressError("in progress")
+        raise flow.SubmissionInProgress
 
     monkeypatch.setattr(flow, "submit", busy)
     response = invoke(stack, post_event(lead_fields()))
@@ -462,12 +460,11 @@ def test_concurrent_identical_submits_forward_once(stack, miimosa, monkeypatch):
     """Twenty simultaneous double-clicks: one lead at MiiMOSA; every other answer is the outcome or 'in progress'.
 
     The flow is called from threads (Lambda would run separate containers): what must hold is DynamoDB's
-    conditional writes behind Idempotency, not anything of one process. Powertools Metrics is not thread-safe,
+    conditional put of the lead's record, not anything of one process. Powertools Metrics is not thread-safe,
     so the handler's decorators stay out of this test.
     """
     for name, value in stack.function_env(FUNCTION).items():
         monkeypatch.setenv(name, value)
-    flow.register_context(LambdaContext(stack.function(FUNCTION)))
     miimosa.faults.add("slow", delay=0.3, count=1)  # keep the first forward in flight while the others arrive
     lead = LeadForm.model_validate(lead_fields())
     submission = LeadSubmission(dedup_key=f"body:{lead.fingerprint()}", fingerprint=lead.fingerprint(), lead=lead)
@@ -475,7 +472,7 @@ def test_concurrent_identical_submits_forward_once(stack, miimosa, monkeypatch):
     def submit(_):
         try:
             return flow.submit(submission).lead_id
-        except IdempotencyAlreadyInProgressError:
+        except flow.SubmissionInProgress:
             return "in progress"
 
     with ThreadPoolExecutor(max_workers=20) as pool:

@@ -526,6 +526,7 @@ def test_lead_intake_shares_no_table_with_licence_issuance(stack):
     lead = set(stack.function_env("LeadIntakeFunction").values())
     licence = stack.function_env("LicenceIssuanceFunction")
     assert "IDEMPOTENCY_TABLE_NAME" not in licence
+    assert "IDEMPOTENCY_TABLE_NAME" not in stack.function_env("LeadIntakeFunction")
     assert licence["LICENCES_TABLE_NAME"] not in lead
 
 

@@ -417,7 +417,7 @@ def test_the_real_template() -> None:
     assert lead_intake.environment["MIIMOSA_API_KEY_PARAM"] == "/partner-hub/local/miimosa/api-key"
     assert lead_intake.environment["EVENT_BUS_NAME"] == "partner-hub-local"
 
-    assert {"LeadsTable", "IdempotencyTable"} <= set(template.tables)
+    assert "LeadsTable" in set(template.tables)
     assert template.tables["LeadsTable"].ttl_attribute == "expires_at"
     assert {"LeadRetryQueue", "LeadRetryDLQ"} <= set(template.queues)
     retry = template.queues["LeadRetryQueue"]
