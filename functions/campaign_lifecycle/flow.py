@@ -19,6 +19,19 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from campaign_lifecycle import SERVICE
+from campaign_lifecycle.errors import (
+    CampaignChanged,
+    CampaignError,
+    CampaignNotFound,
+    CampaignStopped,
+    CreateInProgress,
+    CreationRateLimited,
+    DonationCodeInUse,
+    InvalidCampaign,
+    ManageTokenMissing,
+    ManageTokenRefused,
+    RefusedByUmbrella,
+)
 from campaign_lifecycle.models import CampaignChanges, CampaignForm, CampaignKey, CampaignState
 from campaign_lifecycle.settings import settings
 from campaign_lifecycle.store import FIELD_NAMES, CampaignRecord, CampaignStore, Claim, CodeHeld
@@ -26,7 +39,6 @@ from campaign_lifecycle.texts import kroner, render
 from hub_core.caches import TtlCache, container_cached
 from hub_core.config import ConfigError
 from hub_core.deadline import record_budget
-from hub_core.http_api import FieldProblem, RequestRejected
 from hub_core.ledger import read_pending, read_totals
 from hub_core.member_signature import Verdict, site_key_ring, verify
 from hub_core.observability import logger_for, metrics_for
@@ -100,12 +112,10 @@ def _check_service_and_route(form: CampaignForm) -> None:
     """From the cached list only: a request naming an unknown service must not make Umbrella calls of its own."""
     service = next((s for s in services() if s.id == form.serviceId), None)
     if service is None:
-        problem = FieldProblem("serviceId", "unknown_service", "is not one of the services GET /services lists")
-        raise RequestRejected(422, "validation_failed", "the campaign is not valid", [problem])
+        raise InvalidCampaign("serviceId", "unknown_service", "is not one of the services GET /services lists")
     if form.route not in service.routes:
         allowed = ", ".join(service.routes) or "none"
-        problem = FieldProblem("route", "one_of", f"must be one of this service's routes: {allowed}")
-        raise RequestRejected(422, "validation_failed", "the campaign is not valid", [problem])
+        raise InvalidCampaign("route", "one_of", f"must be one of this service's routes: {allowed}")
 
 
 # ------------------------------------------------------------------------------------------------ create
@@ -145,7 +155,7 @@ class SmsTexts:
 
 
 def sms_texts(form: CampaignForm, manage_token: str) -> SmsTexts:
-    """Render the templates; a name that makes a text too long for the configured SMS count is the visitor's 422."""
+    """Render the templates; a name making a text too long for the configured SMS count is InvalidCampaign."""
     config = settings()
     values = {
         "name": form.campaignName or form.donationCode,
@@ -157,8 +167,7 @@ def sms_texts(form: CampaignForm, manage_token: str) -> SmsTexts:
     confirm = render(config.confirm_text_template, values | {"token": manage_token}, sms_messages=config.sms_messages)
     if not (answer.fits and confirm.fits):
         field = "campaignName" if form.campaignName else "donationCode"
-        problem = FieldProblem(field, "sms_length", f"is too long for the campaign's SMS texts; shorten the {field}")
-        raise RequestRejected(422, "validation_failed", "the campaign is not valid", [problem])
+        raise InvalidCampaign(field, "sms_length", f"is too long for the campaign's SMS texts; shorten the {field}")
     stored = render(config.confirm_text_template, values | {"token": TOKEN_MASK}, sms_messages=config.sms_messages)
     return SmsTexts(answer.text, confirm.text, stored.text)
 
@@ -179,7 +188,7 @@ def with_verified_member(form: CampaignForm) -> CampaignForm:
 
 
 def check_creation_limits(form: CampaignForm, client_ip: str) -> None:
-    """Per number (each create may send it a confirm SMS) and per client IP; 429 with Retry-After beyond them."""
+    """Per number (each create may send it a confirm SMS) and per client IP; CreationRateLimited beyond them."""
     config = settings()
     now = time.time()
     limits = (
@@ -201,11 +210,7 @@ def check_creation_limits(form: CampaignForm, client_ip: str) -> None:
                 if field
                 else "too many campaigns created from this address; try again later"
             )
-            raise RequestRejected(
-                429, "rate_limited", message,
-                [FieldProblem(field, "rate_limit", message)] if field else [],
-                headers={"Retry-After": str(exc.retry_after)}, retryable=True, retryAfterSeconds=exc.retry_after,
-            ) from None  # fmt: skip
+            raise CreationRateLimited(message, retry_after=exc.retry_after, field=field) from None
 
 
 def create(form: CampaignForm, *, request_base_url: str, client_ip: str) -> CreatedCampaign:
@@ -291,7 +296,7 @@ def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreat
         if previous is not None and _exists_at_umbrella(key):
             if foreign:
                 give_back()
-                raise _code_in_use()
+                raise DonationCodeInUse()
             return _MADE_BEFORE
         outcome = umbrella().create_campaign(key.service_id, request)
         return _MADE_NOW_RECOVERED if outcome.recovered else _MADE_NOW
@@ -299,16 +304,15 @@ def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreat
         if previous is not None and not foreign:
             return _MADE_BEFORE  # our own interrupted attempt landed after the check
         give_back()
-        raise _code_in_use() from None
+        raise DonationCodeInUse() from None
     except PartnerNotFound:
         give_back()
         _SERVICES.clear()
-        problem = FieldProblem("serviceId", "unknown_service", "Umbrella does not know this service")
-        raise RequestRejected(422, "validation_failed", "the campaign is not valid", [problem]) from None
+        raise InvalidCampaign("serviceId", "unknown_service", "Umbrella does not know this service") from None
     except PartnerRejected as exc:
         give_back()
         logger.info("campaign refused by Umbrella", extra=exc.log_fields())
-        raise RequestRejected(422, "rejected_by_umbrella", exc.message, retryable=False) from None
+        raise RefusedByUmbrella(exc.message) from None
     except PartnerUnavailable as exc:
         if foreign:
             give_back()
@@ -318,7 +322,7 @@ def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreat
         else:
             store().release(key, claim.attempt_id)
         raise
-    except RequestRejected:
+    except CampaignError:
         raise
     except BaseException:
         # Our key refused, a setting missing, or anything unexpected: nothing was created.
@@ -334,28 +338,18 @@ def _exists_at_umbrella(key: CampaignKey) -> bool:
     return True
 
 
-def _code_in_use() -> RequestRejected:
-    problem = FieldProblem("donationCode", "in_use", "is already in use on this route; choose another code")
-    return RequestRejected(409, "donation_code_in_use", problem.message, [problem])
-
-
-def _code_held(record: CampaignRecord) -> RequestRejected:
-    if record.state is CampaignState.CREATING:
-        return RequestRejected(
-            409, "create_in_progress", "a campaign with this code is being created right now; try again shortly",
-            retryable=True,
-        )  # fmt: skip
-    return _code_in_use()
+def _code_held(record: CampaignRecord) -> CampaignError:
+    return CreateInProgress() if record.state is CampaignState.CREATING else DonationCodeInUse()
 
 
 # ------------------------------------------------------------------------------------------------ read
 
 
 def campaign(key: CampaignKey) -> CampaignRecord:
-    """Our record of a campaign the hub created; 404 for any other (and for one never completed)."""
+    """Our record of a campaign the hub created; CampaignNotFound for any other (and for one never completed)."""
     record = store().get(key)
     if record is None or record.state in (CampaignState.CREATING, CampaignState.PENDING):
-        raise RequestRejected(404, "not_found", "no campaign with this service, route and donation code")
+        raise CampaignNotFound
     return record
 
 
@@ -391,15 +385,12 @@ def collected(record: CampaignRecord) -> Collected:
 
 
 def authorize(record: CampaignRecord, authorization: str | None) -> None:
-    """The manage token, as `Authorization: Bearer …`: 401 without one, 403 with a wrong one."""
+    """The manage token, as `Authorization: Bearer …`: ManageTokenMissing without one, ManageTokenRefused if wrong."""
     scheme, _, token = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise RequestRejected(
-            401, "unauthorized", "send the campaign's manage token as Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": 'Bearer realm="campaigns"'},
-        )  # fmt: skip
+        raise ManageTokenMissing
     if not token_matches(token.strip(), record.manage_token_hash):
-        raise RequestRejected(403, "forbidden", "this manage token does not belong to this campaign")
+        raise ManageTokenRefused
 
 
 def donations(record: CampaignRecord, since: datetime | None) -> list[CampaignDonation]:
@@ -410,8 +401,8 @@ def donations(record: CampaignRecord, since: datetime | None) -> list[CampaignDo
 def umbrella_collected(record: CampaignRecord, since: datetime | None) -> Collected:
     """Umbrella's own collected amount for the campaign (since `since`), beside the ledger's; its absence is a note.
 
-    Partner outages propagate (503/502 as for every Umbrella call); a campaign Umbrella no longer has (stopped,
-    under the default profile) has no amount there, which is not an error of the request.
+    Partner outages propagate (PartnerUnavailable, as for every Umbrella call); a campaign Umbrella no longer has
+    (stopped, under the default profile) has no amount there, which is not an error of the request.
     """
     key = record.key
     try:
@@ -443,14 +434,14 @@ def update(record: CampaignRecord, changes: CampaignChanges) -> CampaignRecord:
         umbrella().update_campaign(key.service_id, key.route, key.donation_code, request)
     except PartnerNotFound:
         store().mark_stopped(key, now=int(time.time()), action="gone_at_umbrella")
-        raise RequestRejected(409, "campaign_stopped", "Umbrella no longer has this campaign; it is stopped") from None
+        raise CampaignStopped("Umbrella no longer has this campaign; it is stopped") from None
     except PartnerRejected as exc:
-        raise RequestRejected(422, "rejected_by_umbrella", exc.message, retryable=False) from None
+        raise RefusedByUmbrella(exc.message) from None
     now = int(time.time())
     new_hash = callback_token_hash(callback_token)
     updated = store().apply_changes(record, changed, now=now, callback_base=base, callback_token_hash=new_hash)
     if updated is None:
-        raise RequestRejected(409, "campaign_changed", "the campaign changed meanwhile; read it and try again")
+        raise CampaignChanged
     logger.info("campaign updated", extra={"fields": sorted(changed)})
     return updated
 
@@ -491,7 +482,7 @@ def _reconcile_first(key: CampaignKey) -> None:
 
 def _require_active(record: CampaignRecord) -> None:
     if record.state is not CampaignState.ACTIVE:
-        raise RequestRejected(409, "campaign_stopped", "a stopped campaign cannot be changed")
+        raise CampaignStopped
 
 
 # ------------------------------------------------------------------------------------------------ views

@@ -29,6 +29,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from donation_ingester import SERVICE
+from donation_ingester.errors import (
+    CallbackRevoked,
+    CallbackTokenMissing,
+    CallbackTokenRefused,
+    InvalidDonation,
+    PublishFailed,
+)
 from donation_ingester.models import CallbackDonation, DonationHint, DonationReceived, event_id_for
 from donation_ingester.settings import settings
 from donation_ingester.store import (
@@ -40,7 +47,6 @@ from donation_ingester.store import (
 from hub_core import events
 from hub_core.caches import TtlCache, container_cached
 from hub_core.deadline import fits, record_budget
-from hub_core.http_api import FieldProblem, RequestRejected, problems_from
 from hub_core.ledger import PENDING, donation_pk, read_totals
 from hub_core.observability import logger_for, metrics_for
 from hub_core.tokens import DonorHasher, callback_token_matches, donor_hasher, is_callback_token_shaped
@@ -105,7 +111,8 @@ def _campaign_info(ref: str) -> CampaignInfo | None:
 
 
 def verify_token(campaign: CampaignRef, token: str | None) -> CampaignInfo:
-    """Before the payload is looked at: 401 without a token, 403 with one this campaign does not hold (any more).
+    """Before the payload is looked at: CallbackTokenMissing without a token, CallbackTokenRefused (or, after a stop's
+    grace period, CallbackRevoked) with one this campaign does not hold (any more).
 
     The campaign (with its token's hash) comes from the per-container cache; a token that does not match is checked
     once more against a fresh read, so a token issued by a `PUT` moments ago works at once. A replaced token is
@@ -113,7 +120,7 @@ def verify_token(campaign: CampaignRef, token: str | None) -> CampaignInfo:
     """
     if not is_callback_token_shaped(token):
         metrics.add_metric(name="DonationCallbackUnauthorized", unit="Count", value=1)
-        raise RequestRejected(401, "unauthorized", "this callback URL needs the token the campaign was created with")
+        raise CallbackTokenMissing
     assert token is not None
     info = _campaign_info(campaign.ref)
     if info is None or not callback_token_matches(token, info.callback_token_hash):
@@ -122,24 +129,23 @@ def verify_token(campaign: CampaignRef, token: str | None) -> CampaignInfo:
         info = fresh
     if info is None or not callback_token_matches(token, info.callback_token_hash):
         metrics.add_metric(name="DonationCallbackForbidden", unit="Count", value=1)
-        raise RequestRejected(403, "forbidden", "this token does not belong to this campaign")
+        raise CallbackTokenRefused
     grace = settings().callback_grace_after_stop_seconds
     if info.state == "stopped" and info.stopped_at is not None and time.time() > info.stopped_at + grace:
         metrics.add_metric(name="DonationCallbackRevoked", unit="Count", value=1)
-        raise RequestRejected(403, "callback_revoked", "this campaign was stopped; its callback URL no longer works")
+        raise CallbackRevoked
     return info
 
 
 def parse_donation(fields: dict[str, Any]) -> CallbackDonation:
-    """The payload's fields, as a 400 naming each problem (and nothing stored) when they are not a donation."""
+    """The payload's fields; InvalidDonation naming each problem (and nothing stored) when they are not a donation."""
     config = settings()
     context = {"msisdn_pattern": config.msisdn_pattern, "max_amount_ore": config.callback_max_amount_ore}
     try:
         return CallbackDonation.model_validate(fields, context=context)
     except ValidationError as exc:
-        problems = problems_from(exc.errors(include_input=False, include_url=False))
         metrics.add_metric(name="DonationCallbackInvalid", unit="Count", value=1)
-        raise RequestRejected(400, "invalid_donation", "the donation is not valid", problems) from None
+        raise InvalidDonation(exc.errors(include_input=False, include_url=False)) from None
 
 
 @dataclass(frozen=True)
@@ -244,13 +250,10 @@ def _publish_hint(campaign_ref: str, message_key: str, amount: int, received_at:
     try:
         events.publish(EVENT_SOURCE, DONATION_HINT, detail.as_detail())
     except Exception as exc:
-        # Stored, not handed to the fold: answer 503 so Umbrella sends it again, and the repeat publishes.
+        # Stored, not handed to the fold: Umbrella must send it again (app.py answers 503), and the repeat publishes.
         metrics.add_metric(name="DonationEventFailed", unit="Count", value=1)
         logger.warning("DonationCallbackReceived not published", extra={"kind": type(exc).__name__})
-        raise RequestRejected(
-            503, "event_not_published", "the donation is recorded; send it again so it is verified",
-            headers={"Retry-After": "5"}, retryable=True,
-        ) from None  # fmt: skip
+        raise PublishFailed from None
 
 
 def _publish_received(
@@ -585,11 +588,9 @@ def _settle_listed(
         if stored is not None and stored.settled:
             continue
         if stored is None:
-            try:
-                received = receive(campaign, _as_callback(donation), source="reconciliation", announce=False)
-            except RequestRejected:
-                unsettled.append(int(donation.donatedAt.timestamp()))
-                continue
+            # announce=False publishes nothing, so no PublishFailed can come from here: the donation is verified
+            # below, and one whose event or fold fails there holds the watermark back.
+            received = receive(campaign, _as_callback(donation), source="reconciliation", announce=False)
             result.recovered += received.status == "recorded"
         else:
             result.verified += 1
@@ -631,7 +632,3 @@ def _as_callback(donation: CampaignDonation) -> CallbackDonation:
         },
         context={"msisdn_pattern": settings().msisdn_pattern},
     )
-
-
-def fields_problem(field_name: str, rule: str, message: str) -> RequestRejected:
-    return RequestRejected(400, "invalid_donation", message, [FieldProblem(field_name, rule, message)])

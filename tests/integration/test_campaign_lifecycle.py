@@ -15,8 +15,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from campaign_lifecycle import flow
+from campaign_lifecycle.errors import CreateInProgress, DonationCodeInUse
 from campaign_lifecycle.models import CampaignForm
-from hub_core.http_api import RequestRejected
 from hub_core.tokens import callback_token_hash
 from tests.conftest import load_event, manage_token_from_sms, member_signature
 from tests.integration.conftest import CANARY_MSISDN, UMBRELLA_KEY, response_json
@@ -476,8 +476,10 @@ def test_concurrent_creates_of_one_code_make_one_campaign(stack, umbrella, monke
     def attempt(_: int) -> str:
         try:
             flow.create(form, request_base_url="https://api.example.org", client_ip="127.0.0.1")
-        except RequestRejected as exc:
-            return exc.error
+        except CreateInProgress:
+            return "create_in_progress"
+        except DonationCodeInUse:
+            return "donation_code_in_use"
         return "created"
 
     with ThreadPoolExecutor(max_workers=8) as pool:
