@@ -23,9 +23,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
-from aws_lambda_powertools.utilities.parameters.ssm import SSMProvider
 
-from hub_core import aws
+from hub_core import aws, secrets
 from hub_core.caches import reset_all
 
 try:  # Lambda's python3.13 runtime only
@@ -115,8 +114,8 @@ def before_snapshot(registration: Registration) -> int | None:
     """Build the clients and serve the dry request; its status code (a 4xx when it was rejected as it should be)."""
     for service in registration.services:
         if service == "ssm":
-            # hub_core.secrets reads through Powertools' default provider, which owns its own SSM client.
-            DEFAULT_PROVIDERS.setdefault("ssm", SSMProvider())
+            # hub_core.secrets reads through Powertools' default provider, built on the shared session.
+            secrets.ssm_provider()
         else:
             aws._client(service)  # no request: the service model is loaded, no connection opened
     if registration.dry_event is None:
@@ -128,7 +127,7 @@ def before_snapshot(registration: Registration) -> int | None:
 
 def after_restore() -> None:
     """Forget what must not be shared between restored environments; the AWS clients stay."""
-    reset_all(keep=(aws._client, parameters.clear_caches))
+    reset_all(keep=(aws._client, aws._session, parameters.clear_caches))
     # The secrets read before the snapshot (none today) are forgotten; the SSM client that reads them stays.
     for provider in DEFAULT_PROVIDERS.values():
         provider.clear_cache()
