@@ -8,6 +8,7 @@ invocation at the template's MemorySize, so they are indicative of this machine,
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 import uuid
@@ -29,6 +30,7 @@ from bench.invocations import (
     new_licence_event,
     new_relay_batch,
 )
+from bench.stack import bench_stack
 from hub_local.stack import LambdaContext, LocalStack, load_handler
 
 # On-demand list prices, US East (N. Virginia), USD. PRICES_AS_OF is when they were taken from AWS's public
@@ -65,11 +67,134 @@ def _callbacks(stack: LocalStack) -> Callable[[], dict[str, Any]]:
 OPERATIONS = [
     Operation("accepted lead", "LeadIntakeFunction", True, lambda stack: new_lead_event),
     Operation("created campaign", "CampaignLifecycleFunction", True, lambda stack: lambda: new_campaign_event()[0]),
-    Operation("donation callback (fold + verification not counted)", "DonationIngesterFunction", True, _callbacks),
+    Operation("donation callback (alone: whole path below)", "DonationIngesterFunction", True, _callbacks),
     Operation("licence issued", "LicenceIssuanceFunction", True, lambda stack: lambda: new_licence_event()[0]),
     Operation("relayed loyalty action", "LoyaltyRelayFunction", False, lambda stack: new_relay_batch),
     Operation("erasure", "ErasureFunction", True, lambda stack: lambda: load_event("erasure/post_erasure.json")),
 ]
+
+
+DONATION_FUNCTION = "DonationIngesterFunction"
+DONATION_QUEUE = "DonationTotalsQueue"
+
+
+def fold_batch_size(stack: LocalStack) -> int:
+    """The FoldTotals event source's BatchSize in template.yaml: how many hints one fold invocation gets at most."""
+    sizes = [s.batch_size for s in stack.function(DONATION_FUNCTION).sqs_sources if s.queue == DONATION_QUEUE]
+    return sizes[0] if sizes else 1
+
+
+def _donation_callback(stack: LocalStack, fields: dict[str, Any]) -> dict[str, Any]:
+    """A callback for a donation Umbrella made (and so lists): the fold verifies it rather than waiting for it."""
+    made = stack.sandboxes["umbrella"].donate(
+        int(fields["serviceId"]), fields["route"], fields["donationCode"], deliver=False
+    )["donation"]
+    event = _callback_event(stack, fields, made["messageKey"])
+    event["body"] = json.dumps(made)
+    return event
+
+
+def _hint_records(calls: list[Call]) -> list[dict[str, Any]]:
+    """The SQS records EventBridge would deliver to the totals queue for the hints these calls published."""
+    records = []
+    for service, operation, params in calls:
+        if service != "events" or operation != "PutEvents":
+            continue
+        for entry in params.get("Entries", []):
+            envelope = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": entry["DetailType"],
+                "source": entry["Source"],
+                "detail": json.loads(entry["Detail"]),
+            }
+            records.append({"messageId": str(uuid.uuid4()), "body": json.dumps(envelope), "eventSource": "aws:sqs"})
+    return records
+
+
+@dataclass
+class _PathRun:
+    callback_calls: list[Call]
+    fold_calls: list[Call]
+    callback_seconds: list[float]
+    fold_seconds: float
+    umbrella_gets: int
+
+
+def _run_donation_path(stack: LocalStack, handler: Callable[..., Any], fields: dict[str, Any], n: int) -> _PathRun:
+    spec = stack.function(DONATION_FUNCTION)
+    umbrella = stack.sandboxes["umbrella"]
+    events = [_donation_callback(stack, fields) for _ in range(n)]
+    umbrella.clear_requests()
+    callback_calls: list[Call] = []
+    seconds = []
+    for event in events:
+        with AWS.recording() as calls:
+            started = time.perf_counter()
+            response = handler(event, LambdaContext(spec))
+            seconds.append(time.perf_counter() - started)
+        assert response["statusCode"] == 200, response
+        callback_calls += calls
+    records = _hint_records(callback_calls)
+    assert len(records) == n, f"{len(records)} hints for {n} callbacks"
+    with AWS.recording() as fold_calls:
+        started = time.perf_counter()
+        report = handler({"Records": records}, LambdaContext(spec))
+        fold_seconds = time.perf_counter() - started
+    assert report["batchItemFailures"] == [], report
+    gets = sum(1 for request in umbrella.requests if request.method == "GET" and request.path.endswith("/donations"))
+    return _PathRun(callback_calls, list(fold_calls), seconds, fold_seconds, gets)
+
+
+def _by_service(calls: list[Call], per: float) -> str:
+    counts = Counter(service for service, _, _ in calls)
+    return ", ".join(f"{service} {count / per:.3g}" for service, count in sorted(counts.items()))
+
+
+def donation_path(stack: LocalStack) -> list[Row]:
+    """A donation all told: its callback, plus its share of one fold batch (the hints of `batch` callbacks on one
+    campaign, verified with one `GET …/donations?timestampSince` and folded), at the template's BatchSize."""
+    metric = "AWS requests per donation, whole path (callback + fold + verification)"
+    if DONATION_FUNCTION not in {handler.logical_id for handler in built_handlers()}:
+        return [Row(metric, NOT_BUILT)]
+    batch = fold_batch_size(stack)
+    spec = stack.function(DONATION_FUNCTION)
+    fields = _new_campaign(stack)
+    with function_environment(stack, DONATION_FUNCTION):
+        handler = load_handler(spec.handler)  # type: ignore[arg-type]
+        _run_donation_path(stack, handler, fields, 1)  # warm: SSM, the campaign's cache entry, each operation once
+        run = _run_donation_path(stack, handler, fields, batch)
+    calls = run.callback_calls + run.fold_calls
+    per_donation = len(calls) / batch
+    fold_ops = Counter(f"{service}.{operation}" for service, operation, _ in run.fold_calls)
+    units = _units(calls)
+    aws_cost = sum(PRICE_PER_MILLION[unit] * count / batch for unit, count in units.items())
+    callback_seconds = statistics.median(run.callback_seconds)
+    gb = spec.memory_size / 1024
+    lambda_cost = (
+        max(callback_seconds, 0.001) + run.fold_seconds / batch
+    ) * gb * LAMBDA_ARM_PER_GB_SECOND * 1e6 + PRICE_PER_MILLION["lambda.request"] * (1 + 1 / batch)
+    api = PRICE_PER_MILLION["apigw.http"]
+    return [
+        Row(
+            f"{metric}, fold batch {batch} on one campaign (template BatchSize; Umbrella GETs "
+            f"{run.umbrella_gets / batch:.3g} per donation)",
+            f"{per_donation:.3g} ({_by_service(calls, batch)})",
+        ),
+        Row(
+            f"  callback {len(run.callback_calls) / batch:g} ({_by_service(run.callback_calls, batch)}); "
+            f"one fold of {batch}: {len(run.fold_calls)} ("
+            + ", ".join(f"{name} {count}" for name, count in sorted(fold_ops.items()))
+            + f"), Umbrella GET …/donations {run.umbrella_gets}",
+            "",
+        ),
+        Row(
+            f"  USD per million donations: AWS services {aws_cost:.2f} + Lambda {lambda_cost:.2f} (callback "
+            f"{callback_seconds * 1000:.0f} ms + fold {run.fold_seconds * 1000:.0f} ms / {batch}, at "
+            f"{spec.memory_size} MB) + HTTP API {api:.2f}",
+            f"{aws_cost + lambda_cost + api:.2f}",
+        ),
+    ]
 
 
 def _units(calls: list[Call]) -> Counter[str]:
@@ -139,4 +264,19 @@ def measure(stack: LocalStack, repeats: int = 5) -> list[Row]:
                 f"{cost + lambda_cost + api:.2f}",
             )
         )
+        if operation.logical_id == DONATION_FUNCTION:
+            rows += donation_path(stack)
     return rows
+
+
+def main() -> int:
+    """`python -m bench.cost`: this table alone, on a local stack of its own."""
+    with bench_stack() as stack:
+        rows = measure(stack)
+    for row in rows:
+        print(f"{row.metric:<130} {row.value:<28} {row.target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
