@@ -33,20 +33,48 @@ from bench.invocations import (
 from bench.stack import bench_stack
 from hub_local.stack import LambdaContext, LocalStack, load_handler
 
-# On-demand list prices, US East (N. Virginia), USD. PRICES_AS_OF is when they were taken from AWS's public
-# pricing pages (aws.amazon.com/lambda|dynamodb|sqs|eventbridge|systems-manager|api-gateway/pricing); they were
-# not re-read for this run: check them before quoting a figure.
-PRICES_AS_OF = "2024-11 (DynamoDB after its 2024-11-01 on-demand reduction)"
+# On-demand list prices, US East (N. Virginia), USD, first tier. Written from memory (2024-11), then checked on
+# 2026-12-02 against stored copies of these pages (every figure was unchanged, so none was corrected):
+# - DynamoDB on-demand: https://aws.amazon.com/dynamodb/pricing/on-demand/ (AWS's page: a standard write request
+#   unit writes up to 1 KB, a strongly consistent read up to 4 KB is one read request unit, transactional ones
+#   count double); the rates $0.625 per million WRU and $0.125 per million RRU, after the 50 % on-demand cut of
+#   2024-11-01, from https://airbyte.com/data-engineering-resources/dynamodb-pricing (2025-07-21), which matches
+#   https://www.jusdb.com/blog/dynamodb-cost-optimization-a-comprehensive-guide-by-jusdb (2025-08-19).
+# - Lambda: https://aws.amazon.com/lambda/pricing/ renders its rate table client-side, so the stored copy shows
+#   no figures; $0.20 per million requests and $0.0000133334 per GB-second on Arm from third-party copies of it:
+#   https://git.mcrn.ar/mariano/lambda_local_runner/src/branch/main/docs/lambdas-md/lambda-13-cost.md
+#   (2026-05-11) and artillery's https://app.unpkg.com/artillery@2.0.28/files/lib/platform/aws-lambda/prices.js.
+# - SQS standard, $0.40 per million requests (64 KB chunks): no AWS page found in the store; third-party
+#   https://cloudburn.io/blog/amazon-sqs-pricing (2026-03-14) and
+#   https://www.factualminds.com/blog/amazon-sqs-pricing-64kb-rule-fifo-vs-standard/ (2026-06-13).
+# - EventBridge custom events, $1.00 per million (64 KB chunks): https://aws.amazon.com/eventbridge/pricing/
+#   (chunking; its rate table did not survive in the stored copy) and
+#   https://cloudburn.io/blog/amazon-eventbridge-pricing (2026-03-13).
+# - HTTP API, $1.00 per million (first 300 million a month): https://aws.amazon.com/api-gateway/pricing/ and
+#   https://awsforengineers.com/blog/aws-api-gateway-pricing-explained (2025-05-19).
+# - SSM Parameter Store standard parameters at standard throughput: no additional charge,
+#   https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html and
+#   .../parameter-store-throughput.html (higher throughput's price was not found: from memory, not verified).
+PRICES_AS_OF = "2024-11, checked 2026-12-02 (DynamoDB after its 2024-11-01 on-demand cut)"
 PRICE_PER_MILLION = {
     "dynamodb.write": 0.625,  # per million write request units (1 KB items assumed: 1 WRU a write)
     "dynamodb.read": 0.125,  # per million read request units (one RRU a request assumed: small items, strong reads)
     "sqs": 0.40,  # standard queue, per million requests (64 KB chunks)
     "events": 1.00,  # EventBridge custom events, per million
-    "ssm": 0.0,  # Parameter Store standard throughput: no charge (higher throughput: 0.05 per 10,000)
+    "ssm": 0.0,  # Parameter Store standard throughput: no charge (higher throughput is not priced here)
     "lambda.request": 0.20,
     "apigw.http": 1.00,  # HTTP API, per million requests (first 300 million a month)
 }
 LAMBDA_ARM_PER_GB_SECOND = 0.0000133334
+# Where each price was checked (printed under the prices row): AWS's own page, or a third-party copy of it.
+PRICE_CHECKS = {
+    "dynamodb": "AWS page (units) + third-party (rates)",
+    "lambda": "third-party copies of AWS's page",
+    "sqs": "third-party only",
+    "events": "AWS page (chunks) + third-party (rate)",
+    "apigw.http": "AWS page + third-party (rate)",
+    "ssm": "AWS docs (no charge)",
+}
 DYNAMO_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}
 AWS_TARGETS = {"accepted lead": "<= 5 AWS requests"}
 
@@ -216,7 +244,10 @@ def _units(calls: list[Call]) -> Counter[str]:
 
 def measure(stack: LocalStack, repeats: int = 5) -> list[Row]:
     built = {handler.logical_id for handler in built_handlers()}
-    rows = [Row(f"cost prices: on-demand list, us-east-1, USD, as of {PRICES_AS_OF}", "")]
+    rows = [
+        Row(f"cost prices: on-demand list, us-east-1, USD, as of {PRICES_AS_OF}", ""),
+        Row("  prices checked against: " + "; ".join(f"{k} {v}" for k, v in PRICE_CHECKS.items()), ""),
+    ]
     for operation in OPERATIONS:
         metric = f"AWS requests per {operation.name}"
         if operation.logical_id not in built:
