@@ -18,19 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import NOT_BUILT, Row, built_handlers
-from bench.invocations import (
-    AWS,
-    Call,
-    _callback_event,
-    _new_campaign,
-    function_environment,
-    load_event,
-    new_campaign_event,
-    new_lead_event,
-    new_licence_event,
-    new_relay_batch,
-)
-from bench.stack import bench_stack
+from bench.invocations import AWS, Call
+from bench.stack import NEW_EVENTS, EventFactory, bench_stack, callback_event, function_environment, new_campaign
 from hub_local.stack import LambdaContext, LocalStack, load_handler
 
 # On-demand list prices, US East (N. Virginia), USD, first tier. Written from memory (2024-11), then checked on
@@ -84,21 +73,19 @@ class Operation:
     name: str
     logical_id: str
     http: bool
-    setup: Callable[[LocalStack], Callable[[], dict[str, Any]]]
 
-
-def _callbacks(stack: LocalStack) -> Callable[[], dict[str, Any]]:
-    fields = _new_campaign(stack)
-    return lambda: _callback_event(stack, fields, f"bench-{uuid.uuid4().hex[:12]}")
+    @property
+    def setup(self) -> EventFactory:
+        return NEW_EVENTS[self.logical_id]
 
 
 OPERATIONS = [
-    Operation("accepted lead", "LeadIntakeFunction", True, lambda stack: new_lead_event),
-    Operation("created campaign", "CampaignLifecycleFunction", True, lambda stack: lambda: new_campaign_event()[0]),
-    Operation("donation callback (alone: whole path below)", "DonationIngesterFunction", True, _callbacks),
-    Operation("licence issued", "LicenceIssuanceFunction", True, lambda stack: lambda: new_licence_event()[0]),
-    Operation("relayed loyalty action", "LoyaltyRelayFunction", False, lambda stack: new_relay_batch),
-    Operation("erasure", "ErasureFunction", True, lambda stack: lambda: load_event("erasure/post_erasure.json")),
+    Operation("accepted lead", "LeadIntakeFunction", True),
+    Operation("created campaign", "CampaignLifecycleFunction", True),
+    Operation("donation callback (alone: whole path below)", "DonationIngesterFunction", True),
+    Operation("licence issued", "LicenceIssuanceFunction", True),
+    Operation("relayed loyalty action", "LoyaltyRelayFunction", False),
+    Operation("erasure", "ErasureFunction", True),
 ]
 
 
@@ -117,7 +104,7 @@ def _donation_callback(stack: LocalStack, fields: dict[str, Any]) -> dict[str, A
     made = stack.sandboxes["umbrella"].donate(
         int(fields["serviceId"]), fields["route"], fields["donationCode"], deliver=False
     )["donation"]
-    event = _callback_event(stack, fields, made["messageKey"])
+    event = callback_event(stack, fields, made["messageKey"])
     event["body"] = json.dumps(made)
     return event
 
@@ -187,7 +174,7 @@ def donation_path(stack: LocalStack) -> list[Row]:
         return [Row(metric, NOT_BUILT)]
     batch = fold_batch_size(stack)
     spec = stack.function(DONATION_FUNCTION)
-    fields = _new_campaign(stack)
+    fields = new_campaign(stack)
     with function_environment(stack, DONATION_FUNCTION):
         handler = load_handler(spec.handler)  # type: ignore[arg-type]
         _run_donation_path(stack, handler, fields, 1)  # warm: SSM, the campaign's cache entry, each operation once

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -26,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-for path in ("layers/adapters", "functions", "local"):
+for path in ("layers/adapters", "functions", "local", ""):
     if str(ROOT / path) not in sys.path:
         sys.path.insert(0, str(ROOT / path))
 
 # The hub's own modules, once the paths above make them importable (as `make bench` runs this file).
+from bench.stack import function_environment  # noqa: E402
 from donation_ingester import flow  # noqa: E402
 from donation_ingester.models import CallbackDonation  # noqa: E402
 from hub_core import aws, events  # noqa: E402
@@ -132,17 +132,6 @@ class WriteCounter:
         return item, count
 
 
-@contextmanager
-def ingester_environment(stack: Any) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(stack.function_env(FUNCTION))
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def batches(published: list[tuple[float, dict[str, Any]]], source: FoldSource) -> Iterator[tuple[float, list[Any]]]:
     """(close time, records) as an SQS event source forms them: full at batch_size, or when the window closes."""
     current: list[Any] = []
@@ -211,7 +200,7 @@ def simulate(rate: int = 1000, seconds: float = 1.0) -> SimResult:
         count = int(rate * seconds)
         made = [umbrella.donate(1, "hjerte", "anna50", amount=100, deliver=False)["donation"] for _ in range(count)]
         umbrella.clear_requests()
-        with ingester_environment(stack):
+        with function_environment(stack, FUNCTION):
             reset_all()
             counter = WriteCounter()
             client = aws.dynamodb()
