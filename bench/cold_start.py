@@ -17,49 +17,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import NOT_BUILT, ROOT, SOURCE_PATHS, Row, base_env, built_handlers, template_resources
-from bench.invocations import (
-    AWS,
-    Call,
-    _callback_event,
-    _new_campaign,
-    function_environment,
-    load_event,
-    new_campaign_event,
-    new_lead_event,
-    new_licence_event,
-    partner_requests,
-    quiet_stdout,
-)
+from bench.common import NOT_BUILT, SOURCE_PATHS, Row, base_env, built_handlers, template_resources
+from bench.invocations import AWS, Call, partner_requests
+from bench.stack import NEW_EVENTS, EventFactory, bench_stack, function_environment, load_event
 from hub_core.caches import reset_all
 from hub_local.stack import LambdaContext, LocalStack, load_handler
 
 CHILD = Path(__file__).with_name("first_request.py")
 TARGET = "<= 1.5"
-EventFactory = Callable[[LocalStack], Callable[[], dict[str, Any]]]
-
-
-def _lead(stack: LocalStack) -> Callable[[], dict[str, Any]]:
-    return new_lead_event
-
-
-def _campaign(stack: LocalStack) -> Callable[[], dict[str, Any]]:
-    return lambda: new_campaign_event()[0]
-
-
-def _licence(stack: LocalStack) -> Callable[[], dict[str, Any]]:
-    return lambda: new_licence_event()[0]
-
-
-def _callback(stack: LocalStack) -> Callable[[], dict[str, Any]]:
-    fields = _new_campaign(stack)
-    return lambda: _callback_event(stack, fields, f"bench-{uuid.uuid4().hex[:12]}")
 
 
 def _docs(stack: LocalStack) -> Callable[[], dict[str, Any]]:
@@ -70,18 +40,14 @@ def _docs(stack: LocalStack) -> Callable[[], dict[str, Any]]:
     return lambda: dict(event)
 
 
-def _erasure(stack: LocalStack) -> Callable[[], dict[str, Any]]:
-    return lambda: load_event("erasure/post_erasure.json")
-
-
 # The visitor's (or partner's) first request per HTTP function: the write a cold container most often meets.
 FIRST_REQUESTS: dict[str, tuple[str, EventFactory]] = {
-    "LeadIntakeFunction": ("POST /leads (forwarded to MiiMOSA)", _lead),
-    "CampaignLifecycleFunction": ("POST /campaigns (created at Umbrella)", _campaign),
+    "LeadIntakeFunction": ("POST /leads (forwarded to MiiMOSA)", NEW_EVENTS["LeadIntakeFunction"]),
+    "CampaignLifecycleFunction": ("POST /campaigns (created at Umbrella)", NEW_EVENTS["CampaignLifecycleFunction"]),
     "ApiDocsFunction": ("GET /openapi.json", _docs),
-    "LicenceIssuanceFunction": ("POST /licences (issued at Pimenko)", _licence),
-    "DonationIngesterFunction": ("a new donation callback", _callback),
-    "ErasureFunction": ("POST /erasure", _erasure),
+    "LicenceIssuanceFunction": ("POST /licences (issued at Pimenko)", NEW_EVENTS["LicenceIssuanceFunction"]),
+    "DonationIngesterFunction": ("a new donation callback", NEW_EVENTS["DonationIngesterFunction"]),
+    "ErasureFunction": ("POST /erasure", NEW_EVENTS["ErasureFunction"]),
 }
 
 
@@ -164,8 +130,7 @@ def call_top(tottime: dict[str, float], top: int = 5) -> list[tuple[str, float]]
 def measure(rounds: int) -> list[Row]:
     built = {handler.logical_id: handler for handler in built_handlers()}
     rows: list[Row] = []
-    with LocalStack(ROOT / "template.yaml", gateway_port=None, pump_queues=False) as stack, quiet_stdout():
-        reset_all()  # clients and settings cached against an earlier stack's endpoints would miss this one
+    with bench_stack() as stack:
         subjects = []
         for logical_id in http_functions():
             if logical_id not in built or logical_id not in FIRST_REQUESTS:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
 import statistics
 import threading
 import time
@@ -25,7 +24,19 @@ from typing import Any
 import botocore.client
 from botocore.exceptions import ClientError
 
-from bench.common import NOT_BUILT, ROOT, Row, built_handlers
+from bench.common import NOT_BUILT, Row, built_handlers
+from bench.stack import (
+    NEW_EVENTS,
+    bench_stack,
+    callback_event,
+    function_environment,
+    load_event,
+    new_campaign,
+    new_campaign_event,
+    new_lead_event,
+    new_licence_event,
+    new_relay_batch,
+)
 from hub_core.caches import reset_all
 from hub_local.stack import LambdaContext, LocalStack, load_handler
 
@@ -84,76 +95,8 @@ SSM_READS = {"GetParameter", "GetParameters", "GetParametersByPath"}
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def load_event(relative: str) -> dict[str, Any]:
-    return json.loads((ROOT / "events" / relative).read_text(encoding="utf-8"))
-
-
 def response_body(response: dict[str, Any]) -> dict[str, Any]:
     return json.loads(response["body"])
-
-
-@contextlib.contextmanager
-def function_environment(stack: LocalStack, logical_id: str) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(stack.function_env(logical_id))
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@contextlib.contextmanager
-def quiet_stdout() -> Iterator[None]:
-    """The handlers log (and flush metrics) as on Lambda, into /dev/null rather than the table."""
-    saved = os.dup(1)
-    with open(os.devnull, "wb") as sink:
-        os.dup2(sink.fileno(), 1)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
-def new_lead_event() -> dict[str, Any]:
-    event = load_event("lead_intake/post_valid.json")
-    fields = json.loads(event["body"])
-    fields["email"] = f"bench-{uuid.uuid4().hex[:12]}@example.org"
-    event["body"] = json.dumps(fields)
-    event["headers"].pop("content-length", None)
-    return event
-
-
-# The bench creates thousands of campaigns from one address for one number, and relays thousands of actions for one
-# member: the limits stay in the path (their UpdateItem is measured) but are raised out of the way.
-BENCH_LIMITS = {
-    "CREATE_LIMIT_PER_MSISDN": "1000000000",
-    "CREATE_LIMIT_PER_IP": "1000000000",
-    "MEMBER_ACTIONS_PER_DAY": "1000000000",
-}
-
-
-def new_campaign_event() -> tuple[dict[str, Any], dict[str, Any]]:
-    event = load_event("campaign_lifecycle/post_campaign.json")
-    fields = json.loads(event["body"])
-    fields["donationCode"] = f"b{uuid.uuid4().hex[:10]}"
-    # Another creator on another address each time: the per-number and per-IP limits would otherwise turn a
-    # measured creation into a 429 after a few.
-    number = uuid.uuid4().int
-    fields["confirmMsisdn"] = f"45{number % 10**8:08d}"
-    address = f"198.18.{number % 250}.{(number >> 8) % 250 + 1}"
-    event["requestContext"]["http"]["sourceIp"] = event["headers"]["x-forwarded-for"] = address
-    event["body"] = json.dumps(fields)
-    return event, fields
-
-
-def new_licence_event() -> tuple[dict[str, Any], str]:
-    event = load_event("licence_issuance/post_licence.json")
-    fields = json.loads(event["body"])
-    fields["order_id"] = f"bench-{uuid.uuid4().hex[:12]}"
-    event["body"] = json.dumps(fields)
-    return event, fields["order_id"]
 
 
 # ------------------------------------------------------------------------------------------------ warm CPU
@@ -194,48 +137,13 @@ def _licence_read(stack: LocalStack) -> dict[str, Any]:
     return event
 
 
-def _callback_event(stack: LocalStack, fields: dict[str, Any], message_key: str) -> dict[str, Any]:
-    """A JSON donation callback for the campaign of `fields`, with the token the campaign was given."""
-    ref = f"{fields['serviceId']}/{fields['route']}/{fields['donationCode']}"
-    # The token ends the callbackUrl Umbrella was given; the hub keeps only its hash.
-    [campaign] = [c for c in stack.sandboxes["umbrella"].campaigns if c["donationCode"] == fields["donationCode"]]
-    token = str(campaign["callbackUrl"]).rsplit("/", 1)[1]
-    event = load_event("donation_ingester/callback_post_json.json")
-    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/donations/callback/{ref}/{token}"
-    event["pathParameters"] = {
-        "serviceId": str(fields["serviceId"]),
-        "route": fields["route"],
-        "donationCode": fields["donationCode"],
-        "token": token,
-    }
-    body = json.loads(event["body"]) | {"messageKey": message_key, "donationCode": fields["donationCode"]}
-    event["body"] = json.dumps(body)
-    return event
-
-
-def _new_campaign(stack: LocalStack) -> dict[str, Any]:
-    post, fields = new_campaign_event()
-    assert stack.invoke("CampaignLifecycleFunction", post)["statusCode"] == 201
-    return fields
-
-
 def _repeated_callback(stack: LocalStack) -> dict[str, Any]:
-    fields = _new_campaign(stack)
-    event = _callback_event(stack, fields, f"bench-{uuid.uuid4().hex[:12]}")
+    fields = new_campaign(stack)
+    event = callback_event(stack, fields, f"bench-{uuid.uuid4().hex[:12]}")
     assert stack.invoke("DonationIngesterFunction", event)["statusCode"] == 200
     # Folded, so each repeat is the duplicate path alone: one conditional put, nothing to announce again.
     stack.drain_events(timeout=20)
     stack.drain("DonationTotalsQueue", timeout=20)
-    return event
-
-
-def new_relay_batch() -> dict[str, Any]:
-    """events/loyalty_relay/lead_captured_batch.json with a lead of its own: an action app's miles has not seen."""
-    event = load_event("loyalty_relay/lead_captured_batch.json")
-    record = event["Records"][0]
-    body = json.loads(record["body"])
-    body["detail"]["lead_id"] = str(uuid.uuid4())
-    event["Records"] = [{**record, "messageId": str(uuid.uuid4()), "body": json.dumps(body)}]
     return event
 
 
@@ -246,27 +154,6 @@ def _repeated_relay(stack: LocalStack) -> dict[str, Any]:
     return event
 
 
-def _new_leads(stack: LocalStack) -> Callable[[], dict[str, Any]]:
-    return new_lead_event
-
-
-def _new_campaigns(stack: LocalStack) -> Callable[[], dict[str, Any]]:
-    return lambda: new_campaign_event()[0]
-
-
-def _new_licences(stack: LocalStack) -> Callable[[], dict[str, Any]]:
-    return lambda: new_licence_event()[0]
-
-
-def _new_callbacks(stack: LocalStack) -> Callable[[], dict[str, Any]]:
-    fields = _new_campaign(stack)
-    return lambda: _callback_event(stack, fields, f"bench-{uuid.uuid4().hex[:12]}")
-
-
-def _new_actions(stack: LocalStack) -> Callable[[], dict[str, Any]]:
-    return new_relay_batch
-
-
 WRITE_TARGET = "<= 1.3"
 WARM: list[WarmScenario] = [
     WarmScenario("LeadIntakeFunction", "safety-net retry of a forwarded lead (SQS)", _settled_lead_retry),
@@ -275,13 +162,33 @@ WARM: list[WarmScenario] = [
     WarmScenario("DonationIngesterFunction", "a repeated donation callback (already folded)", _repeated_callback),
     WarmScenario("LoyaltyRelayFunction", "a repeated bus event (already relayed, SQS)", _repeated_relay),
     # Write paths last: the repeated-callback setup drains the totals queue, which they would fill.
-    WarmScenario("LeadIntakeFunction", "write: POST /leads, forwarded to MiiMOSA", _new_leads, WRITE_TARGET),
     WarmScenario(
-        "CampaignLifecycleFunction", "write: POST /campaigns, created at Umbrella", _new_campaigns, WRITE_TARGET
+        "LeadIntakeFunction", "write: POST /leads, forwarded to MiiMOSA", NEW_EVENTS["LeadIntakeFunction"], WRITE_TARGET
     ),
-    WarmScenario("DonationIngesterFunction", "write: a new donation callback", _new_callbacks, WRITE_TARGET),
-    WarmScenario("LicenceIssuanceFunction", "write: POST /licences, issued at Pimenko", _new_licences, WRITE_TARGET),
-    WarmScenario("LoyaltyRelayFunction", "write: a new loyalty action relayed (SQS)", _new_actions, WRITE_TARGET),
+    WarmScenario(
+        "CampaignLifecycleFunction",
+        "write: POST /campaigns, created at Umbrella",
+        NEW_EVENTS["CampaignLifecycleFunction"],
+        WRITE_TARGET,
+    ),
+    WarmScenario(
+        "DonationIngesterFunction",
+        "write: a new donation callback",
+        NEW_EVENTS["DonationIngesterFunction"],
+        WRITE_TARGET,
+    ),
+    WarmScenario(
+        "LicenceIssuanceFunction",
+        "write: POST /licences, issued at Pimenko",
+        NEW_EVENTS["LicenceIssuanceFunction"],
+        WRITE_TARGET,
+    ),
+    WarmScenario(
+        "LoyaltyRelayFunction",
+        "write: a new loyalty action relayed (SQS)",
+        NEW_EVENTS["LoyaltyRelayFunction"],
+        WRITE_TARGET,
+    ),
 ]
 
 
@@ -382,8 +289,8 @@ def _forwarded_leads(stack: LocalStack, invocations: int) -> str:
 
 
 def _donation_callbacks(stack: LocalStack, invocations: int) -> str:
-    fields = _new_campaign(stack)
-    events = [_callback_event(stack, fields, f"bench-{uuid.uuid4().hex}") for _ in range(invocations)]
+    fields = new_campaign(stack)
+    events = [callback_event(stack, fields, f"bench-{uuid.uuid4().hex}") for _ in range(invocations)]
     reset_all()  # a fresh container: the campaign is read once, then cached
     with AWS.recording() as calls:
         for event in events:
@@ -450,13 +357,7 @@ COUNTS: list[CountScenario] = [
 def measure(blocks: int = 15, per_block: int = 20, invocations: int = 1000) -> list[Row]:
     built = {handler.logical_id for handler in built_handlers()}
     rows: list[Row] = []
-    with (
-        LocalStack(
-            ROOT / "template.yaml", gateway_port=None, pump_queues=False, function_overrides=BENCH_LIMITS
-        ) as stack,
-        quiet_stdout(),
-    ):
-        reset_all()  # clients and settings cached against an earlier stack's endpoints would miss this one
+    with bench_stack() as stack:
         for scenario in WARM:
             if scenario.logical_id not in built:
                 rows.append(Row(f"warm CPU {scenario.logical_id} / minimal handler", NOT_BUILT, scenario.target))

@@ -15,17 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import ROOT, Row
-from bench.invocations import (
-    BENCH_LIMITS,
-    load_event,
-    new_campaign_event,
-    new_lead_event,
-    new_licence_event,
-    new_relay_batch,
-    quiet_stdout,
-)
-from hub_core.caches import reset_all
+from bench.common import Row
+from bench.stack import bench_stack, load_event, new_campaign_event, new_lead_event, new_licence_event, new_relay_batch
 from hub_local.limits import FunctionTimedOut
 from hub_local.stack import LocalStack
 
@@ -111,13 +102,7 @@ SCENARIOS = [
 
 def measure() -> list[Row]:
     _durations.clear()
-    with (
-        LocalStack(
-            ROOT / "template.yaml", gateway_port=None, pump_queues=False, function_overrides=BENCH_LIMITS
-        ) as stack,
-        quiet_stdout(),
-    ):
-        reset_all()  # clients and settings cached against an earlier stack's endpoints would miss this one
+    with bench_stack() as stack:
         for scenario in SCENARIOS:
             scenario.run(stack)
         timeouts = {logical_id: stack.template.functions[logical_id].timeout for logical_id in _durations}

@@ -6,6 +6,7 @@ a donation Umbrella lists becomes a DonationReceived, which loyalty and anyone e
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from datetime import UTC, datetime
@@ -21,7 +22,9 @@ EVENT_ID_NAMESPACE = uuid.UUID("6f1c2d0e-3b51-4c7a-9a55-0c4e1b7d2f10")
 _INT32_MAX = 2**31 - 1
 
 
+@functools.lru_cache(maxsize=1024)
 def event_id_for(message_key: str) -> str:
+    # Pure, and asked twice per callback (the stored item, then its hint): remembered for the latest keys.
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"donation:{message_key}"))
 
 

@@ -22,6 +22,15 @@ SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
+def _has_refused(value: str, *, multi_line: bool) -> bool:
+    # str.isprintable is False for every Cc, Cf, Cs, Zl and Zp character (and the other unprintable ones), so a
+    # printable value holds nothing _refused could refuse: most values (a messageKey, a name) skip the per-character
+    # category lookups of a callback or form that comes in by the thousand.
+    if value.isprintable():
+        return False
+    return any(_refused(char, multi_line=multi_line) for char in value)
+
+
 def _refused(char: str, *, multi_line: bool) -> bool:
     category = unicodedata.category(char)
     if category == "Cc":
@@ -33,7 +42,7 @@ def _refused(char: str, *, multi_line: bool) -> bool:
 
 def single_line(value: str) -> str:
     """A name, a reference, a code: no control character (NUL, ESC, CR, LF, ...) and no text-hiding format mark."""
-    if any(_refused(char, multi_line=False) for char in value):
+    if _has_refused(value, multi_line=False):
         raise PydanticCustomError(
             "control_character", "must not contain control characters (such as NUL, ESC or a line break)"
         )
@@ -42,7 +51,7 @@ def single_line(value: str) -> str:
 
 def multi_line(value: str) -> str:
     """A description: line breaks and tabs are its layout; any other control character is refused."""
-    if any(_refused(char, multi_line=True) for char in value):
+    if _has_refused(value, multi_line=True):
         raise PydanticCustomError(
             "control_character", "must not contain control characters other than line breaks and tabs"
         )
@@ -51,7 +60,7 @@ def multi_line(value: str) -> str:
 
 def has_control(value: str) -> bool:
     """True when `single_line` would refuse the value (for checks outside a pydantic model)."""
-    return any(_refused(char, multi_line=False) for char in value)
+    return _has_refused(value, multi_line=False)
 
 
 def ascii_digits(value: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bench import cold_start, common, cost, invocations
 from bench.common import Handler
 
@@ -72,6 +74,23 @@ def test_every_cost_operation_names_a_template_function():
     declared = {handler.logical_id for handler in common.declared_handlers()}
     assert {operation.logical_id for operation in cost.OPERATIONS} <= declared
     assert cost.AWS_TARGETS["accepted lead"] == "<= 5 AWS requests"
+
+
+def test_fold_records_are_the_hints_the_callbacks_published_as_eventbridge_delivers_them():
+    detail = {"campaign": "1/hjerte/anna50", "messageKey": "k1"}
+    entry = {"Source": "partner-hub.donation-ingester", "DetailType": "DonationCallbackReceived"}
+    calls = [
+        ("dynamodb", "PutItem", {}),
+        ("events", "PutEvents", {"Entries": [entry | {"Detail": json.dumps(detail)}]}),
+    ]
+    [record] = cost._hint_records(calls)
+    body = json.loads(record["body"])
+    assert record["eventSource"] == "aws:sqs"
+    assert (body["detail-type"], body["source"], body["detail"]) == (
+        "DonationCallbackReceived",
+        "partner-hub.donation-ingester",
+        detail,
+    )
 
 
 def test_every_time_budget_scenario_names_a_template_function_with_a_partner_to_slow():

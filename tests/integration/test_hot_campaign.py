@@ -3,7 +3,7 @@ verifying the donations costs a handful of Umbrella calls."""
 
 from __future__ import annotations
 
-from bench.hot_campaign import TARGET_PER_SECOND, fold_source, simulate
+from bench.hot_campaign import PATH_TARGET, TARGET_PER_SECOND, fold_source, simulate
 
 
 def test_at_1000_donations_a_second_no_single_item_takes_100_writes_a_second():
@@ -18,6 +18,9 @@ def test_at_1000_donations_a_second_no_single_item_takes_100_writes_a_second():
     # 1,000 donations in batches of the template's BatchSize (100, sized by the fold's time budget) is 10 calls.
     assert 1 <= result.umbrella_calls <= 10
     assert result.umbrella_calls_per_donation <= 0.01
+    # Issue 20: the path, verification included, within 10 % of the baseline's one request per donation.
+    assert result.baseline_requests_per_donation == 1
+    assert 1 < result.path_requests_per_donation <= PATH_TARGET
 
 
 def test_the_simulation_reads_the_fold_source_from_the_template():
