@@ -206,11 +206,12 @@ def simulate(rate: int = 1000, seconds: float = 1.0) -> SimResult:
             client = aws.dynamodb()
             client.meta.events.register("before-parameter-build.dynamodb.*", counter)
             published: list[tuple[float, dict[str, Any]]] = []
-            real_publish, add_metric = events.publish, flow.metrics.add_metric
+            real_publish, real_many, add_metric = events.publish, events.publish_many, flow.metrics.add_metric
             # The hints go to the simulated queue; the DonationReceived events the fold emits go nowhere.
             events.publish = lambda _source, kind, detail: (
                 published.append((counter.now, dict(detail))) if kind == flow.DONATION_HINT else None
             )
+            events.publish_many = lambda _source, _kind, details: [True] * len(details)
             # Thousands of "donation recorded" lines and metrics would only slow the simulation down.
             flow.logger.setLevel(logging.WARNING)
             flow.metrics.add_metric = lambda **_: None  # type: ignore[method-assign]
@@ -226,7 +227,7 @@ def simulate(rate: int = 1000, seconds: float = 1.0) -> SimResult:
                     report = flow.fold_batch(records)
                     assert not report.failed_message_ids, report
             finally:
-                events.publish = real_publish
+                events.publish, events.publish_many = real_publish, real_many
                 flow.logger.setLevel(logging.INFO)
                 flow.metrics.add_metric = add_metric  # type: ignore[method-assign]
             totals = read_totals(stack.physical("DonationsTable"), ref)

@@ -256,12 +256,12 @@ def _publish_hint(campaign_ref: str, message_key: str, amount: int, received_at:
         raise PublishFailed from None
 
 
-def _publish_received(
+def _received_detail(
     campaign_ref: str, listed: CampaignDonation, info: CampaignInfo | None, flags: Sequence[str]
-) -> None:
+) -> dict[str, Any]:
     """The donation as Umbrella listed it: the only DonationReceived there is (loyalty acts on it)."""
     campaign = CampaignRef.parse(campaign_ref)
-    detail = DonationReceived(
+    return DonationReceived(
         eventId=event_id_for(listed.messageKey),
         campaign=campaign_ref,
         serviceId=int(campaign.service_id),
@@ -272,8 +272,7 @@ def _publish_received(
         donatedAt=listed.donatedAt,
         appsMilesMember=True if info and info.apps_miles_user_id else None,
         flags=list(flags),
-    )
-    events.publish(EVENT_SOURCE, DONATION_RECEIVED, detail.as_detail())
+    ).as_detail()
 
 
 # ------------------------------------------------------------------------------------------------ verify
@@ -302,15 +301,16 @@ def confirm_listed(
     config = settings()
     result = Settled()
     entries: list[FoldEntry] = []
-    for listed, flags in to_confirm:
-        try:
-            _publish_received(campaign_ref, listed, info, flags)
-        except Exception as exc:
-            logger.warning("DonationReceived not published", extra={"kind": type(exc).__name__})
-            metrics.add_metric(name="DonationEventFailed", unit="Count", value=1)
+    # Ten to a PutEvents request: a fold batch of 100 donations costs 10 requests, not 100.
+    details = [_received_detail(campaign_ref, listed, info, flags) for listed, flags in to_confirm]
+    for (listed, _), put in zip(to_confirm, events.publish_many(EVENT_SOURCE, DONATION_RECEIVED, details), strict=True):
+        if not put:
             result.failed.append(listed.messageKey)
             continue
         entries.append(FoldEntry(listed.messageKey, listed.amount))
+    if unpublished := len(to_confirm) - len(entries):
+        logger.warning("DonationReceived not published", extra={"count": unpublished})
+        metrics.add_metric(name="DonationEventFailed", unit="Count", value=unpublished)
     for start in range(0, len(entries), config.fold_chunk):
         chunk = entries[start : start + config.fold_chunk]
         try:

@@ -148,13 +148,18 @@ def pending(stack, fields) -> dict[str, Any]:
 def published(monkeypatch) -> list[tuple[str, dict[str, Any]]]:
     """Every event the ingester puts on the bus, as (detail-type, detail); they still go to the bus."""
     seen: list[tuple[str, dict[str, Any]]] = []
-    real = events.publish
+    real, real_many = events.publish, events.publish_many
 
     def recording(source, detail_type, detail):
         seen.append((detail_type, dict(detail)))
         real(source, detail_type, detail)
 
+    def recording_many(source, detail_type, details):
+        seen.extend((detail_type, dict(detail)) for detail in details)
+        return real_many(source, detail_type, details)
+
     monkeypatch.setattr(events, "publish", recording)
+    monkeypatch.setattr(events, "publish_many", recording_many)
     return seen
 
 
@@ -719,6 +724,32 @@ def test_a_stored_but_unannounced_donation_is_verified_by_reconciliation(stack, 
     assert totals(stack, fields) == {"amount": 700, "count": 1, "note": None}
     settle(stack)
     assert totals(stack, fields) == {"amount": 700, "count": 1, "note": None}
+
+
+def test_a_donation_whose_received_event_is_refused_is_not_counted_until_its_event_is_put(
+    stack, umbrella, monkeypatch, published
+):
+    fields, _ = create(stack)
+    refused_key = None
+    recording_many = events.publish_many
+
+    def refusing_the_first_once(source, detail_type, details):
+        nonlocal refused_key
+        put = recording_many(source, detail_type, details)
+        if refused_key is None and details:
+            refused_key = details[0]["messageKey"]
+            put[0] = False  # as EventBridge refusing one entry of the request (FailedEntryCount 1)
+        return put
+
+    monkeypatch.setattr(events, "publish_many", refusing_the_first_once)
+    payloads = [real_donation(umbrella, fields, amount=amount) for amount in (300, 400)]
+    for payload in payloads:
+        assert send(stack, fields, payload)["statusCode"] == 200
+    settle(stack)  # the refused one's record failed its batch, came back, and was folded once its event was put
+    assert refused_key in {payload["messageKey"] for payload in payloads}
+    assert totals(stack, fields) == {"amount": 700, "count": 2, "note": None}
+    announced = [detail["messageKey"] for kind, detail in published if kind == "DonationReceived"]
+    assert sorted(announced) == sorted([payload["messageKey"] for payload in payloads] + [refused_key])
 
 
 def test_an_unrecognised_event_fails_loudly(stack):

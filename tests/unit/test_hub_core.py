@@ -105,6 +105,26 @@ def test_an_event_refused_by_eventbridge_raises(aws_env, monkeypatch):
             events.publish("test", "Something", {"id": 1})
 
 
+def test_many_events_go_ten_to_a_request_and_only_the_refused_ones_are_reported(aws_env, monkeypatch):
+    monkeypatch.setenv("EVENT_BUS_NAME", "hub")
+    details = [{"id": number} for number in range(23)]
+    with Stubber(aws.events()) as stub:
+        first = [{"EventId": f"e{n}"} for n in range(10)]
+        first[3] = {"ErrorCode": "ThrottlingException", "ErrorMessage": "x"}
+        stub.add_response("put_events", {"FailedEntryCount": 1, "Entries": first})
+        stub.add_client_error("put_events", service_error_code="InternalException", http_status_code=500)
+        stub.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "f"}] * 3})
+        put = events.publish_many("test", "Something", details)
+        stub.assert_no_pending_responses()
+    assert put == [n != 3 for n in range(10)] + [False] * 10 + [True] * 3
+
+
+def test_no_events_make_no_request(aws_env, monkeypatch):
+    monkeypatch.setenv("EVENT_BUS_NAME", "hub")
+    with Stubber(aws.events()):  # any request would fail: nothing is queued
+        assert events.publish_many("test", "Something", []) == []
+
+
 # ---------------------------------------------------------------- the shared HTTP error mapping
 
 
