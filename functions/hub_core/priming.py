@@ -23,6 +23,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+from botocore.stub import Stubber
 
 from hub_core import aws, secrets
 from hub_core.caches import reset_all
@@ -37,6 +38,37 @@ except ImportError:
 
 Handler = Callable[[Any, Any], Any]
 DEFAULT_SERVICES: tuple[str, ...] = ("dynamodb", "sqs", "events", "ssm")
+
+
+_KEY = {"pk": {"S": "priming"}}
+# One call of each operation the hub makes, with parameters botocore's validation accepts. A Stubber answers them,
+# so nothing leaves the process, but botocore has by then built what it builds on an operation's first use: its
+# model, request serializer, endpoint rules and response parser (the rest of a first request's own time).
+REHEARSALS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
+    "dynamodb": (
+        ("get_item", {"TableName": "priming", "Key": _KEY}),
+        ("put_item", {"TableName": "priming", "Item": _KEY}),
+        ("update_item", {"TableName": "priming", "Key": _KEY}),
+        ("delete_item", {"TableName": "priming", "Key": _KEY}),
+        ("query", {"TableName": "priming"}),
+        ("batch_get_item", {"RequestItems": {"priming": {"Keys": [_KEY]}}}),
+        ("transact_write_items", {"TransactItems": [{"Put": {"TableName": "priming", "Item": _KEY}}]}),
+    ),
+    "sqs": (("send_message", {"QueueUrl": "https://sqs.eu-west-1.amazonaws.com/0/priming", "MessageBody": "-"}),),
+    "events": (("put_events", {"Entries": [{"Source": "priming", "DetailType": "priming", "Detail": "{}"}]}),),
+    "ssm": (("get_parameter", {"Name": "priming"}),),
+}
+
+
+def rehearse(service: str) -> int:
+    """Run each of the service's operations once against a Stubber (no request is sent); how many ran."""
+    client = aws._client(service)
+    operations = REHEARSALS.get(service, ())
+    with Stubber(client) as stub:
+        for name, params in operations:
+            stub.add_response(name, {}, None)
+            getattr(client, name)(**params)
+    return len(operations)
 
 
 @dataclass(frozen=True)
@@ -116,8 +148,7 @@ def before_snapshot(registration: Registration) -> int | None:
         if service == "ssm":
             # hub_core.secrets reads through Powertools' default provider, built on the shared session.
             secrets.ssm_provider()
-        else:
-            aws._client(service)  # no request: the service model is loaded, no connection opened
+        rehearse(service)  # no request: the service model is loaded and its operations built, no connection opened
     if registration.dry_event is None:
         return None
     response = registration.handler(json.loads(json.dumps(registration.dry_event)), _DryContext())

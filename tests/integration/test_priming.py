@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import random
 
-import botocore.client
+import botocore.endpoint
 import pytest
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
@@ -22,14 +22,15 @@ HANDLERS = {
 
 @pytest.fixture
 def aws_calls(monkeypatch):
+    """Every request botocore sends over the wire (the rehearsed operations are answered before that)."""
     calls: list[str] = []
-    original = botocore.client.BaseClient._make_api_call
+    original = botocore.endpoint.Endpoint._send
 
-    def recorded(client, operation, params):
-        calls.append(f"{client.meta.service_model.service_name}.{operation}")
-        return original(client, operation, params)
+    def recorded(endpoint, request):
+        calls.append(f"{request.method} {request.url}")
+        return original(endpoint, request)
 
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recorded)
+    monkeypatch.setattr(botocore.endpoint.Endpoint, "_send", recorded)
     return calls
 
 
@@ -83,3 +84,18 @@ def test_restore_forgets_cached_secrets_but_keeps_the_ssm_client(monkeypatch, st
     priming.after_restore()
     assert DEFAULT_PROVIDERS["ssm"] is provider
     assert provider.store == {}
+
+
+READS = {"dynamodb": "list_tables", "sqs": "list_queues", "events": "list_event_buses", "ssm": "describe_parameters"}
+
+
+@pytest.mark.parametrize("service", sorted(priming.REHEARSALS))
+def test_each_operation_is_rehearsed_without_a_request_and_the_stub_is_gone_after(
+    monkeypatch, stack, aws_calls, service
+):
+    for name, value in stack.function_env("LeadIntakeFunction").items():
+        monkeypatch.setenv(name, value)
+    assert priming.rehearse(service) == len(priming.REHEARSALS[service]) > 0
+    assert aws_calls == []
+    getattr(aws._client(service), READS[service])()  # a real request reaches moto: nothing stubs the client now
+    assert len(aws_calls) == 1
