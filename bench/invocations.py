@@ -148,7 +148,7 @@ def _repeated_callback(stack: LocalStack) -> dict[str, Any]:
 
 
 def _repeated_relay(stack: LocalStack) -> dict[str, Any]:
-    event = new_relay_batch()
+    event = new_relay_batch(stack)
     assert stack.invoke("LoyaltyRelayFunction", event)["batchItemFailures"] == []
     # Relayed and recorded, so each repeat is the duplicate path alone: one BatchGetItem, no partner call.
     return event
@@ -324,7 +324,7 @@ def _ssm_reads(stack: LocalStack, invocations: int) -> str:
 
 def _token_fetches(stack: LocalStack, invocations: int) -> str:
     appsmiles = stack.sandboxes["appsmiles"]
-    events = [new_relay_batch() for _ in range(invocations)]
+    events = [new_relay_batch(stack) for _ in range(invocations)]
     reset_all()  # a fresh container: its first action fetches the token, the cache serves the rest
     before = appsmiles.auth_calls
     for event in events:

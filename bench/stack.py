@@ -127,12 +127,22 @@ def new_campaign(stack: LocalStack) -> dict[str, Any]:
     return fields
 
 
-def new_relay_batch() -> dict[str, Any]:
-    """events/loyalty_relay/lead_captured_batch.json with a lead of its own: an action app's miles has not seen."""
+def new_relay_batch(stack: LocalStack) -> dict[str, Any]:
+    """events/loyalty_relay/lead_captured_batch.json with a lead of its own: an action app's miles has not seen.
+
+    The event only flags a member (it names the lead): the relay reads the member id from the lead's record, so
+    the lead is stored first, as lead intake stores it. Without it the relay skips the action as anonymous and
+    the row would time the skip, not a relayed action.
+    """
+    lead_id = str(uuid.uuid4())
+    stack.boto3_client("dynamodb").put_item(
+        TableName=stack.physical("LeadsTable"),
+        Item={"lead_id": {"S": lead_id}, "apps_miles_user_id": {"S": f"bench-member-{lead_id[:8]}"}},
+    )
     event = load_event("loyalty_relay/lead_captured_batch.json")
     record = event["Records"][0]
     body = json.loads(record["body"])
-    body["detail"]["lead_id"] = str(uuid.uuid4())
+    body["detail"]["lead_id"] = lead_id
     event["Records"] = [{**record, "messageId": str(uuid.uuid4()), "body": json.dumps(body)}]
     return event
 
@@ -152,6 +162,6 @@ NEW_EVENTS: dict[str, EventFactory] = {
     "CampaignLifecycleFunction": lambda stack: lambda: new_campaign_event()[0],
     "LicenceIssuanceFunction": lambda stack: lambda: new_licence_event()[0],
     "DonationIngesterFunction": _new_callbacks,
-    "LoyaltyRelayFunction": lambda stack: new_relay_batch,
+    "LoyaltyRelayFunction": lambda stack: lambda: new_relay_batch(stack),
     "ErasureFunction": lambda stack: lambda: load_event("erasure/post_erasure.json"),
 }

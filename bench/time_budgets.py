@@ -82,7 +82,7 @@ def _lead_retry_batch(stack: LocalStack) -> None:
 
 def _relay_batch(stack: LocalStack) -> None:
     """A full batch of the relay's BatchSize (10) of new LeadCaptured events, app's miles answering in 0.8 s each."""
-    records = [new_relay_batch()["Records"][0] for _ in range(10)]
+    records = [new_relay_batch(stack)["Records"][0] for _ in range(10)]
     appsmiles = stack.sandboxes["appsmiles"]
     appsmiles.faults.add("slow", delay=0.8)
     try:
