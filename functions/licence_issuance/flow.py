@@ -113,37 +113,47 @@ def with_verified_member(request: LicenceRequest) -> tuple[LicenceRequest, Verdi
 def issue(request: LicenceRequest) -> IssuedLicence:
     """The order's licence: issued now, or the one issued before; REJECTED when Pimenko refused it.
 
-    A refused order asked for again with other data is a retry with corrected data (retry_refused)."""
-    known = store().order(request.order_id)
-    if known is not None and known.state is LicenceState.REJECTED and known.fingerprint != request.fingerprint():
-        return retry_refused(request, known)
-    return _issue(request, known)
+    The order is held first (one conditional write, which hands back the record when the order is not free to
+    take), so a repeat is answered from that record without a read before it. A refused order asked for again with
+    other data is a retry with corrected data (retry_refused)."""
+    logger.append_keys(order_id=request.order_id)
+    attempt_id = str(uuid.uuid4())
+    held = _hold(request, attempt_id)
+    if isinstance(held, OrderHeld):
+        known = held.record
+        if known.state is LicenceState.REJECTED and known.fingerprint != request.fingerprint():
+            return retry_refused(request, known)
+        return _settled(known, request)
+    return _issue(request, held, attempt_id)
 
 
 def retry_refused(request: LicenceRequest, refused: OrderRecord) -> IssuedLicence:
     """A refused order again, with corrected data: reopened (the refusal kept in its history), then issued as any
     order. No second licence can result: a refusal means Pimenko made none, the reopen is conditional on the
     refusal, and the attempt that follows looks for a licence of the order's before it creates one."""
-    logger.append_keys(order_id=request.order_id)
     check_catalogue(request)
     if store().reopen_refused(request, refused=refused, now=int(time.time())):
         logger.info("refused licence order retried with corrected data", extra={"retries": refused.retries + 1})
-    return _issue(request, store().order(request.order_id))
-
-
-def _issue(request: LicenceRequest, known: OrderRecord | None) -> IssuedLicence:
-    logger.append_keys(order_id=request.order_id)
-    if known is not None and known.state in (LicenceState.ISSUED, LicenceState.REJECTED):
-        return _settled(known, request)
-    # Not recorded as a rejection: the catalogue may be a few minutes stale, so the same order may pass later.
-    check_catalogue(request)
-    config = settings()
     attempt_id = str(uuid.uuid4())
-    held = store().hold_order(
-        request, attempt_id=attempt_id, now=int(time.time()), lease_seconds=config.create_lease_seconds
-    )
+    held = _hold(request, attempt_id)
     if isinstance(held, OrderHeld):
         return _settled(held.record, request)
+    return _issue(request, held, attempt_id)
+
+
+def _hold(request: LicenceRequest, attempt_id: str) -> OrderRecord | OrderHeld:
+    lease = settings().create_lease_seconds
+    return store().hold_order(request, attempt_id=attempt_id, now=int(time.time()), lease_seconds=lease)
+
+
+def _issue(request: LicenceRequest, held: OrderRecord, attempt_id: str) -> IssuedLicence:
+    """An attempt that holds the order: the catalogue check, the turn, then the look-up or the create."""
+    try:
+        # Not recorded as a rejection: the catalogue may be a few minutes stale, so the same order may pass later.
+        check_catalogue(request)
+    except BaseException:  # unknown product, or the catalogue unreadable: the order is let go as it was found
+        _let_go(held, attempt_id)
+        raise
     if not _await_turn(request, attempt_id):
         _let_go(held, attempt_id)
         raise OrderInProgress("another licence of this product and type is being created")
@@ -212,8 +222,8 @@ def _create_once(request: LicenceRequest, record: OrderRecord, attempt_id: str) 
         raise
     issued = store().issue(request.order_id, attempt_id, licence=_as_issued(request, licence), now=int(time.time()))
     logger.info("licence issued", extra={"licence_id": licence.id, "licence_key": mask_key(licence.key)})
-    _announce(request, issued.licence)
-    return issued.licence
+    _announce(request, issued)
+    return issued
 
 
 def _look_up(record: OrderRecord) -> Licence | None:

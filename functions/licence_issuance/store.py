@@ -276,8 +276,9 @@ class LicenceStore:
             Item=to_item({"pk": f"rejected-event#{event_id}", "problems": problems, "created_at": now}),
         )
 
-    def issue(self, order_id: str, attempt_id: str, *, licence: IssuedLicence, now: int) -> OrderRecord:
-        """The order has its licence: recorded with the key's digest item, in one transaction."""
+    def issue(self, order_id: str, attempt_id: str, *, licence: IssuedLicence, now: int) -> IssuedLicence:
+        """The order has its licence: recorded with the key's digest item, in one transaction; the licence as the
+        order record now answers it (a repeat reads the same, without this attempt reading it back)."""
         assert licence.key is not None
         assert licence.licence_id is not None
         order_update = {
@@ -311,9 +312,7 @@ class LicenceStore:
         aws.dynamodb().transact_write_items(
             TransactItems=[{"Update": order_update}, {"Put": key_item}]  # type: ignore[typeddict-item]
         )
-        record = self.order(order_id)
-        assert record is not None
-        return record
+        return licence.model_copy(update={"state": LicenceState.ISSUED, "status": licence.status or "", "message": ""})
 
     def add_site(self, order_id: str, url: str, *, now: int) -> None:
         aws.dynamodb().update_item(
