@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from hub_local.template import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PATHS = [ROOT / "layers/adapters", ROOT / "functions"]
@@ -43,17 +43,9 @@ class Subject:
     env: Mapping[str, str]
 
 
-class _CfnLoader(yaml.SafeLoader):
-    pass
-
-
-# template.yaml's short tags (!Ref, !Sub ...) are irrelevant here: read them as plain values.
-_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def template_resources() -> dict[str, dict]:
-    with (ROOT / "template.yaml").open(encoding="utf-8") as source:
-        return yaml.load(source, Loader=_CfnLoader)["Resources"]  # noqa: S506 - a SafeLoader subclass
+    # As deployed: the Fn::ForEach loops (the alarms) unrolled, so that every resource is a mapping with a Type.
+    return load_yaml(ROOT / "template.yaml")["Resources"]
 
 
 def declared_handlers() -> list[Handler]:

@@ -29,7 +29,7 @@ from hub_local.examples import ExampleError, prepare
 from hub_local.gateway import EVENTS_PATH, STACK_PATH
 from hub_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
 from hub_local.stack import HandlerImportError, LocalStack, _port_if_free
-from hub_local.template import REGION, ScheduleSpec, TemplateError, load_template
+from hub_local.template import REGION, ScheduleSpec, TemplateError, load_template, load_yaml
 
 LAYER_LIMIT_UNZIPPED: Final = 250 * 1024 * 1024
 EXIT_USAGE: Final = 2
@@ -299,6 +299,23 @@ def _put_events(arguments: argparse.Namespace) -> int:
     return 1 if answer.get("FailedEntryCount") else 0
 
 
+def _expand(arguments: argparse.Namespace) -> int:
+    # Checkov does not know Fn::ForEach: given the template as written it fails to merge Globals into the functions
+    # ("Failed to create a new template with enriched resources") and checks them without Globals' Runtime and
+    # Environment. So make scan has it check this expansion, where every resource is a mapping (inline skips kept).
+    try:
+        document = load_yaml(arguments.template)
+    except FileNotFoundError:
+        raise UsageError(f"template {arguments.template} not found") from None
+    except TemplateError as error:
+        print(f"hub_local expand: {error}", file=sys.stderr)
+        return 1
+    output = Path(arguments.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
 def _openapi(arguments: argparse.Namespace) -> int:
     output = Path(arguments.output) if arguments.output else Path(arguments.template).parent / DOCUMENT_PATH
     try:
@@ -404,6 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("--output", "-o", help=f"where to write it ({DOCUMENT_PATH} beside the template)")
     openapi.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file is stale")
     openapi.set_defaults(handler=_openapi)
+
+    expand = commands.add_parser("expand", help="write the template with its Fn::ForEach loops unrolled, as JSON")
+    expand.add_argument("template", help="SAM template (template.yaml)")
+    expand.add_argument("output", help="the JSON file to write (make scan: .aws-sam/scan-template.json)")
+    expand.set_defaults(handler=_expand)
 
     layer = commands.add_parser("layer-size", help="unzipped and zipped size of a built layer directory")
     layer.add_argument("directory")

@@ -15,6 +15,8 @@ from typing import Any, Final, Literal
 
 import yaml
 
+from hub_local.language_extensions import expand_language_extensions
+
 REGION: Final = "eu-west-1"
 ACCOUNT_ID: Final = "123456789012"
 URL_SUFFIX: Final = "amazonaws.com"
@@ -92,13 +94,22 @@ def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) ->
 CfnLoader.add_multi_constructor("!", _construct_tag)
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Parse a template file (short tags included) into plain dicts and lists."""
+def load_yaml(path: str | Path, *, expand: bool = True) -> dict[str, Any]:
+    """Parse a template file (short tags included) into plain dicts and lists.
+
+    With `expand`, AWS::LanguageExtensions' Fn::ForEach loops are unrolled (hub_local.language_extensions): what is
+    read is what a deploy creates, which every reader here wants; `expand=False` gives the template as written.
+    """
     with Path(path).open(encoding="utf-8") as stream:
         document = yaml.load(stream, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
     if not isinstance(document, dict):
         raise TemplateError(f"{path}: not a CloudFormation template (top level is not a mapping)")
-    return document
+    if not expand:
+        return document
+    try:
+        return expand_language_extensions(document)
+    except ValueError as error:
+        raise TemplateError(f"{path}: {error}") from None
 
 
 # ------------------------------------------------------------------------------------------------ intrinsics

@@ -6,7 +6,7 @@ import pytest
 
 from hub_cli.deadletters import dead_letter_queues
 from hub_core.observability import METRICS_NAMESPACE
-from hub_local.template import load_yaml
+from hub_local.template import load_template, load_yaml
 from tests.conftest import ROOT
 
 TEMPLATE = ROOT / "template.yaml"
@@ -123,3 +123,29 @@ def test_unconfirmed_donation_callbacks_alarm_on_the_ingesters_metric(resources)
     assert unconfirmed["Statistic"] == "Sum"
     source = (ROOT / "functions/donation_ingester/flow.py").read_text()
     assert 'name="DonationUnconfirmed"' in source
+
+
+def test_each_alarm_description_resolves_and_tells_where_to_look():
+    """The generated descriptions (Fn::ForEach, Mappings DeadLetterAlarmText) name their own queue or function."""
+    template = load_template(TEMPLATE, parameter_overrides={"Stage": "prod"})
+    described = {
+        name: template.resolver.resolve(resource["Properties"]["AlarmDescription"])
+        for name, resource in template.resources.items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    for name, text in described.items():
+        assert isinstance(text, str), name
+        assert "${" not in text, name
+        if name.endswith("DLQDepthAlarm"):
+            queue = name.removesuffix("DepthAlarm")
+            assert f"hub --stage prod dlq show {queue};" in text, name
+            assert text.split(" Why: ")[0].strip(), name  # what waits there, from DeadLetterAlarmText
+        elif name.endswith("FunctionErrorRateAlarm"):
+            function = name.removesuffix("ErrorRateAlarm")
+            log_group = template.resources[function]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            log_group_name = template.resolver.resolve(template.resources[log_group]["Properties"]["LogGroupName"])
+            assert text.startswith(f"{function} fails more than "), name
+            assert text.endswith(f"Logs: {log_group_name}."), name
+        elif name.endswith("FunctionThrottlesAlarm"):
+            assert text.startswith(f"{name.removesuffix('ThrottlesAlarm')} was throttled"), name
+    assert sum(name.endswith("DLQDepthAlarm") for name in described) >= 8

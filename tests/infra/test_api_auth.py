@@ -6,6 +6,7 @@ import pytest
 from cfnlint.decode import cfn_yaml
 from samtranslator.translator.transform import transform
 
+from hub_local.language_extensions import expand_language_extensions
 from tests.conftest import ROOT
 
 SIGNED_ONLY = {
@@ -25,7 +26,7 @@ class _NoManagedPolicies:
 
 @pytest.fixture(scope="module")
 def api_routes():
-    template = cfn_yaml.load(str(ROOT / "template.yaml"))
+    template = expand_language_extensions(cfn_yaml.load(str(ROOT / "template.yaml")))
     # The transform checks code locations are S3 URIs, as after `sam package`; where they point does not matter here.
     template["Globals"]["Function"]["CodeUri"] = "s3://bucket/functions.zip"
     template["Resources"]["AdaptersLayer"]["Properties"]["ContentUri"] = "s3://bucket/layer.zip"

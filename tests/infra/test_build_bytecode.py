@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from hub_local.language_extensions import expand_language_extensions
 from tests.conftest import ROOT
 
 BUILD = ROOT / ".aws-sam" / "build"
@@ -16,7 +17,7 @@ CHECKED_HASH = 0b11
 
 
 def _resources() -> dict[str, dict]:
-    return cfn_yaml.load(str(ROOT / "template.yaml"))["Resources"]
+    return expand_language_extensions(cfn_yaml.load(str(ROOT / "template.yaml")))["Resources"]
 
 
 def _built_code_dirs() -> list[Path]:

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from cfnlint.decode import cfn_yaml
 
+from hub_local.language_extensions import expand_language_extensions
 from tests.conftest import ROOT
 
 CONFIG = ROOT / ".checkov.yaml"
@@ -18,7 +19,7 @@ def _config_skips() -> list[str]:
 
 
 def _inline_skips() -> dict[str, list[str]]:
-    template: dict[str, Any] = cfn_yaml.load(str(ROOT / "template.yaml"))
+    template: dict[str, Any] = expand_language_extensions(cfn_yaml.load(str(ROOT / "template.yaml")))
     found: dict[str, list[str]] = {}
     for name, resource in template["Resources"].items():
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):

@@ -11,6 +11,7 @@ from cfnlint.decode import cfn_yaml
 from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
 from samtranslator.translator.transform import transform
 
+from hub_local.language_extensions import expand_language_extensions
 from tests.conftest import ROOT
 
 POLICY_TEMPLATES = PolicyTemplatesProcessor(PolicyTemplatesProcessor.get_default_policy_templates_json())
@@ -22,7 +23,7 @@ class _NoManagedPolicies:
 
 
 def _source() -> dict[str, Any]:
-    return cfn_yaml.load(str(ROOT / "template.yaml"))
+    return expand_language_extensions(cfn_yaml.load(str(ROOT / "template.yaml")))
 
 
 @pytest.fixture(scope="module")

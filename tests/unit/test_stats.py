@@ -14,6 +14,7 @@ ROWS = (
     "non-test modules over 500 lines",
     "template.yaml lines",
     "template alarms (as written)",
+    "template alarms (deployed)",
     "checkov skips inline",
     "checkov checks skipped in .checkov.yaml",
     "unit tests' share of test lines",
@@ -75,3 +76,37 @@ def test_it_counts_what_a_small_tree_holds(tmp_path: Path):
     assert value(out, "checkov skips inline") == "1"
     assert value(out, "checkov checks skipped in .checkov.yaml") == "2"
     assert "33% (600 of 1,800)" in row(out, "unit tests' share of test lines")
+
+
+def test_alarms_generated_by_fn_foreach_count_once_per_item_when_deployed(tmp_path: Path):
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n"
+        "  A:\n    Type: AWS::CloudWatch::Alarm\n"
+        "  Fn::ForEach::PerFunction:\n    - Name\n    - [One, Two, Three]\n"
+        "    - ${Name}ErrorsAlarm:\n        Type: AWS::CloudWatch::Alarm\n"
+        "      ${Name}ThrottlesAlarm:\n        Type: AWS::CloudWatch::Alarm\n"
+        "  # a comment at the loop's own indent does not end it early\n"
+        "  Fn::ForEach::Outer:\n    - Queue\n    - [Q1, Q2]\n"
+        "    - Fn::ForEach::Inner:\n        - Kind\n        - [depth, age]\n"
+        "        - ${Queue}${Kind}Alarm:\n            Type: AWS::CloudWatch::Alarm\n"
+        "  Topic:\n    Type: AWS::SNS::Topic\n"
+        "  B:\n    Type: AWS::CloudWatch::Alarm\n"
+    )
+
+    out = run("--root", str(tmp_path)).stdout
+
+    assert value(out, "template alarms (as written)") == "5"
+    assert value(out, "template alarms (deployed)") == str(1 + 3 * 2 + 2 * 2 + 1)
+
+
+def test_a_collection_it_cannot_read_prints_n_a(tmp_path: Path):
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n"
+        "  Fn::ForEach::PerQueue:\n    - Queue\n    - !Ref QueueNames\n"
+        "    - ${Queue}Alarm:\n        Type: AWS::CloudWatch::Alarm\n"
+    )
+
+    result = run("--root", str(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    assert value(result.stdout, "template alarms (deployed)") == "n/a"
