@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from hub_local.redelivery import Redelivery
-from hub_local.template import REGION, QueueSpec, SqsSource
+from hub_local.resources import UnknownResourceError
+from hub_local.template import REGION, LocalTemplate, QueueSpec, SqsSource
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -235,3 +238,79 @@ class SqsPump:
                 print(f"sqs pump {self.name}: polling failed", file=sys.stderr)
                 traceback.print_exc(file=sys.stderr)
                 self._stopping.wait(1.0)
+
+
+def queue_is_empty(sqs: Any, url: str) -> bool:
+    """Whether the queue holds no visible, in-flight or delayed message."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return all(int(count) == 0 for count in attributes.values())
+
+
+def build_pumps(
+    template: LocalTemplate,
+    sqs: Any,
+    invoke: Invoke,
+    *,
+    concurrency_of: Callable[[str], int],
+    retry_seconds: float,
+    redelivery: Redelivery,
+) -> list[SqsPump]:
+    """A pump for every enabled SQS event source of every function, each with as many pollers as its function may
+    run at once (capped by the source's MaximumConcurrency)."""
+    return [
+        SqsPump(
+            function=function.logical_id,
+            source=source,
+            queue=template.queues[source.queue],
+            client=sqs,
+            invoke=invoke,
+            retry_seconds=retry_seconds,
+            pollers=min(source.maximum_concurrency or limit, limit),
+            redelivery=redelivery,
+        )
+        for function in template.functions.values()
+        for limit in [concurrency_of(function.logical_id)]
+        for source in function.sqs_sources
+        if source.enabled
+    ]
+
+
+def drain_pumps(pumps: Sequence[SqsPump], sqs: Any, timeout: float) -> bool:
+    """Run pump cycles until the pumps' queues hold no visible, delayed or in-flight message; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if all(queue_is_empty(sqs, pump.queue.url) for pump in pumps):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        if not sum(pump.cycle(wait_seconds=0) for pump in pumps):
+            time.sleep(0.05)
+
+
+def stop_pumps(pumps: Sequence[SqsPump]) -> None:
+    """Ask every pump to stop, then wait for each (a few seconds at most)."""
+    for pump in pumps:
+        pump.stop()
+    for pump in pumps:
+        pump.join(timeout=5)
+
+
+def pumps_of(
+    pumps: Sequence[SqsPump], queue_logical_id: str | None, template: LocalTemplate, source: Path
+) -> list[SqsPump]:
+    """The pumps that consume the queue (all of them without one); `source` names the template in errors."""
+    if queue_logical_id is None:
+        return list(pumps)
+    if queue_logical_id not in template.queues:
+        raise UnknownResourceError(f"{queue_logical_id} is not a queue of {source}")
+    found = [pump for pump in pumps if pump.queue.logical_id == queue_logical_id]
+    if not found:
+        raise ValueError(f"no function consumes {queue_logical_id}: nothing would drain it")
+    return found

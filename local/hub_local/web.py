@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import mimetypes
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
+from hub_local.template import load_yaml
 from sandboxes.httpserver import LoopbackHandler, ServerThread
 
 # The pages name the API by this base URL (make run's default); served pages get the running gateway's instead.
@@ -115,3 +116,14 @@ class _Handler(LoopbackHandler):
 
     def _send(self, status: int, content_type: str, body: bytes, extra: Mapping[str, str] | None = None) -> None:
         self.answer(status, [("Content-Type", content_type), *_SECURITY_HEADERS, *(extra or {}).items()], body)
+
+
+def with_page_origins(template_path: Path, overrides: Mapping[str, str], origins: Iterable[str]) -> dict[str, str]:
+    """The parameter overrides with the pages' `origins` added to CorsAllowedOrigins, as on AWS (unchanged when
+    the template declares no such parameter)."""
+    declared = load_yaml(template_path).get("Parameters", {}).get("CorsAllowedOrigins")
+    if declared is None:
+        return dict(overrides)
+    current = overrides.get("CorsAllowedOrigins", str(declared.get("Default", "")))
+    listed = [origin for origin in current.split(",") if origin.strip()]
+    return {**overrides, "CorsAllowedOrigins": ",".join([*listed, *origins])}
