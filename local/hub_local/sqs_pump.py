@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from hub_local.redelivery import Redelivery
 from hub_local.resources import UnknownResourceError
 from hub_local.template import REGION, LocalTemplate, QueueSpec, SqsSource
+from hub_local.workers import StoppableThreads
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -95,7 +95,7 @@ def failed_message_ids(response: Any, message_ids: Collection[str], *, report_ba
     return failed
 
 
-class SqsPump:
+class SqsPump(StoppableThreads):
     """One SQS event source of one function: a polling thread, or synchronous cycles driven by `drain`."""
 
     def __init__(
@@ -112,6 +112,7 @@ class SqsPump:
     ) -> None:
         """`pollers` batches may run at once (Lambda scales an SQS source up to its MaximumConcurrency);
         `redelivery` picks settled messages to deliver once more (at-least-once, `hub_local.redelivery`)."""
+        super().__init__()
         self.function = function
         self.source = source
         self.queue = queue
@@ -121,8 +122,6 @@ class SqsPump:
         self.retry_seconds = max(0, int(-(-retry_seconds // 1)))
         self.pollers = max(1, pollers)
         self.redelivery = redelivery or Redelivery()
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
 
     @property
     def name(self) -> str:
@@ -212,32 +211,12 @@ class SqsPump:
 
     def start(self) -> SqsPump:
         """One polling thread per batch that may run at once: each receives and invokes on its own."""
-        self._threads = [
-            threading.Thread(target=self._run, name=f"sqs-pump-{self.name}-{index}", daemon=True)
-            for index in range(self.pollers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._start_threads(self._run, (f"sqs-pump-{self.name}-{index}" for index in range(self.pollers)))
         return self
 
-    def stop(self) -> None:
-        """Ask the thread to stop after its current poll (at most one long poll)."""
-        self._stopping.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        for thread in self._threads:
-            thread.join(timeout)
-
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.cycle(wait_seconds=1)
-            except Exception:  # the pump outlives a transient moto error
-                if self._stopping.is_set():
-                    break
-                print(f"sqs pump {self.name}: polling failed", file=sys.stderr)
-                traceback.print_exc(file=sys.stderr)
-                self._stopping.wait(1.0)
+        # No pause when idle: each cycle is a long poll already.
+        self._poll(lambda: self.cycle(wait_seconds=1), f"sqs pump {self.name}: polling failed")
 
 
 def queue_is_empty(sqs: Any, url: str) -> bool:
