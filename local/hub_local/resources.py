@@ -58,8 +58,8 @@ def start_moto(bind_host: str, port: int) -> ThreadedMotoServer:
     return server
 
 
-def aws_session() -> boto3.session.Session:
-    """A boto3 session with dummy credentials, for clients pointed at moto."""
+def aws_session(region: str = REGION, *, session_token: str | None = DUMMY_CREDENTIAL) -> boto3.session.Session:
+    """A boto3 session with dummy credentials, for clients pointed at moto (the stack's, and the hub CLI's)."""
     # The host's AWS profile and config files play no part (a missing AWS_PROFILE would even fail here):
     # these settings are read from nowhere but the defaults given (config name, env vars, default, cast).
     core = botocore.session.Session(
@@ -72,8 +72,8 @@ def aws_session() -> boto3.session.Session:
     return boto3.session.Session(
         aws_access_key_id=DUMMY_CREDENTIAL,
         aws_secret_access_key=DUMMY_CREDENTIAL,
-        aws_session_token=DUMMY_CREDENTIAL,
-        region_name=REGION,
+        aws_session_token=session_token,
+        region_name=region,
         botocore_session=core,
     )
 
