@@ -539,6 +539,7 @@ def _lambda_error(status: int, error_type: str, message: str) -> HttpResponse:
 class _Handler(LoopbackHandler):
     server_version = "hub-local"
     log_prefix = "gateway"
+    do_HEAD = LoopbackHandler._serve
 
     def serve(self) -> None:
         gateway: Gateway = self.server.owner

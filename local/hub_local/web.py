@@ -106,6 +106,7 @@ def _inside(root: Path, relative: str) -> Path | None:
 class _Handler(LoopbackHandler):
     server_version = "hub-local-web"
     log_prefix = "web"
+    do_HEAD = LoopbackHandler._serve
 
     def serve(self) -> None:
         if self.command in ("GET", "HEAD"):

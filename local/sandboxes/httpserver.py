@@ -162,4 +162,5 @@ class LoopbackHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         self.serve()
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+    # HEAD is a subclass's choice (`do_HEAD = LoopbackHandler._serve`): without it the server answers 501.
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve

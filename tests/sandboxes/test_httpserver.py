@@ -28,6 +28,10 @@ class _Echo(LoopbackHandler):
         self.answer(200, [("Content-Type", "application/json")], json.dumps(document).encode())
 
 
+class _EchoWithHead(_Echo):
+    do_HEAD = LoopbackHandler._serve
+
+
 class _Logged(_Echo):
     log_prefix = "echo"
 
@@ -96,11 +100,17 @@ def test_a_body_that_cannot_or_must_not_be_read_is_refused(
     assert b"X-Reason: " + reason in answer
 
 
-def test_head_gets_the_headers_of_the_answer_without_its_body(echo: ServerThread) -> None:
-    response = _request(echo, "HEAD")
-    assert response.status == 200
-    assert int(response.getheader("Content-Length") or 0) > 0
-    assert response.read() == b""
+def test_head_is_served_only_where_a_handler_opts_in_and_then_without_a_body(echo: ServerThread) -> None:
+    assert _request(echo, "HEAD").status == 501
+    serving = ServerThread(_EchoWithHead, {"limit": LIMIT}, name="echo-head-test")
+    serving.start()
+    try:
+        response = _request(serving, "HEAD")
+        assert response.status == 200
+        assert int(response.getheader("Content-Length") or 0) > 0
+        assert response.read() == b""
+    finally:
+        serving.stop(timeout=5)
 
 
 def test_a_server_never_started_stops_at_once_and_frees_its_port() -> None:
