@@ -8,7 +8,6 @@ server. Commands then take one code path for both.
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -18,12 +17,12 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import boto3
-import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from hub_cli.errors import CliError
 from hub_local.gateway import STACK_PATH
+from hub_local.resources import aws_session
 
 STACK_NAME_PREFIX: Final = "partner-hub-"
 QUEUE_TYPES: Final = ("AWS::SQS::Queue",)
@@ -32,7 +31,6 @@ FUNCTION_TYPES: Final = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 BUS_TYPES: Final = ("AWS::Events::EventBus",)
 TABLE_TYPES: Final = ("AWS::DynamoDB::Table",)
 _LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
-_LOCAL_CREDENTIAL: Final = "testing"
 
 
 @dataclass(frozen=True)
@@ -100,19 +98,7 @@ def _resources(rows: Sequence[Mapping[str, Any]]) -> dict[str, StackResource]:
 
 def local_session(region: str) -> boto3.session.Session:
     """A session for moto: dummy credentials, and nothing read from the host's AWS profile or config files."""
-    core = botocore.session.Session(
-        session_vars={
-            "profile": (None, None, None, None),
-            "config_file": (None, None, os.devnull, None),
-            "credentials_file": (None, None, os.devnull, None),
-        }
-    )
-    return boto3.session.Session(
-        aws_access_key_id=_LOCAL_CREDENTIAL,
-        aws_secret_access_key=_LOCAL_CREDENTIAL,
-        region_name=region,
-        botocore_session=core,
-    )
+    return aws_session(region, session_token=None)
 
 
 def connect_local(url: str) -> Target:

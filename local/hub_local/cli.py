@@ -28,7 +28,8 @@ from hub_local.eventbus import entries_from_document
 from hub_local.examples import ExampleError, prepare
 from hub_local.gateway import EVENTS_PATH, STACK_PATH
 from hub_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
-from hub_local.stack import HandlerImportError, LocalStack, _port_if_free
+from hub_local.resources import port_if_free
+from hub_local.stack import HandlerImportError, LocalStack
 from hub_local.template import REGION, ScheduleSpec, TemplateError, load_template, load_yaml
 
 LAYER_LIMIT_UNZIPPED: Final = 250 * 1024 * 1024
@@ -226,7 +227,7 @@ def _web_port(arguments: argparse.Namespace) -> int:
     """The pages' port: as asked, else the gateway's + 1 when that is free, else any free port (the banner says)."""
     if arguments.web_port is not None:
         return int(arguments.web_port)
-    return _port_if_free(arguments.port + 1) if arguments.port else 0
+    return port_if_free(arguments.port + 1) if arguments.port else 0
 
 
 def _run(arguments: argparse.Namespace) -> int:

@@ -7,7 +7,10 @@ import contextvars
 import os
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from hub_local.template import FunctionSpec
 
 # Without a setting of its own (ReservedConcurrentExecutions, an SQS source's MaximumConcurrency), a function runs up
 # to this many invocations at once locally: enough for races to happen, few enough for a 2-core laptop.
@@ -140,3 +143,13 @@ class ConcurrencySlots:
         """Invocations waiting for a slot of `function`."""
         with self._lock:
             return self._waiting[function]
+
+
+def concurrency_limit(function: FunctionSpec, concurrency: int | Mapping[str, int] | None) -> int:
+    """How many invocations of the function may run at once: its ReservedConcurrentExecutions, else `concurrency`
+    (one number, or by logical id), else DEFAULT_CONCURRENCY."""
+    if function.reserved_concurrency is not None:
+        return max(1, function.reserved_concurrency)
+    if isinstance(concurrency, Mapping):
+        return max(1, int(concurrency.get(function.logical_id, DEFAULT_CONCURRENCY)))
+    return max(1, DEFAULT_CONCURRENCY if concurrency is None else int(concurrency))

@@ -37,6 +37,7 @@ from hub_local.template import (
     ScheduleExpression,
     ScheduleSpec,
 )
+from hub_local.workers import StoppableThreads
 
 TAP_RULE_NAME: Final = "hub-local-bus-tap"
 TAP_TARGET_ID: Final = "hub-local-bus-tap"
@@ -526,7 +527,7 @@ class AsyncInvoker:
 Deliver = Callable[[EventRuleSpec, RuleTarget, dict[str, Any]], None]
 
 
-class BusRouter:
+class BusRouter(StoppableThreads):
     """Reads one bus's tap queue and hands each event to the targets of every enabled rule it matches."""
 
     def __init__(
@@ -539,6 +540,7 @@ class BusRouter:
         deliver: Deliver,
         idle_seconds: float = 0.05,
     ) -> None:
+        super().__init__()
         self.bus = bus
         self.queue_url = queue_url
         self.rules = list(rules)
@@ -549,8 +551,6 @@ class BusRouter:
         self._lock = threading.Lock()
         self._busy = 0
         self.activity = 0
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def busy(self) -> bool:
@@ -599,29 +599,11 @@ class BusRouter:
                 self._busy -= 1
 
     def start(self) -> BusRouter:
-        self._thread = threading.Thread(target=self._run, name=f"hub-local-bus-{self.bus}", daemon=True)
-        self._thread.start()
+        self._start_threads(self._run, [f"hub-local-bus-{self.bus}"])
         return self
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                if not self.cycle():
-                    self._stopping.wait(self.idle_seconds)
-            except Exception:  # the router outlives a transient moto error
-                if self._stopping.is_set():
-                    break
-                print(f"bus {self.bus}: reading the tap failed", file=sys.stderr)
-                traceback.print_exc(file=sys.stderr)
-                self._stopping.wait(1.0)
+        self._poll(self.cycle, f"bus {self.bus}: reading the tap failed", self.idle_seconds)
 
 
 # ---------------------------------------------------------------------------------------------------- schedules
@@ -681,7 +663,7 @@ def _utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-class ScheduleTimer:
+class ScheduleTimer(StoppableThreads):
     """Fires the enabled schedules the timer can evaluate. Schedule time runs `time_scale` times faster than real
     time (600: a rate(1 minute) schedule fires every 0.1 s); `clock` gives the starting time."""
 
@@ -695,14 +677,13 @@ class ScheduleTimer:
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        super().__init__()
         self.schedules = [s for s in schedules if s.enabled and s.expression.timer_supported]
         self.fire = fire
         self.time_scale = time_scale
         self.clock = clock
         self._origin = clock()
         self._origin_monotonic = time.monotonic()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self.fired = 0
 
     def now(self) -> datetime.datetime:
@@ -713,17 +694,8 @@ class ScheduleTimer:
     def start(self) -> ScheduleTimer:
         self._origin = self.clock()
         self._origin_monotonic = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="hub-local-schedules", daemon=True)
-        self._thread.start()
+        self._start_threads(self._run, ["hub-local-schedules"])
         return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def _run(self) -> None:
         due: dict[int, tuple[ScheduleSpec, datetime.datetime]] = {}

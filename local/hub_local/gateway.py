@@ -6,7 +6,6 @@ import base64
 import json
 import re
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -14,7 +13,6 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -29,6 +27,7 @@ from hub_local.limits import (
     FunctionTimedOut,
 )
 from hub_local.template import ACCOUNT_ID, LOCAL_API_ID, CorsConfig, HttpRoute
+from sandboxes.httpserver import BodyRefused, LoopbackHandler, ServerThread
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 PutEvents = Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]
@@ -46,6 +45,7 @@ LAMBDA_PATH: Final = "/_local/lambda"
 _INVOKE_PATH: Final = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 NOT_FOUND: Final = b'{"message":"Not Found"}'
 INTERNAL_ERROR: Final = b'{"message":"Internal Server Error"}'
+BAD_REQUEST: Final = b'{"message":"Bad Request"}'
 _MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _TEXT_TYPES: Final = (
     "application/json",
@@ -333,13 +333,6 @@ def _normal_origin(origin: str) -> str:
 # ---------------------------------------------------------------------------------------------------- server
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # socketserver's backlog of 5 resets connections when a burst of requests arrives at once (a double-click storm).
-    request_queue_size = 128
-    gateway: Gateway
-
-
 class Gateway:
     """Serves the HttpApi routes of every function on 127.0.0.1:`port` (0 picks a free port)."""
 
@@ -369,28 +362,22 @@ class Gateway:
         self.functions = frozenset(functions)
         self.integration_timeout = integration_timeout
         self.max_payload_bytes = max_payload_bytes
-        self._server = _Server((host, port), _Handler)
-        self._server.gateway = self
-        self.port: int = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self._serving = ServerThread(_Handler, self, name="hub-local-gateway", host=host, port=port)
+        self._server = self._serving.httpd
+        self.port: int = self._serving.port
+        self.url = self._serving.url
         # The gateway's own origin is allowed too, so a page it serves can call it from a browser.
         own_origins = (self.url, f"http://localhost:{self.port}")
         self.cors: dict[str, CorsPolicy] = {
             api: CorsPolicy(config, own_origins) for api, config in (cors or {}).items() if config is not None
         }
-        self._thread: threading.Thread | None = None
 
     def start(self) -> Gateway:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hub-local-gateway", daemon=True)
-        self._thread.start()
+        self._serving.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        self._serving.stop()
 
     def route_list(self) -> list[dict[str, str]]:
         """The routes served, for GET /_local/routes and the CLI banner."""
@@ -549,61 +536,20 @@ def _lambda_error(status: int, error_type: str, message: str) -> HttpResponse:
     return HttpResponse(status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)], body)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server_version = "hub-local"
+    log_prefix = "gateway"
+    do_HEAD = LoopbackHandler._serve
 
-    def version_string(self) -> str:
-        return self.server_version
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in two writes: with Nagle's algorithm on, the body waits for the client's delayed
-        # ACK of the headers (~40 ms on Linux), which capped the gateway at ~25 requests a second per connection.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _read_body(self) -> bytes | None:
-        """The request's body; None when it is over HTTP API's payload limit (not read further)."""
-        limit = self.server.gateway.max_payload_bytes
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks: list[bytes] = []
-            total = 0
-            while size := int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16):
-                total += size
-                if total > limit:
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            while self.rfile.readline().strip():
-                pass  # trailers
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > limit:
-            return None
-        return self.rfile.read(length)
-
-    def _serve(self) -> None:
-        body = self._read_body()
-        if body is None:
+    def serve(self) -> None:
+        gateway: Gateway = self.server.owner
+        try:
+            body = self.read_body(gateway.max_payload_bytes)
+        except BodyRefused as refused:
             # The rest of the body is never read: the connection cannot carry another request after this answer.
             self.close_connection = True
-            response = json_response(413, TOO_LARGE)
+            response = json_response(413, TOO_LARGE) if refused.status == 413 else json_response(400, BAD_REQUEST)
             response.headers.append(("Connection", "close"))
         else:
-            response = self.server.gateway.handle(
-                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-            )
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("apigw-requestid", new_request_id())
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        sys.stderr.write(f"gateway: {self.command} {self.path} -> {code}\n")
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+            response = gateway.handle(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+        self.answer(response.status, [*response.headers, ("apigw-requestid", new_request_id())], response.body)

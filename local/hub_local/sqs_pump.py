@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import sys
-import threading
+import time
 import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from hub_local.redelivery import Redelivery
-from hub_local.template import REGION, QueueSpec, SqsSource
+from hub_local.resources import UnknownResourceError
+from hub_local.template import REGION, LocalTemplate, QueueSpec, SqsSource
+from hub_local.workers import StoppableThreads
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -92,7 +95,7 @@ def failed_message_ids(response: Any, message_ids: Collection[str], *, report_ba
     return failed
 
 
-class SqsPump:
+class SqsPump(StoppableThreads):
     """One SQS event source of one function: a polling thread, or synchronous cycles driven by `drain`."""
 
     def __init__(
@@ -109,6 +112,7 @@ class SqsPump:
     ) -> None:
         """`pollers` batches may run at once (Lambda scales an SQS source up to its MaximumConcurrency);
         `redelivery` picks settled messages to deliver once more (at-least-once, `hub_local.redelivery`)."""
+        super().__init__()
         self.function = function
         self.source = source
         self.queue = queue
@@ -118,8 +122,6 @@ class SqsPump:
         self.retry_seconds = max(0, int(-(-retry_seconds // 1)))
         self.pollers = max(1, pollers)
         self.redelivery = redelivery or Redelivery()
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
 
     @property
     def name(self) -> str:
@@ -209,29 +211,85 @@ class SqsPump:
 
     def start(self) -> SqsPump:
         """One polling thread per batch that may run at once: each receives and invokes on its own."""
-        self._threads = [
-            threading.Thread(target=self._run, name=f"sqs-pump-{self.name}-{index}", daemon=True)
-            for index in range(self.pollers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._start_threads(self._run, (f"sqs-pump-{self.name}-{index}" for index in range(self.pollers)))
         return self
 
-    def stop(self) -> None:
-        """Ask the thread to stop after its current poll (at most one long poll)."""
-        self._stopping.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        for thread in self._threads:
-            thread.join(timeout)
-
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.cycle(wait_seconds=1)
-            except Exception:  # the pump outlives a transient moto error
-                if self._stopping.is_set():
-                    break
-                print(f"sqs pump {self.name}: polling failed", file=sys.stderr)
-                traceback.print_exc(file=sys.stderr)
-                self._stopping.wait(1.0)
+        # No pause when idle: each cycle is a long poll already.
+        self._poll(lambda: self.cycle(wait_seconds=1), f"sqs pump {self.name}: polling failed")
+
+
+def queue_is_empty(sqs: Any, url: str) -> bool:
+    """Whether the queue holds no visible, in-flight or delayed message."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return all(int(count) == 0 for count in attributes.values())
+
+
+def build_pumps(
+    template: LocalTemplate,
+    sqs: Any,
+    invoke: Invoke,
+    *,
+    concurrency_of: Callable[[str], int],
+    retry_seconds: float,
+    redelivery: Redelivery,
+) -> list[SqsPump]:
+    """A pump for every enabled SQS event source of every function, each with as many pollers as its function may
+    run at once (capped by the source's MaximumConcurrency)."""
+    return [
+        SqsPump(
+            function=function.logical_id,
+            source=source,
+            queue=template.queues[source.queue],
+            client=sqs,
+            invoke=invoke,
+            retry_seconds=retry_seconds,
+            pollers=min(source.maximum_concurrency or limit, limit),
+            redelivery=redelivery,
+        )
+        for function in template.functions.values()
+        for limit in [concurrency_of(function.logical_id)]
+        for source in function.sqs_sources
+        if source.enabled
+    ]
+
+
+def drain_pumps(pumps: Sequence[SqsPump], sqs: Any, timeout: float) -> bool:
+    """Run pump cycles until the pumps' queues hold no visible, delayed or in-flight message; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if all(queue_is_empty(sqs, pump.queue.url) for pump in pumps):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        if not sum(pump.cycle(wait_seconds=0) for pump in pumps):
+            time.sleep(0.05)
+
+
+def stop_pumps(pumps: Sequence[SqsPump]) -> None:
+    """Ask every pump to stop, then wait for each (a few seconds at most)."""
+    for pump in pumps:
+        pump.stop()
+    for pump in pumps:
+        pump.join(timeout=5)
+
+
+def pumps_of(
+    pumps: Sequence[SqsPump], queue_logical_id: str | None, template: LocalTemplate, source: Path
+) -> list[SqsPump]:
+    """The pumps that consume the queue (all of them without one); `source` names the template in errors."""
+    if queue_logical_id is None:
+        return list(pumps)
+    if queue_logical_id not in template.queues:
+        raise UnknownResourceError(f"{queue_logical_id} is not a queue of {source}")
+    found = [pump for pump in pumps if pump.queue.logical_id == queue_logical_id]
+    if not found:
+        raise ValueError(f"no function consumes {queue_logical_id}: nothing would drain it")
+    return found

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import mimetypes
-import sys
-import threading
-from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final
 from urllib.parse import unquote, urlsplit
+
+from hub_local.template import load_yaml
+from sandboxes.httpserver import LoopbackHandler, ServerThread
 
 # The pages name the API by this base URL (make run's default); served pages get the running gateway's instead.
 API_BASE_IN_PAGES: Final = "http://localhost:3000"
@@ -40,11 +40,6 @@ def swagger_ui_dir() -> Path | None:
     return Path(spec.origin).parent / "static"
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    site: WebServer
-
-
 class WebServer:
     """Serves `root` on 127.0.0.1:`port` (0 picks a free port), with the pages pointed at `api_url`."""
 
@@ -52,11 +47,9 @@ class WebServer:
         self.root = root.resolve()
         self.docs_dir = docs_dir.resolve() if docs_dir is not None else None
         self.api_url = API_BASE_IN_PAGES
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.site = self
-        self.port: int = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread(_Handler, self, name="hub-local-web", port=port)
+        self.port: int = self._serving.port
+        self.url = self._serving.url
 
     @property
     def origins(self) -> tuple[str, str]:
@@ -72,16 +65,11 @@ class WebServer:
 
     def start(self, api_url: str) -> WebServer:
         self.api_url = api_url.rstrip("/")
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hub-local-web", daemon=True)
-        self._thread.start()
+        self._serving.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        self._serving.stop()
 
     def resolve(self, target: str) -> tuple[int, str, bytes]:
         """(status, content type, body) for a GET of `target`."""
@@ -115,33 +103,28 @@ def _inside(root: Path, relative: str) -> Path | None:
     return candidate
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server_version = "hub-local-web"
+    log_prefix = "web"
+    do_HEAD = LoopbackHandler._serve
 
-    def version_string(self) -> str:
-        return self.server_version
+    def serve(self) -> None:
+        if self.command in ("GET", "HEAD"):
+            status, content_type, body = self.server.owner.resolve(self.path)
+            self._send(status, content_type, body)
+        else:
+            self._send(405, "text/plain; charset=utf-8", b"only GET and HEAD\n", {"Allow": "GET, HEAD"})
 
     def _send(self, status: int, content_type: str, body: bytes, extra: Mapping[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        for name, value in (*_SECURITY_HEADERS, *(extra or {}).items()):
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        self.answer(status, [("Content-Type", content_type), *_SECURITY_HEADERS, *(extra or {}).items()], body)
 
-    def do_GET(self) -> None:
-        self._send(*self.server.site.resolve(self.path))
 
-    do_HEAD = do_GET
-
-    def _refuse(self) -> None:
-        self._send(405, "text/plain; charset=utf-8", b"only GET and HEAD\n", {"Allow": "GET, HEAD"})
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        sys.stderr.write(f"web: {self.command} {self.path} -> {code}\n")
+def with_page_origins(template_path: Path, overrides: Mapping[str, str], origins: Iterable[str]) -> dict[str, str]:
+    """The parameter overrides with the pages' `origins` added to CorsAllowedOrigins, as on AWS (unchanged when
+    the template declares no such parameter)."""
+    declared = load_yaml(template_path).get("Parameters", {}).get("CorsAllowedOrigins")
+    if declared is None:
+        return dict(overrides)
+    current = overrides.get("CorsAllowedOrigins", str(declared.get("Default", "")))
+    listed = [origin for origin in current.split(",") if origin.strip()]
+    return {**overrides, "CorsAllowedOrigins": ",".join([*listed, *origins])}

@@ -6,22 +6,21 @@ import contextlib
 import json
 import logging
 import re
-import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Final, Literal, Self, get_args, overload
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from sandboxes.httpserver import HOST, BodyRefused, LoopbackHandler, LoopbackHTTPServer, ServerThread
+
 logger = logging.getLogger("sandboxes")
 
-HOST: Final = "127.0.0.1"
 CONTROL_PREFIX: Final = "/_sandbox"
 # A sandbox only ever receives small JSON documents; a larger Content-Length is a broken client, not a lead.
 MAX_BODY_BYTES: Final = 1 << 20
@@ -34,7 +33,6 @@ MALFORMED_BODY: Final = b'{"data": [{"id": 1, "title": "truncat'
 
 _ROUTE_ATTR: Final = "__sandbox_routes__"
 _PARAM: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_CONTENT_LENGTH: Final = re.compile(r"\s*[0-9]+\s*")
 # Only what a loopback Host header can hold, so a hostile header cannot inject text into Link URLs.
 _HOST_HEADER: Final = re.compile(r"[A-Za-z0-9.\-:\[\]]+")
 _FAULT_FIELDS: Final = frozenset(
@@ -317,40 +315,21 @@ class _Outcome(Enum):
     DROP = "drop"
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # socketserver's default backlog of 5 drops connections (and costs clients a 1 s SYN retry) under load.
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], sandbox: SandboxServer) -> None:
-        self.sandbox = sandbox
-        super().__init__(address, _Exchange)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the FQDN of the address, which can stall on a machine without DNS.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that give up (read timeouts, dropped connections) are part of the job, not news for stderr.
-        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-
-class _Exchange(BaseHTTPRequestHandler):
-    server: _HTTPServer
+class _Exchange(LoopbackHandler):
+    # HTTP/1.0, what the sandboxes have always spoken (the base speaks 1.1): each exchange closes its connection.
+    protocol_version = "HTTP/1.0"
     # Bounds how long a client that announced a body but never sent it can hold a thread.
     timeout = 10.0
     server_version = "PartnerSandbox/1.0"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: test output and the local runner's console are not an access log."""
+    def serve(self) -> None:
+        self.server.owner._serve(self)
 
-    def _dispatch(self) -> None:
-        self.server.sandbox._serve(self)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+class _SandboxHTTPServer(LoopbackHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that give up (read timeouts, dropped connections) are part of the job, not news for stderr.
+        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
 class SandboxModes(BaseModel):
@@ -403,7 +382,8 @@ class SandboxServer:
         self._routes: list[_Route] = []
         self._recorded: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._serving: tuple[_HTTPServer, threading.Thread] | None = None
+        # (server, its thread): the server first, where tools look for the address it is bound to.
+        self._serving: tuple[LoopbackHTTPServer, ServerThread] | None = None
         self._stopping = threading.Event()
         self._register_declared_routes()
 
@@ -456,27 +436,26 @@ class SandboxServer:
         if self._serving is not None:
             raise RuntimeError(f"{type(self).__name__} is already running at {self.url}")
         self._stopping = threading.Event()
-        httpd = _HTTPServer((self.bind_host, self._port), self)
-        # A short poll interval keeps stop() fast: shutdown() waits for the serving loop to notice.
-        thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"{type(self).__name__}-{httpd.server_port}",
-            daemon=True,
+        serving = ServerThread(
+            _Exchange,
+            self,
+            name=type(self).__name__,
+            host=self.bind_host,
+            port=self._port,
+            # A short poll interval keeps stop() fast: shutdown() waits for the serving loop to notice.
+            poll_interval=0.05,
+            server_class=_SandboxHTTPServer,
         )
-        thread.start()
-        self._serving = (httpd, thread)
+        serving.start()
+        self._serving = (serving.httpd, serving)
         return self
 
     def stop(self) -> None:
         if self._serving is None:
             return
-        httpd, thread = self._serving
         # Wakes handlers sleeping in a slow fault so that teardown does not wait for them.
         self._stopping.set()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+        self._serving[1].stop(timeout=5)
         self._serving = None
 
     @property
@@ -487,7 +466,7 @@ class SandboxServer:
     def port(self) -> int:
         if self._serving is None:
             raise RuntimeError(f"{type(self).__name__} is not running")
-        return self._serving[0].server_port
+        return self._serving[1].port
 
     @property
     def address(self) -> tuple[str, int]:
@@ -536,11 +515,12 @@ class SandboxServer:
 
     def _serve(self, exchange: _Exchange) -> None:
         split = urlsplit(exchange.path)
-        body, refusal = _read_body(exchange)
-        if refusal is not None:
+        try:
+            body = exchange.read_body(MAX_BODY_BYTES)
+        except BodyRefused as refused:
             # The unread body would otherwise be parsed as the next request on this connection.
             exchange.close_connection = True
-            _write(exchange, refusal)
+            _write(exchange, json_response(refused.status, {"error": refused.reason}))
             return
         request = SandboxRequest(
             method=exchange.command,
@@ -667,29 +647,8 @@ class SandboxServer:
         return json_response(200, {"cleared": self.clear_requests()})
 
 
-def _read_body(exchange: _Exchange) -> tuple[bytes, SandboxResponse | None]:
-    raw_length = exchange.headers.get("Content-Length")
-    if raw_length is None:
-        return b"", None
-    if not _CONTENT_LENGTH.fullmatch(raw_length):
-        return b"", json_response(400, {"error": "invalid Content-Length"})
-    length = int(raw_length)
-    if length > MAX_BODY_BYTES:
-        return b"", json_response(413, {"error": "request body too large"})
-    return exchange.rfile.read(length), None
-
-
 def _write(exchange: _Exchange, response: SandboxResponse) -> None:
-    try:
-        exchange.send_response(response.status)
-        for name, value in response.headers.items():
-            exchange.send_header(name, value)
-        exchange.send_header("Content-Length", str(len(response.body)))
-        exchange.end_headers()
-        exchange.wfile.write(response.body)
-    except OSError:
-        # The client has gone (typically its read timeout fired during a slow fault): nobody to answer.
-        exchange.close_connection = True
+    exchange.answer(response.status, response.headers.items(), response.body)
 
 
 def serve_until_interrupted(sandbox: SandboxServer, stop: threading.Event | None = None) -> None:
