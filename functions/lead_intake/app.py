@@ -132,8 +132,12 @@ def _submitted_fields() -> dict[str, Any]:
     return submitted_fields(event.raw_event, event.headers, max_bytes=settings().max_body_bytes)
 
 
+# How a submitter hears each outcome; a lead still on its way (forwarding) is accepted, like a queued one.
+_OUTCOME_STATUS = {LeadStatus.FORWARDED: 201, LeadStatus.QUEUED: 202, LeadStatus.REJECTED: 422}
+
+
 def _outcome_response(outcome: LeadOutcome) -> Response[str]:
-    return json_response(outcome.http_status, outcome.body())
+    return json_response(_OUTCOME_STATUS.get(outcome.status, 202), outcome.body())
 
 
 def _is_sqs_batch(event: dict[str, Any]) -> bool:

@@ -173,19 +173,12 @@ class LeadStatus(StrEnum):
     REJECTED = "rejected"
 
 
-_HTTP_STATUS = {LeadStatus.FORWARDED: 201, LeadStatus.QUEUED: 202, LeadStatus.REJECTED: 422}
-
-
 class LeadOutcome(BaseModel):
     """What a submitter learns, and what a double submit gets again."""
 
     lead_id: str
     status: LeadStatus
     message: str = Field(default="")
-
-    @property
-    def http_status(self) -> int:
-        return _HTTP_STATUS.get(self.status, 202)
 
     def body(self) -> dict[str, Any]:
         if self.status is LeadStatus.REJECTED:
