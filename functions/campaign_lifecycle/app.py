@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -17,7 +16,6 @@ from pydantic import BaseModel, ValidationError
 from campaign_lifecycle import SERVICE, flow
 from campaign_lifecycle.errors import (
     CampaignChanged,
-    CampaignError,
     CampaignNotFound,
     CampaignStopped,
     CreateInProgress,
@@ -34,10 +32,11 @@ from hub_core import priming
 from hub_core.deadline import deadline_aware
 from hub_core.http_api import (
     FieldProblem,
+    Refusal,
     RequestRejected,
-    error_response,
     install_error_handlers,
     json_response,
+    map_refusals,
     problems_from,
 )
 from hub_core.observability import logger_for, metrics_for
@@ -76,72 +75,34 @@ _SPACED_OFFSET = re.compile(r"(?<=\d\d:\d\d)(?P<rest>(?::\d\d(?:\.\d+)?)?) (?P<o
 # headers are decided. docs/errors.md explains the pattern.
 
 
-def _refused(
-    exc: CampaignError,
-    status: int,
-    error: str,
-    problems: Sequence[FieldProblem] = (),
-    headers: Mapping[str, str] | None = None,
-    **extra: Any,
-) -> Response[str]:
-    logger.info("request rejected", extra={"error": error, "fields": [p.field for p in problems]})
-    return error_response(status, error, exc.message, problems, headers, **extra)
-
-
-@app.exception_handler(InvalidCampaign)
-def _invalid_campaign(exc: InvalidCampaign) -> Response[str]:
-    problem = FieldProblem(exc.field, exc.rule, exc.message)
-    logger.info("request rejected", extra={"error": "validation_failed", "fields": [exc.field]})
-    return error_response(422, "validation_failed", "the campaign is not valid", [problem])
-
-
-@app.exception_handler(RefusedByUmbrella)
-def _refused_by_umbrella(exc: RefusedByUmbrella) -> Response[str]:
-    return _refused(exc, 422, "rejected_by_umbrella", retryable=False)
-
-
-@app.exception_handler(CreationRateLimited)
-def _rate_limited(exc: CreationRateLimited) -> Response[str]:
-    problems = [FieldProblem(exc.field, "rate_limit", exc.message)] if exc.field else []
-    return _refused(
-        exc, 429, "rate_limited", problems,
-        headers={"Retry-After": str(exc.retry_after)}, retryable=True, retryAfterSeconds=exc.retry_after,
-    )  # fmt: skip
-
-
-@app.exception_handler(CampaignNotFound)
-def _not_found(exc: CampaignNotFound) -> Response[str]:
-    return _refused(exc, 404, "not_found")
-
-
-@app.exception_handler(ManageTokenMissing)
-def _token_missing(exc: ManageTokenMissing) -> Response[str]:
-    return _refused(exc, 401, "unauthorized", headers={"WWW-Authenticate": 'Bearer realm="campaigns"'})
-
-
-@app.exception_handler(ManageTokenRefused)
-def _token_refused(exc: ManageTokenRefused) -> Response[str]:
-    return _refused(exc, 403, "forbidden")
-
-
-@app.exception_handler(DonationCodeInUse)
-def _code_in_use(exc: DonationCodeInUse) -> Response[str]:
-    return _refused(exc, 409, "donation_code_in_use", [FieldProblem(exc.field, "in_use", exc.message)])
-
-
-@app.exception_handler(CreateInProgress)
-def _create_in_progress(exc: CreateInProgress) -> Response[str]:
-    return _refused(exc, 409, "create_in_progress", retryable=True)
-
-
-@app.exception_handler(CampaignStopped)
-def _stopped(exc: CampaignStopped) -> Response[str]:
-    return _refused(exc, 409, "campaign_stopped")
-
-
-@app.exception_handler(CampaignChanged)
-def _changed(exc: CampaignChanged) -> Response[str]:
-    return _refused(exc, 409, "campaign_changed")
+map_refusals(
+    app,
+    logger,
+    {
+        InvalidCampaign: Refusal(
+            422, "validation_failed", message="the campaign is not valid",
+            problems=lambda exc: [FieldProblem(exc.field, exc.rule, exc.message)],
+        ),
+        RefusedByUmbrella: Refusal(422, "rejected_by_umbrella", body_fields=lambda _: {"retryable": False}),
+        CreationRateLimited: Refusal(
+            429, "rate_limited",
+            problems=lambda exc: [FieldProblem(exc.field, "rate_limit", exc.message)] if exc.field else [],
+            headers=lambda exc: {"Retry-After": str(exc.retry_after)},
+            body_fields=lambda exc: {"retryable": True, "retryAfterSeconds": exc.retry_after},
+        ),
+        CampaignNotFound: Refusal(404, "not_found"),
+        ManageTokenMissing: Refusal(
+            401, "unauthorized", headers=lambda _: {"WWW-Authenticate": 'Bearer realm="campaigns"'}
+        ),
+        ManageTokenRefused: Refusal(403, "forbidden"),
+        DonationCodeInUse: Refusal(
+            409, "donation_code_in_use", problems=lambda exc: [FieldProblem(exc.field, "in_use", exc.message)]
+        ),
+        CreateInProgress: Refusal(409, "create_in_progress", body_fields=lambda _: {"retryable": True}),
+        CampaignStopped: Refusal(409, "campaign_stopped"),
+        CampaignChanged: Refusal(409, "campaign_changed"),
+    },
+)  # fmt: skip
 
 
 @app.get(

@@ -13,14 +13,13 @@ from donation_ingester.errors import (
     CallbackRevoked,
     CallbackTokenMissing,
     CallbackTokenRefused,
-    IngesterError,
     InvalidDonation,
     PublishFailed,
 )
 from donation_ingester.models import CallbackDonation
 from hub_core import priming
 from hub_core.deadline import deadline_aware
-from hub_core.http_api import error_response, install_error_handlers, json_response, problems_from
+from hub_core.http_api import Refusal, install_error_handlers, json_response, map_refusals, problems_from
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import form_body
 from hub_core.request_body import submitted_fields
@@ -40,37 +39,23 @@ CALLBACK = "/donations/callback/<serviceId>/<route>/<donationCode>"
 # headers are decided (docs/errors.md).
 
 
-def _refused(exc: IngesterError, status: int, error: str, **extra: Any) -> Response[str]:
-    logger.info("request rejected", extra={"error": error, "fields": []})
-    return error_response(status, error, exc.message, **extra)
-
-
-@app.exception_handler(CallbackTokenMissing)
-def _token_missing(exc: CallbackTokenMissing) -> Response[str]:
-    return _refused(exc, 401, "unauthorized")
-
-
-@app.exception_handler(CallbackTokenRefused)
-def _token_refused(exc: CallbackTokenRefused) -> Response[str]:
-    return _refused(exc, 403, "forbidden")
-
-
-@app.exception_handler(CallbackRevoked)
-def _revoked(exc: CallbackRevoked) -> Response[str]:
-    return _refused(exc, 403, "callback_revoked")
-
-
-@app.exception_handler(InvalidDonation)
-def _invalid_donation(exc: InvalidDonation) -> Response[str]:
-    problems = problems_from(exc.errors)
-    logger.info("request rejected", extra={"error": "invalid_donation", "fields": [p.field for p in problems]})
-    return error_response(400, "invalid_donation", exc.message, problems)
-
-
-@app.exception_handler(PublishFailed)
-def _publish_failed(exc: PublishFailed) -> Response[str]:
-    # Umbrella repeats a callback that is not answered 2xx; the repeat publishes what this one could not.
-    return _refused(exc, 503, "event_not_published", headers={"Retry-After": "5"}, retryable=True)
+map_refusals(
+    app,
+    logger,
+    {
+        CallbackTokenMissing: Refusal(401, "unauthorized"),
+        CallbackTokenRefused: Refusal(403, "forbidden"),
+        CallbackRevoked: Refusal(403, "callback_revoked"),
+        InvalidDonation: Refusal(400, "invalid_donation", problems=lambda exc: problems_from(exc.errors)),
+        # Umbrella repeats a callback that is not answered 2xx; the repeat publishes what this one could not.
+        PublishFailed: Refusal(
+            503,
+            "event_not_published",
+            headers=lambda _: {"Retry-After": "5"},
+            body_fields=lambda _: {"retryable": True},
+        ),
+    },
+)
 
 
 # POST documents its body so that generated clients (and the API fuzz) send donations; GET takes the same fields as

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,42 @@ def error_response(
         body=json.dumps(body, separators=(",", ":")),
         headers=dict(headers or {}),
     )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """How one domain error of a flow is answered: its status and error code, and what the error itself adds (field
+    problems, headers, `body_fields`). `message` replaces the error's own message when the answer names the request
+    rather than the one problem."""
+
+    status: int
+    error: str
+    problems: Callable[[Any], Sequence[FieldProblem]] | None = None
+    headers: Callable[[Any], Mapping[str, str]] | None = None
+    body_fields: Callable[[Any], Mapping[str, Any]] | None = None
+    message: str | None = None
+
+    def answer(self, exc: Exception, logger: logging.Logger | Any) -> Response[str]:
+        problems = list(self.problems(exc)) if self.problems else []
+        logger.info("request rejected", extra={"error": self.error, "fields": [p.field for p in problems]})
+        return error_response(
+            self.status,
+            self.error,
+            self.message or str(getattr(exc, "message", "") or exc),
+            problems,
+            self.headers(exc) if self.headers else None,
+            **(self.body_fields(exc) if self.body_fields else {}),
+        )
+
+
+def map_refusals(
+    app: APIGatewayHttpResolver, logger: logging.Logger | Any, refusals: Mapping[type[Exception], Refusal]
+) -> None:
+    """One exception handler per domain error, each answering as its Refusal says: the only place a flow's errors
+    become HTTP (docs/errors.md). A handler per concrete class, so that a new error without its own row falls
+    through to the catch-all 500 and `tests/unit/test_domain_errors.py` names it."""
+    for error_type, refusal in refusals.items():
+        app.exception_handler(error_type)(functools.partial(refusal.answer, logger=logger))
 
 
 def json_response(
