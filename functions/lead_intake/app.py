@@ -16,10 +16,11 @@ from hub_core import priming
 from hub_core.deadline import deadline_aware
 from hub_core.http_api import (
     FieldProblem,
+    Refusal,
     RequestRejected,
-    error_response,
     install_error_handlers,
     json_response,
+    map_refusals,
     problems_from,
 )
 from hub_core.member_signature import Verdict
@@ -41,18 +42,20 @@ install_error_handlers(app, logger)
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 
 
-@app.exception_handler(flow.SubmissionInProgress)
-def _in_progress(_: flow.SubmissionInProgress) -> Response[str]:
-    return error_response(
-        409, "submission_in_progress", "the same lead is being submitted right now; wait for its answer",
-        headers={"Retry-After": "2"},
-    )  # fmt: skip
-
-
-@app.exception_handler(flow.IdempotencyKeyReused)
-def _key_reused(_: flow.IdempotencyKeyReused) -> Response[str]:
-    problem = FieldProblem("Idempotency-Key", "reused", "this key was already used for a different lead")
-    return error_response(422, "idempotency_key_reused", problem.message, [problem])
+_KEY_REUSED = FieldProblem("Idempotency-Key", "reused", "this key was already used for a different lead")
+map_refusals(
+    app,
+    logger,
+    {
+        flow.SubmissionInProgress: Refusal(
+            409, "submission_in_progress", message="the same lead is being submitted right now; wait for its answer",
+            headers=lambda _: {"Retry-After": "2"},
+        ),
+        flow.IdempotencyKeyReused: Refusal(
+            422, "idempotency_key_reused", message=_KEY_REUSED.message, problems=lambda _: [_KEY_REUSED]
+        ),
+    },
+)  # fmt: skip
 
 
 @app.post(

@@ -17,10 +17,12 @@ from hub_core import priming
 from hub_core.deadline import deadline_aware
 from hub_core.http_api import (
     FieldProblem,
+    Refusal,
     RequestRejected,
     error_response,
     install_error_handlers,
     json_response,
+    map_refusals,
     problems_from,
 )
 from hub_core.iam_callers import parse_allow_list, require_allowed_caller
@@ -44,30 +46,32 @@ install_error_handlers(app, logger)
 LicenceKey = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{16,128}$")]
 
 
-@app.exception_handler(flow.OrderInProgress)
-def _in_progress(_: Exception) -> Response[str]:
-    return error_response(
-        409, "order_in_progress", "this order (or another of the same product and type) is being issued right now",
-        headers={"Retry-After": "2"}, retryable=True,
-    )  # fmt: skip
-
-
-@app.exception_handler(flow.OrderConflict)
-def _conflict(_: Exception) -> Response[str]:
-    problem = FieldProblem("order_id", "reused", "this order id was already used for a different licence request")
-    return error_response(409, "order_conflict", problem.message, [problem], retryable=False)
-
-
-@app.exception_handler(flow.CatalogueMismatch)
-def _unknown_catalogue(exc: flow.CatalogueMismatch) -> Response[str]:
-    return error_response(422, "validation_failed", "the licence request is not valid", exc.problems)
-
-
-@app.exception_handler(flow.MaxSitesOnRecord)
-@app.exception_handler(MaxSitesReached)
-def _max_sites(_: Exception) -> Response[str]:
-    problem = FieldProblem("url", "max_sites", "this licence already has the most sites its type allows")
-    return error_response(409, "max_sites_reached", problem.message, [problem], retryable=False)
+_MAX_SITES = Refusal(
+    409, "max_sites_reached", message="this licence already has the most sites its type allows",
+    problems=lambda _: [FieldProblem("url", "max_sites", "this licence already has the most sites its type allows")],
+    body_fields=lambda _: {"retryable": False},
+)  # fmt: skip
+_ORDER_REUSED = FieldProblem("order_id", "reused", "this order id was already used for a different licence request")
+map_refusals(
+    app,
+    logger,
+    {
+        flow.OrderInProgress: Refusal(
+            409, "order_in_progress",
+            message="this order (or another of the same product and type) is being issued right now",
+            headers=lambda _: {"Retry-After": "2"}, body_fields=lambda _: {"retryable": True},
+        ),
+        flow.OrderConflict: Refusal(
+            409, "order_conflict", message=_ORDER_REUSED.message, problems=lambda _: [_ORDER_REUSED],
+            body_fields=lambda _: {"retryable": False},
+        ),
+        flow.CatalogueMismatch: Refusal(
+            422, "validation_failed", message="the licence request is not valid", problems=lambda exc: exc.problems
+        ),
+        flow.MaxSitesOnRecord: _MAX_SITES,
+        MaxSitesReached: _MAX_SITES,
+    },
+)  # fmt: skip
 
 
 @app.post(

@@ -11,6 +11,11 @@ from campaign_lifecycle import app as campaign_app
 from campaign_lifecycle import errors as campaign_errors
 from donation_ingester import app as ingester_app
 from donation_ingester import errors as ingester_errors
+from lead_intake import app as lead_app
+from lead_intake import flow as lead_flow
+from licence_issuance import app as licence_app
+from licence_issuance import flow as licence_flow
+from partners.mlm import MaxSitesReached
 
 
 def _leaves(base: type[Exception]) -> set[type[Exception]]:
@@ -42,9 +47,24 @@ INGESTER = {
         400, "invalid_donation", {}),
     ingester_errors.PublishFailed(): (503, "event_not_published", {"Retry-After": "5"}),
 }  # fmt: skip
-CASES = [(campaign_app.app, exc, expected) for exc, expected in CAMPAIGN.items()] + [
-    (ingester_app.app, exc, expected) for exc, expected in INGESTER.items()
-]
+# The flows without an errors module of their own: the classes their app.py maps.
+LEAD = {
+    lead_flow.SubmissionInProgress(): (409, "submission_in_progress", {"Retry-After": "2"}),
+    lead_flow.IdempotencyKeyReused(): (422, "idempotency_key_reused", {}),
+}
+LICENCE = {
+    licence_flow.OrderInProgress(): (409, "order_in_progress", {"Retry-After": "2"}),
+    licence_flow.OrderConflict("shop-order-1"): (409, "order_conflict", {}),
+    licence_flow.CatalogueMismatch([]): (422, "validation_failed", {}),
+    licence_flow.MaxSitesOnRecord(3): (409, "max_sites_reached", {}),
+    MaxSitesReached("mlm", "no more sites"): (409, "max_sites_reached", {}),
+}
+CASES = (
+    [(campaign_app.app, exc, expected) for exc, expected in CAMPAIGN.items()]
+    + [(ingester_app.app, exc, expected) for exc, expected in INGESTER.items()]
+    + [(lead_app.app, exc, expected) for exc, expected in LEAD.items()]
+    + [(licence_app.app, exc, expected) for exc, expected in LICENCE.items()]
+)
 
 
 @pytest.mark.parametrize(
