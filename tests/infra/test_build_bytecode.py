@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 from pathlib import Path
 
@@ -63,3 +64,34 @@ def test_the_layer_holds_our_adapters_and_no_scripts_or_stray_bytecode():
         pyc for pyc in layer.rglob("*.pyc") if not (pyc.parent.parent / f"{pyc.name.split('.')[0]}.py").is_file()
     ]
     assert orphans == []
+
+
+# Our function packages: what a function's artifact may hold besides hub_core (functions/Makefile's PACKAGES_*).
+FUNCTION_PACKAGES = {path.parent.name for path in (ROOT / "functions").glob("*/__init__.py")} - {"hub_core"}
+
+
+def _imported_packages(source: Path) -> set[str]:
+    """The top-level names a module imports, wherever the import statement is (deferred imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_each_function_ships_its_own_packages_and_every_one_its_code_imports():
+    functions = {name for name, resource in _resources().items() if resource["Type"] == "AWS::Serverless::Function"}
+    for directory in _built_code_dirs():
+        if directory.name not in functions:
+            continue
+        shipped = {path.parent.name for path in directory.glob("*/__init__.py")}
+        handler_package = _resources()[directory.name]["Properties"]["Handler"].split(".")[0]
+        assert handler_package in shipped, directory.name
+        assert "hub_core" in shipped, directory.name
+        imported = set().union(*(_imported_packages(source) for source in directory.rglob("*.py")))
+        missing = (imported & FUNCTION_PACKAGES) - shipped
+        assert not missing, f"{directory.name} imports {sorted(missing)}, which functions/Makefile does not ship"
+        # Only what it needs: another function's package in it would be code nobody there runs.
+        assert shipped - {"hub_core"} <= imported | {handler_package}, directory.name
