@@ -111,8 +111,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if _is_http(event):
         return app.resolve(event, context)
     if _is_sqs_batch(event):
+        from hub_core import batches  # noqa: PLC0415 - queue invocations only: the callback's cold start does without
+
         report = flow.fold_batch(event["Records"])
-        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failed_message_ids]}
+        failed = set(report.failed_message_ids)
+        return dict(batches.planned(event, context, lambda message_id: "not folded" if message_id in failed else None))
     if _is_schedule(event):
         return flow.reconcile_all(context.get_remaining_time_in_millis)
     request = event.get("reconcile")

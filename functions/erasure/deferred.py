@@ -15,7 +15,6 @@ import time
 import uuid
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from erasure import SERVICE, flow
 from erasure.models import ErasureRequest
 from erasure.settings import settings
-from hub_core import aws
+from hub_core import aws, batches
 from hub_core.deadline import fits, record_budget
 from hub_core.dynamo import from_item, to_item
 from hub_core.observability import logger_for, metrics_for
@@ -33,12 +32,6 @@ metrics = metrics_for(SERVICE)
 
 # What the queue's messages (and so ErasureDLQ's) hold: this key and an id.
 MESSAGE_KEY = "erasure_request_id"
-
-
-def _new_processor() -> BatchProcessor:
-    # One per invocation: a BatchProcessor holds its batch's records and outcomes while it runs, and two
-    # invocations at once (the local runner's concurrency, one process) must not report each other's failures.
-    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class ErasureNotDoneYet(Exception):
@@ -122,4 +115,4 @@ def _retry_record(record: SQSRecord) -> None:
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=_record, processor=_new_processor(), context=context)
+    return batches.each_record(event, context, _record)

@@ -10,11 +10,11 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from hub_core import batches
 from hub_core.deadline import fits, record_budget
 from hub_core.observability import logger_for, metrics_for
 from lead_intake import SERVICE, flow
@@ -22,13 +22,6 @@ from lead_intake.settings import settings
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
-
-
-def _new_processor() -> BatchProcessor:
-    # One per invocation: a BatchProcessor holds its batch's records and outcomes while it runs, and two
-    # invocations at once (the local runner's concurrency, one process) must not report each other's failures.
-    # A batch whose every record failed is reported item by item like any other, rather than raised.
-    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RecordNotStarted(Exception):
@@ -70,6 +63,4 @@ def _forward_record(record: SQSRecord) -> None:
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=_retry_record, processor=_new_processor(), context=context
-    )
+    return batches.each_record(event, context, _retry_record)

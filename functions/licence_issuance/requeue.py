@@ -16,12 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hub_core import aws
+from hub_core import aws, batches
 from hub_core.deadline import fits, record_budget
 from hub_core.observability import logger_for, metrics_for
 from licence_issuance import SERVICE
@@ -29,12 +28,6 @@ from licence_issuance.settings import settings
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
-
-
-def _new_processor() -> BatchProcessor:
-    # One per invocation: a BatchProcessor holds its batch's records and outcomes while it runs, and two
-    # invocations at once (the local runner's concurrency, one process) must not report each other's failures.
-    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RecordNotStarted(Exception):
@@ -107,4 +100,4 @@ def handle_batch(
         if waiting_id is not None:
             _forget_waiting(str(waiting_id))
 
-    return process_partial_response(event=event, record_handler=one, processor=_new_processor(), context=context)
+    return batches.each_record(event, context, one)

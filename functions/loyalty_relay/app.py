@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hub_core import priming
+from hub_core import batches, priming
 from hub_core.deadline import deadline_aware
 from hub_core.observability import logger_for, metrics_for
 from loyalty_relay import SERVICE, flow
@@ -18,13 +16,6 @@ from loyalty_relay.models import Outcome
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
-
-
-def _new_processor() -> BatchProcessor:
-    # One per invocation: a BatchProcessor holds its batch's records and outcomes while it runs, and two
-    # invocations at once (the local runner's concurrency, one process) must not report each other's failures.
-    # A batch whose every record failed (app's miles down) is reported item by item like any other, rather than raised.
-    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 METRIC_NAMES = {
@@ -40,10 +31,6 @@ METRIC_NAMES = {
 }
 
 
-class ActionDeferred(Exception):
-    """This record goes back to the queue: app's miles or our setup failed in passing, or the event is unreadable."""
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @deadline_aware
@@ -54,13 +41,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     for outcome, count in report.counts().items():
         metrics.add_metric(name=METRIC_NAMES[outcome], unit=MetricUnit.Count, value=count)
 
-    def settle(record: SQSRecord) -> str:
-        outcome = report.outcomes[record.message_id]
-        if outcome.failed:
-            raise ActionDeferred(outcome.value)
-        return outcome.value
+    def failure_of(message_id: str) -> str | None:
+        # Back to the queue: app's miles or our setup failed in passing, or the event is unreadable.
+        outcome = report.outcomes[message_id]
+        return outcome.value if outcome.failed else None
 
-    return process_partial_response(event=event, record_handler=settle, processor=_new_processor(), context=context)
+    return batches.planned(event, context, failure_of)
 
 
 # SnapStart (template.yaml's EnableSnapStart): what to build before the snapshot and renew after restore.

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from erasure import deferred
+from hub_core import batches
 from lead_intake import retries
 
 
@@ -61,12 +62,17 @@ def test_two_batches_at_once_report_only_their_own_failures(
     assert answers[passing] == {"batchItemFailures": []}
 
 
+def _processors_used(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    used: list[Any] = []
+    monkeypatch.setattr(batches, "process_partial_response", lambda **arguments: used.append(arguments["processor"]))
+    return used
+
+
 @pytest.mark.parametrize("module", [retries, deferred], ids=["lead-retries", "erasure"])
 def test_each_invocation_gets_a_batch_processor_of_its_own(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # A BatchProcessor keeps the records, failures and response of the batch it runs: a shared one lets a batch
     # clear, or answer with, another batch's failures when the two run at once.
-    used: list[Any] = []
-    monkeypatch.setattr(module, "process_partial_response", lambda **arguments: used.append(arguments["processor"]))
+    used = _processors_used(monkeypatch)
     module.handle(_event("one"), None)
     module.handle(_event("two"), None)
     assert len(used) == 2
@@ -76,9 +82,14 @@ def test_each_invocation_gets_a_batch_processor_of_its_own(module: Any, monkeypa
 def test_the_licence_retry_queue_gets_a_batch_processor_per_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
     from licence_issuance import requeue  # noqa: PLC0415
 
-    used: list[Any] = []
-    monkeypatch.setattr(requeue, "process_partial_response", lambda **arguments: used.append(arguments["processor"]))
+    used = _processors_used(monkeypatch)
     requeue.handle_batch(_event("one"), None, handle=lambda event, requeues: None)  # type: ignore[arg-type]
     requeue.handle_batch(_event("two"), None, handle=lambda event, requeues: None)  # type: ignore[arg-type]
     assert len(used) == 2
     assert used[0] is not used[1]
+
+
+def test_a_planned_batch_reports_the_records_its_plan_failed_and_only_those() -> None:
+    event = {"Records": _event("done")["Records"] + _event("again")["Records"]}
+    answer = batches.planned(event, None, lambda message_id: "not folded" if message_id == "again" else None)  # type: ignore[arg-type]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "again"}]}
