@@ -23,6 +23,7 @@ from hub_core.http_api import Refusal, install_error_handlers, json_response, ma
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import form_body
 from hub_core.request_body import submitted_fields
+from hub_core.triggers import Trigger, trigger_of
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
@@ -91,32 +92,20 @@ def _payload_fields() -> dict[str, Any]:
     return fields
 
 
-def _is_http(event: dict[str, Any]) -> bool:
-    return "routeKey" in event and "requestContext" in event
-
-
-def _is_sqs_batch(event: dict[str, Any]) -> bool:
-    records = event.get("Records")
-    return isinstance(records, list) and all(r.get("eventSource") == "aws:sqs" for r in records)
-
-
-def _is_schedule(event: dict[str, Any]) -> bool:
-    return event.get("detail-type") == "Scheduled Event"
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if _is_http(event):
+    trigger = trigger_of(event)
+    if trigger is Trigger.HTTP:
         return app.resolve(event, context)
-    if _is_sqs_batch(event):
+    if trigger is Trigger.SQS:
         from hub_core import batches  # noqa: PLC0415 - queue invocations only: the callback's cold start does without
 
         report = flow.fold_batch(event["Records"])
         failed = set(report.failed_message_ids)
         return dict(batches.planned(event, context, lambda message_id: "not folded" if message_id in failed else None))
-    if _is_schedule(event):
+    if trigger is Trigger.SCHEDULE:
         return flow.reconcile_all(context.get_remaining_time_in_millis)
     request = event.get("reconcile")
     if isinstance(request, dict):

@@ -19,6 +19,7 @@ from hub_core.iam_callers import parse_allow_list, require_allowed_caller
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
 from hub_core.request_body import submitted_fields
+from hub_core.triggers import Trigger, trigger_of
 from partners.errors import PartnerAuthError, PartnerUnavailable
 
 logger = logger_for(SERVICE)
@@ -119,20 +120,16 @@ def handle_direct(request: Any) -> dict[str, Any]:
         }
 
 
-def _is_sqs_batch(event: dict[str, Any]) -> bool:
-    records = event.get("Records")
-    return bool(records) and isinstance(records, list) and records[0].get("eventSource") == "aws:sqs"
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if "routeKey" in event and "requestContext" in event:
+    trigger = trigger_of(event)
+    if trigger is Trigger.HTTP:
         return app.resolve(event, context)
-    if event.get("detail-type") == "ErasureRequested":
+    if trigger is Trigger.EVENT and event["detail-type"] == "ErasureRequested":
         return handle_erasure_requested(event)
-    if _is_sqs_batch(event):
+    if trigger is Trigger.SQS:
         return dict(deferred.handle(event, context))
     if "erase" in event:
         return handle_direct(event["erase"])

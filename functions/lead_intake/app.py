@@ -28,6 +28,7 @@ from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
 from hub_core.request_body import submitted_fields
 from hub_core.text import SINGLE_LINE_PATTERN
+from hub_core.triggers import Trigger, trigger_of
 from lead_intake import SERVICE, flow
 from lead_intake.models import LeadForm, LeadOutcome, LeadStatus, LeadSubmission
 from lead_intake.settings import settings
@@ -143,16 +144,11 @@ def _outcome_response(outcome: LeadOutcome) -> Response[str]:
     return json_response(_OUTCOME_STATUS.get(outcome.status, 202), outcome.body())
 
 
-def _is_sqs_batch(event: dict[str, Any]) -> bool:
-    records = event.get("Records")
-    return bool(records) and isinstance(records, list) and records[0].get("eventSource") == "aws:sqs"
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    if _is_sqs_batch(event):
+    if trigger_of(event) is Trigger.SQS:
         # Loaded on the queue's first invocation only: the form's cold start does without the batch utility.
         from lead_intake import retries  # noqa: PLC0415
 

@@ -30,6 +30,7 @@ from hub_core.member_signature import Verdict
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
 from hub_core.request_body import submitted_fields
+from hub_core.triggers import Trigger, trigger_of
 from licence_issuance import SERVICE, flow
 from licence_issuance.models import ORDER_ID_PATTERN, IssuedLicence, LicenceRequest, LicenceState, SiteRequest
 from licence_issuance.settings import settings
@@ -218,9 +219,10 @@ def _reject_event(event: dict[str, Any], problems: list[FieldProblem]) -> dict[s
 @metrics.log_metrics
 @deadline_aware
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if "detail-type" in event:
+    trigger = trigger_of(event)
+    if trigger in (Trigger.EVENT, Trigger.SCHEDULE):
         return handle_licence_requested(event)
-    if event.get("Records"):
+    if trigger is Trigger.SQS:
         from licence_issuance import requeue  # noqa: PLC0415 - as lead_intake's retries: queue invocations only
 
         return dict(requeue.handle_batch(event, context, handle_licence_requested))
