@@ -112,9 +112,10 @@ def test_a_slow_miimosa_batch_returns_its_untried_records_and_forwards_none_twic
     forwarded = Counter(lead["campaign_id"] for lead in miimosa.leads)
     assert [forwarded[f["campaign_id"]] for f in fields] == [1, 1, 0, 0]  # the untried ones were not touched
 
-    # The queue brings the two back; all four are then at MiiMOSA exactly once.
-    second = stack.invoke("LeadIntakeFunction", retry_event(lead_ids[2], lead_ids[3]))
-    assert second == {"batchItemFailures": []}
+    # The queue brings the two back (one to an invocation here: two records of 1 s each leave the 3.9 s deadline
+    # too little slack on a loaded machine); all four are then at MiiMOSA exactly once.
+    for lead_id in lead_ids[2:]:
+        assert stack.invoke("LeadIntakeFunction", retry_event(lead_id)) == {"batchItemFailures": []}
     forwarded = Counter(lead["campaign_id"] for lead in miimosa.leads)
     assert [forwarded[f["campaign_id"]] for f in fields] == [1, 1, 1, 1]
 
