@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from hub_core import aws
 
 SOURCE_PREFIX = "partner-hub"
@@ -40,7 +42,7 @@ def publish_many(source: str, detail_type: str, details: Sequence[Mapping[str, A
         entries = [_entry(source, detail_type, detail) for detail in chunk]
         try:
             response = aws.events().put_events(Entries=entries)  # type: ignore[arg-type]
-        except Exception:
+        except (BotoCoreError, ClientError):  # throttled or unreachable: none of this request's entries were put
             put += [False] * len(chunk)
             continue
         results = response.get("Entries", [])
