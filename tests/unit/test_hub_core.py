@@ -8,6 +8,7 @@ import json
 import boto3
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
 from moto import mock_aws
 
@@ -165,6 +166,28 @@ def test_failures_map_to_a_json_error_that_leaks_nothing(exc, status, error):
     assert "TABLE_NAME" not in json.dumps(body)
     if status == 503:
         assert headers["Retry-After"] == "13"
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "error"),
+    [
+        (ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "pk=+4712"}}, "Put"), 503,
+         "service_unavailable"),
+        (ClientError({"Error": {"Code": "X"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "PutItem"), 503,
+         "service_unavailable"),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1:1/pk=+4712"), 503, "service_unavailable"),
+        (aws.AwsOutOfTime(), 503, "service_unavailable"),
+        (ClientError({"Error": {"Code": "ValidationException", "Message": "pk=+4712"}}, "PutItem"), 500,
+         "internal_error"),
+    ],
+)  # fmt: skip
+def test_aws_failures_that_pass_are_a_503_with_retry_after_and_the_rest_a_500(exc, status, error, caplog):
+    code, body, headers = _get(_app_raising(exc))
+    assert (code, body["error"]) == (status, error)
+    assert ("Retry-After" in headers) is (status == 503)
+    assert "4712" not in json.dumps(body)
+    if status == 503:  # logged by its code alone (the catch-all's traceback is the operator's, as for any bug)
+        assert "4712" not in caplog.text
 
 
 def test_an_unknown_route_is_a_json_404():
