@@ -571,6 +571,24 @@ def test_the_collected_amount_degrades_when_the_ledger_cannot_be_read(stack, umb
     assert "unavailable" in body["collected"]["note"]
 
 
+def test_a_throttled_campaigns_table_is_a_503_with_retry_after_and_no_partner_call(stack, umbrella, monkeypatch):
+    from campaign_lifecycle.store import CampaignStore  # noqa: PLC0415
+
+    fields, _ = create(stack)
+    umbrella.clear_requests()
+
+    def throttled(*_args, **_options):
+        error = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}
+        raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, "GetItem")
+
+    monkeypatch.setattr(CampaignStore, "get", throttled)
+    response = invoke(stack, campaign_event("get_campaign.json", fields))
+    assert response["statusCode"] == 503, response["body"]
+    assert int(response["headers"]["Retry-After"]) >= 1
+    assert response_json(response)["error"] == "service_unavailable"
+    assert umbrella.requests == []
+
+
 def test_an_unknown_campaign_is_a_404(stack, umbrella):
     response = invoke(stack, campaign_event("get_campaign.json", campaign_fields()))
     assert response["statusCode"] == 404
