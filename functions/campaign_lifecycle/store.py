@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from campaign_lifecycle.models import CampaignForm, CampaignKey, CampaignState
-from hub_core import aws
+from hub_core import aws, reconcile_index
 from hub_core.dynamo import from_item, is_condition_failure, to_item
 
 # The campaign's fields as Umbrella names them, and as our table does.
@@ -172,7 +172,14 @@ class CampaignStore:
         the callbackUrl Umbrella holds) came from an earlier one.
         """
         entry = {"at": now, "action": "created", **({"recovered": True} if recovered else {})}
-        values: dict[str, Any] = {":active": CampaignState.ACTIVE.value, ":now": now, ":entry": [entry]}
+        indexed = reconcile_index.open_values()
+        values: dict[str, Any] = {
+            ":active": CampaignState.ACTIVE.value,
+            ":now": now,
+            ":entry": [entry],
+            ":partition": indexed[reconcile_index.PARTITION_ATTRIBUTE],
+            ":open": indexed[reconcile_index.OPEN_UNTIL_ATTRIBUTE],
+        }
         token = ""
         if manage_token_hash is not None:
             token, values[":token"] = ", manage_token_hash = :token", manage_token_hash
@@ -182,7 +189,8 @@ class CampaignStore:
         return self._settle(
             key,
             attempt_id,
-            f"SET #state = :active, updated_at = :now, history = list_append(history, :entry){token} "
+            f"SET #state = :active, updated_at = :now, history = list_append(history, :entry){token}, "
+            f"{reconcile_index.PARTITION_ATTRIBUTE} = :partition, {reconcile_index.OPEN_UNTIL_ATTRIBUTE} = :open "
             "REMOVE lease_until, ambiguous",
             values,
         )
@@ -296,7 +304,8 @@ class CampaignStore:
                 Key={"campaign_ref": {"S": key.ref}},
                 UpdateExpression=(
                     "SET #state = :stopped, stopped_at = :now, updated_at = :now, version = version + :one, "
-                    "history = list_append(history, :entry)"
+                    f"history = list_append(history, :entry), {reconcile_index.OPEN_UNTIL_ATTRIBUTE} = :now, "
+                    f"{reconcile_index.PARTITION_ATTRIBUTE} = :partition"
                 ),
                 ConditionExpression="#state = :active",
                 ExpressionAttributeNames={"#state": "state"},
@@ -307,6 +316,7 @@ class CampaignStore:
                         ":now": now,
                         ":one": 1,
                         ":entry": [{"at": now, "action": action}],
+                        ":partition": reconcile_index.PARTITION,
                     }
                 ),
                 ReturnValues="ALL_NEW",

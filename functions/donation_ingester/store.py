@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from hub_core import aws
+from hub_core import aws, reconcile_index
 from hub_core.dynamo import from_item, is_condition_failure, to_item
 from hub_core.ledger import (
     PENDING,
@@ -362,15 +362,9 @@ class CampaignDirectory:
 
     def reconcilable(self, *, stopped_since: int) -> Iterator[CampaignInfo]:
         """Active campaigns, and those stopped after `stopped_since` (their last donations may still come)."""
-        paginator = aws.dynamodb().get_paginator("scan")
-        pages: Any = paginator.paginate(
-            TableName=self.table_name,
-            ProjectionExpression=self._FIELDS,
-            FilterExpression="#state = :active OR (#state = :stopped AND stopped_at >= :since)",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=to_item({":active": "active", ":stopped": "stopped", ":since": stopped_since}),
-        )
-        for page in pages:
+        paginator = aws.dynamodb().get_paginator("query")
+        request = reconcile_index.query_since(self.table_name, stopped_since, self._FIELDS, {"#state": "state"})
+        for page in paginator.paginate(**request):
             for item in page.get("Items", []):
                 yield _campaign_info(dict(item))
 

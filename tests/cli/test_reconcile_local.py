@@ -137,7 +137,7 @@ def test_stopped_campaigns_are_covered_for_a_day(live, local, campaigns, umbrell
     campaigns.update_item(
         TableName=live.physical("CampaignsTable"),
         Key={"campaign_ref": {"S": old}},
-        UpdateExpression="SET #state = :stopped, stopped_at = :at",
+        UpdateExpression="SET #state = :stopped, stopped_at = :at, open_until = :at",  # as a stop writes them
         ExpressionAttributeNames={"#state": "state"},
         ExpressionAttributeValues={":stopped": {"S": "stopped"}, ":at": {"N": str(int(time.time()) - 2 * DAY)}},
     )

@@ -650,6 +650,28 @@ def test_the_scheduled_event_reconciles_every_active_campaign(stack, umbrella):
     assert result_for(reconcile(stack), fields)["recovered"] == 0
 
 
+def test_the_scheduled_run_visits_campaigns_stopped_within_its_window_and_not_before(stack, umbrella):
+    recent, recent_created = create(stack)
+    old, old_created = create(stack)
+    stop(stack, recent, recent_created)
+    stop(stack, old, old_created)
+    item = stack.boto3_client("dynamodb").get_item(
+        TableName=stack.physical("CampaignsTable"), Key={"campaign_ref": {"S": ref_of(recent)}}
+    )["Item"]
+    assert item["open_until"] == item["stopped_at"]  # the stop moved it from "still open" to its time
+    # Stopped before RECONCILE_AFTER_STOP_SECONDS (a day): the stop wrote both times, a test moves them back.
+    then = str(int(time.time()) - 2 * 86_400)
+    stack.boto3_client("dynamodb").update_item(
+        TableName=stack.physical("CampaignsTable"),
+        Key={"campaign_ref": {"S": ref_of(old)}},
+        UpdateExpression="SET stopped_at = :then, open_until = :then",
+        ExpressionAttributeValues={":then": {"N": then}},
+    )
+    visited = {result["campaign"] for result in reconcile(stack)["campaigns"]}
+    assert ref_of(recent) in visited
+    assert ref_of(old) not in visited
+
+
 def test_the_reconcile_event_file_reports_an_unknown_campaign(stack, umbrella):
     summary = stack.invoke(FUNCTION, load_event("donation_ingester/reconcile_campaign.json"))
     assert summary["campaigns"][0]["campaign"] == "1/hjerte/anna50"
