@@ -27,7 +27,9 @@ class ProfileError(ValueError):
 
 
 class _Profile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use, not at import (every function imports the adapters, few use each model on a cold start);
+    # hub_core.priming builds them before a SnapStart snapshot.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     # The environment variable the profile is read from; error messages and hints name settings through it.
     VARIABLE: ClassVar[str] = ""
