@@ -466,7 +466,7 @@ def _reconcile_first(key: CampaignKey) -> None:
     The ingester's reconcile runs in-process, as a library call: the function holds the permissions it needs
     (template.yaml). A failed reconcile does not block the stop, which is the owner's to make; it is simply not
     marked, so the scheduled run that finds the campaign gone raises ReconciliationGone."""
-    from donation_ingester import flow as ingester  # noqa: PLC0415 - only a stop needs the ingester's code
+    from donation_ingester import reconcile as ingester  # noqa: PLC0415 - only a stop needs the ingester's code
 
     try:
         with record_budget(settings().stop_reconcile_seconds):

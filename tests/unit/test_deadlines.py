@@ -255,7 +255,7 @@ def test_the_totals_fold_starts_no_campaign_that_would_not_fit(monkeypatch, cloc
     import json  # noqa: PLC0415
     from types import SimpleNamespace  # noqa: PLC0415
 
-    from donation_ingester import flow as ingester  # noqa: PLC0415
+    from donation_ingester import fold as ingester  # noqa: PLC0415
 
     verified: list[str] = []
 
