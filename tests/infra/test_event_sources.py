@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 from tests.infra.test_template_security import _listed, _of_type, _source, _transform
 
 # Packages whose code a function runs in-process, besides its own: a campaign's stop reconciles it first with the
-# ingester's code (campaign_lifecycle.flow._reconcile_first), which announces what it recovers.
+# ingester's code (campaign_lifecycle.management._reconcile_first), which announces what it recovers.
 HOSTS = {"campaign_lifecycle": ("donation_ingester",)}
 
 
