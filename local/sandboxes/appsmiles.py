@@ -30,16 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from sandboxes.base import (
-    CONTROL_PREFIX,
-    SandboxModes,
-    SandboxRequest,
-    SandboxResponse,
-    SandboxServer,
-    json_response,
-    route,
-    serve_until_interrupted,
-)
+from sandboxes.base import CONTROL_PREFIX, SandboxServer, route, serve_until_interrupted
+from sandboxes.messages import SandboxRequest, SandboxResponse, json_response
+from sandboxes.modes import SandboxModes
 
 DEFAULT_APP_ID: Final = "local-app"  # the local run's AppsMilesAppId (hub_local.template)
 DEFAULT_PARTNER_ID: Final = "local-partner"
