@@ -31,7 +31,7 @@ from loyalty_relay import SERVICE
 from loyalty_relay.models import EVENT_KEY, USER_ID, BusEvent, Outcome, OwnerRecord, PendingAction, Settlement
 from loyalty_relay.settings import ActionRule, settings
 from loyalty_relay.store import LoyaltyStore, OwnerTables
-from partners.appsmiles import AppsMilesRejected, StoreResult
+from partners.appsmiles_wire import AppsMilesRejected, StoreResult
 from partners.errors import PartnerError, PartnerRejected
 
 logger = logging.getLogger(SERVICE)

@@ -35,16 +35,9 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from sandboxes.base import (
-    CONTROL_PREFIX,
-    SandboxModes,
-    SandboxRequest,
-    SandboxResponse,
-    SandboxServer,
-    json_response,
-    route,
-    serve_until_interrupted,
-)
+from sandboxes.base import CONTROL_PREFIX, SandboxServer, route, serve_until_interrupted
+from sandboxes.messages import SandboxRequest, SandboxResponse, json_response
+from sandboxes.modes import SandboxModes
 
 DEFAULT_API_KEY: Final = "local-umbrella-key"
 API_PREFIX: Final = "/public/v1/campaign"

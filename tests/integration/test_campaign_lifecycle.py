@@ -14,9 +14,10 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from botocore.exceptions import ClientError
 
-from campaign_lifecycle import flow
+from campaign_lifecycle import creation, management
 from campaign_lifecycle.errors import CreateInProgress, DonationCodeInUse
 from campaign_lifecycle.models import CampaignForm
+from campaign_lifecycle.settings import validation_context
 from hub_core.tokens import callback_token_hash
 from tests.conftest import load_event, manage_token_from_sms, member_signature
 from tests.integration.conftest import CANARY_MSISDN, UMBRELLA_KEY, response_json
@@ -471,11 +472,11 @@ def test_concurrent_creates_of_one_code_make_one_campaign(stack, umbrella, monke
     for name, value in stack.function_env(FUNCTION).items():
         monkeypatch.setenv(name, value)
     fields = campaign_fields()
-    form = CampaignForm.model_validate(fields, context=flow.validation_context())
+    form = CampaignForm.model_validate(fields, context=validation_context())
 
     def attempt(_: int) -> str:
         try:
-            flow.create(form, request_base_url="https://api.example.org", client_ip="127.0.0.1")
+            creation.create(form, request_base_url="https://api.example.org", client_ip="127.0.0.1")
         except CreateInProgress:
             return "create_in_progress"
         except DonationCodeInUse:
@@ -565,7 +566,7 @@ def test_the_collected_amount_degrades_when_the_ledger_cannot_be_read(stack, umb
     def throttled(*_args):
         raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "GetItem")
 
-    monkeypatch.setattr(flow, "read_totals", throttled)
+    monkeypatch.setattr(management, "read_totals", throttled)
     body = get(stack, fields)
     assert body["collected"]["amount"] is None
     assert "unavailable" in body["collected"]["note"]

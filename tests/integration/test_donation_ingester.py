@@ -16,7 +16,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from donation_ingester import flow
+from donation_ingester import callback, fold
+from donation_ingester import reconcile as reconciliation
+from donation_ingester.models import CampaignRef
 from hub_core import aws, events
 from hub_core.caches import reset_all
 from hub_core.ledger import PendingTotals, read_pending
@@ -406,10 +408,10 @@ def test_100_concurrent_identical_callbacks_leave_one_record_and_one_count(stack
     for name, value in stack.function_env(FUNCTION).items():
         monkeypatch.setenv(name, value)
     reset_all()
-    campaign = flow.CampaignRef(str(fields["serviceId"]), fields["route"], fields["donationCode"])
-    parsed = flow.parse_donation(payload)
+    campaign = CampaignRef(str(fields["serviceId"]), fields["route"], fields["donationCode"])
+    parsed = callback.parse_donation(payload)
     with ThreadPoolExecutor(max_workers=16) as pool:
-        outcomes = list(pool.map(lambda _: flow.receive(campaign, parsed).status, range(100)))
+        outcomes = list(pool.map(lambda _: callback.receive(campaign, parsed).status, range(100)))
     assert outcomes.count("recorded") == 1
     assert outcomes.count("duplicate") == 99
     assert len(donations_of(stack, ref_of(fields))) == 1
@@ -599,7 +601,7 @@ def test_one_fold_writes_a_campaigns_total_once_per_chunk(stack, umbrella, monke
 
     monkeypatch.setattr(client, "transact_write_items", counting)
     umbrella.clear_requests()
-    report = flow.fold_batch(records)
+    report = fold.fold_batch(records)
     assert report.failed_message_ids == []
     assert report.folded == 12
     assert transactions == [6, 6, 3]  # 5 + 5 + 2 donations, each chunk with the total's one update
@@ -687,9 +689,11 @@ def test_drift_is_reported_with_the_campaign_and_never_the_donors(stack, umbrell
     )
     caplog.set_level(logging.INFO)
     emitted: list[tuple[str, float]] = []
-    add_metric = flow.metrics.add_metric
+    add_metric = reconciliation.metrics.add_metric
     monkeypatch.setattr(
-        flow.metrics, "add_metric", lambda **kw: (emitted.append((kw["name"], kw["value"])), add_metric(**kw))[1]
+        reconciliation.metrics,
+        "add_metric",
+        lambda **kw: (emitted.append((kw["name"], kw["value"])), add_metric(**kw))[1],
     )
     summary = reconcile(stack, ref_of(fields))
     result = result_for(summary, fields)
@@ -785,8 +789,9 @@ def test_an_unrecognised_event_fails_loudly(stack):
 @pytest.fixture
 def metric_names(monkeypatch) -> list[str]:
     emitted: list[str] = []
-    add_metric = flow.metrics.add_metric
-    monkeypatch.setattr(flow.metrics, "add_metric", lambda **kw: (emitted.append(kw["name"]), add_metric(**kw))[1])
+    # The function's one Metrics (metrics_for caches it per service): the callback's, the fold's and reconcile's.
+    add_metric = callback.metrics.add_metric
+    monkeypatch.setattr(callback.metrics, "add_metric", lambda **kw: (emitted.append(kw["name"]), add_metric(**kw))[1])
     return emitted
 
 
@@ -861,13 +866,13 @@ def test_a_callback_umbrella_does_not_list_yet_waits_inside_the_window(stack, um
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("CONFIRM_WINDOW_SECONDS", "900")
     reset_all()
-    report = flow.fold_batch(records)
+    report = fold.fold_batch(records)
     # Not listed, still inside the window: the queue brings it back; it stays pending.
     assert report.failed_message_ids == [message["MessageId"]]
     assert ledger_item(stack, payload["messageKey"])["verification"]["S"] == "pending"
     monkeypatch.setenv("CONFIRM_WINDOW_SECONDS", "0")
     reset_all()
-    report = flow.fold_batch(records)
+    report = fold.fold_batch(records)
     assert report.failed_message_ids == []
     assert report.unconfirmed == 1
     assert ledger_item(stack, payload["messageKey"])["verification"]["S"] == "unconfirmed"

@@ -31,7 +31,8 @@ from partners.umbrella import (
     CreateOutcome,
     UmbrellaClient,
 )
-from sandboxes.base import SandboxRequest, SandboxResponse, SandboxServer, json_response
+from sandboxes.base import SandboxServer
+from sandboxes.messages import SandboxRequest, SandboxResponse, json_response
 from sandboxes.umbrella import SEED_SERVICES, UmbrellaSandbox
 
 KEY = "umb-PRIVACY-CANARY-key-5e1d"

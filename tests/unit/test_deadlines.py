@@ -232,7 +232,7 @@ def test_the_loyalty_relay_sends_no_action_that_would_not_fit(monkeypatch, clock
 
     from loyalty_relay import flow as relay  # noqa: PLC0415
     from loyalty_relay.models import Outcome, PendingAction  # noqa: PLC0415
-    from partners.appsmiles import StoreResult  # noqa: PLC0415
+    from partners.appsmiles_wire import StoreResult  # noqa: PLC0415
 
     sent: list[str] = []
 
@@ -255,7 +255,7 @@ def test_the_totals_fold_starts_no_campaign_that_would_not_fit(monkeypatch, cloc
     import json  # noqa: PLC0415
     from types import SimpleNamespace  # noqa: PLC0415
 
-    from donation_ingester import flow as ingester  # noqa: PLC0415
+    from donation_ingester import fold as ingester  # noqa: PLC0415
 
     verified: list[str] = []
 
