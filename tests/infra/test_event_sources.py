@@ -24,7 +24,7 @@ def transformed() -> dict[str, Any]:
 
 
 def _emitted_sources(package: Path) -> set[str]:
-    """The `source` of every `events.publish(source, …)` in a function's package, as its code spells it.
+    """The `source` of every `events.publish(source, …)` (or `services.publish`) in a function's package.
 
     Read from the code itself, so a new publish with a new source fails this test until the template allows it.
     """
@@ -46,7 +46,8 @@ def _emitted_sources(package: Path) -> set[str]:
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "publish"
                 and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == "events"
+                # events.publish, or the flow's injected publisher (lead_intake.services.LeadServices.publish)
+                and node.func.value.id in ("events", "services")
             ):
                 first = node.args[0]
                 if isinstance(first, ast.Constant) and isinstance(first.value, str):

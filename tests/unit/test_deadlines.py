@@ -209,9 +209,11 @@ def test_the_lead_retry_queue_does_not_start_a_record_that_would_not_fit(monkeyp
     from lead_intake import flow, retries  # noqa: PLC0415
 
     started: list[str] = []
-    monkeypatch.setattr(retries, "settings", lambda: SimpleNamespace(retry_record_seconds=2.0))
+    collaborators = SimpleNamespace(settings=SimpleNamespace(retry_record_seconds=2.0))
+    monkeypatch.setattr(retries, "services", lambda: collaborators)
 
-    def forward(lead_id):
+    def forward(services, lead_id):
+        assert services is collaborators
         started.append(lead_id)
         clock.now += 1.5  # each forward takes 1.5 s of the 4 s left
 
