@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
+from botocore.httpsession import URLLib3Session
 
 from hub_core.caches import container_cached
 from partners.deadline import current
@@ -39,6 +40,9 @@ _CONFIG = Config(
 # Less than this left is no attempt worth starting: DynamoDB, SQS, EventBridge and SSM answer in tens of ms, but a
 # cold connection's TLS handshake alone may take a few hundred.
 SHORTEST_USEFUL_ATTEMPT_SECONDS = 0.5
+# boto3 comes from the Lambda runtime (the layer does not ship it), and only newer botocore reads a per-request read
+# timeout (httpsession._get_request_timeout). Where it cannot be cut, a retry must leave room for a whole attempt.
+CUTS_READ_TIMEOUT = hasattr(URLLib3Session, "_get_request_timeout")
 # The standard mode's pauses (botocore.retries.standard.ExponentialBackoff): random up to scale x 2^(attempt-1),
 # capped at 20 s, with scale 1 s for throttling (less for other errors), and an x-amz-retry-after header may add
 # up to 5 s. A retry is judged by the throttling bound: the mode does not say beforehand which pause it will take.
@@ -83,7 +87,8 @@ def _refuse_late_retry(attempts: int, response: Any = None, **_: Any) -> bool | 
     if deadline is None:
         return None
     http_response = response[0] if response else None
-    if deadline.fits(worst_pause_seconds(attempts, http_response) + SHORTEST_USEFUL_ATTEMPT_SECONDS):
+    attempt = SHORTEST_USEFUL_ATTEMPT_SECONDS if CUTS_READ_TIMEOUT else CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+    if deadline.fits(worst_pause_seconds(attempts, http_response) + attempt):
         return None
     return False
 

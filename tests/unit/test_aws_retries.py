@@ -105,6 +105,23 @@ def test_retries_that_fit_are_made(dynamo: FailingDynamo) -> None:
     assert dynamo.requests == 3
 
 
+def test_where_botocore_cannot_cut_a_read_timeout_a_retry_needs_room_for_a_whole_attempt(
+    dynamo: FailingDynamo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dynamo.status, dynamo.error = 500, "InternalServerError"
+    with bounded_by(Deadline.after(4.0)), pytest.raises(ClientError):
+        get_item(client_for(dynamo))
+    assert dynamo.requests == 3  # a 5xx pause and a 0.5 s attempt fit in 4 s
+    monkeypatch.setattr(aws, "CUTS_READ_TIMEOUT", False)  # the runtime's older botocore
+    with bounded_by(Deadline.after(4.0)), pytest.raises(ClientError):
+        get_item(client_for(dynamo))
+    assert dynamo.requests == 4  # 1 s + 5 s of a whole attempt do not: no retry
+
+
+def test_the_tested_botocore_cuts_read_timeouts() -> None:
+    assert aws.CUTS_READ_TIMEOUT
+
+
 def test_no_attempt_starts_once_the_time_is_gone(dynamo: FailingDynamo) -> None:
     with bounded_by(Deadline.after(0.0)), pytest.raises(aws.AwsOutOfTime) as raised:
         get_item(client_for(dynamo))
