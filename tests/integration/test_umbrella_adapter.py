@@ -33,7 +33,8 @@ from partners.umbrella import (
 )
 from sandboxes.base import SandboxServer
 from sandboxes.messages import SandboxRequest, SandboxResponse, json_response
-from sandboxes.umbrella import SEED_SERVICES, UmbrellaSandbox
+from sandboxes.umbrella import UmbrellaSandbox
+from sandboxes.umbrella_rules import SEED_SERVICES
 
 KEY = "umb-PRIVACY-CANARY-key-5e1d"
 MSISDN = "4598765432"  # the campaign creator's
