@@ -244,11 +244,12 @@ def test_the_loyalty_relay_sends_no_action_that_would_not_fit(monkeypatch, clock
             clock.now += 1.5
             return StoreResult(already_recorded=False, code=0, action={})
 
-    monkeypatch.setattr(relay, "settings", lambda: SimpleNamespace(record_seconds=2.0, appsmiles_multistore=False))
-    monkeypatch.setattr(relay, "appsmiles_client", SlowAppsMiles)
+    collaborators = SimpleNamespace(
+        settings=SimpleNamespace(record_seconds=2.0, appsmiles_multistore=False), appsmiles=SlowAppsMiles
+    )
     actions = [PendingAction(f"m{i}", f"k{i}", "LEAD", f"user-{i}", "LeadCaptured", None) for i in range(4)]
     with bounded_by(Deadline.after(4.0, clock)):
-        outcomes = [settlement.outcome for _, settlement in relay._send(actions)]
+        outcomes = [settlement.outcome for _, settlement in relay._send(collaborators, actions)]
     assert sent == ["k0", "k1"]
     assert outcomes == [Outcome.RELAYED, Outcome.RELAYED, Outcome.RETRY, Outcome.RETRY]
 
