@@ -40,8 +40,8 @@ _CONFIG = Config(
 # Less than this left is no attempt worth starting: DynamoDB, SQS, EventBridge and SSM answer in tens of ms, but a
 # cold connection's TLS handshake alone may take a few hundred.
 SHORTEST_USEFUL_ATTEMPT_SECONDS = 0.5
-# boto3 comes from the Lambda runtime (the layer does not ship it), and only newer botocore reads a per-request read
-# timeout (httpsession._get_request_timeout). Where it cannot be cut, a retry must leave room for a whole attempt.
+# Only botocore 1.43.x reads a per-request read timeout (httpsession._get_request_timeout). The layer ships that
+# botocore, ahead of the Lambda runtime's; should an older one ever be loaded, a retry leaves room for a whole attempt.
 CUTS_READ_TIMEOUT = hasattr(URLLib3Session, "_get_request_timeout")
 # The standard mode's pauses (botocore.retries.standard.ExponentialBackoff): random up to scale x 2^(attempt-1),
 # capped at 20 s, with scale 1 s for throttling (less for other errors), and an x-amz-retry-after header may add
