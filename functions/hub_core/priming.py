@@ -56,7 +56,7 @@ REHEARSALS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     ),
     "sqs": (("send_message", {"QueueUrl": "https://sqs.eu-west-1.amazonaws.com/0/priming", "MessageBody": "-"}),),
     "events": (("put_events", {"Entries": [{"Source": "priming", "DetailType": "priming", "Detail": "{}"}]}),),
-    "ssm": (("get_parameter", {"Name": "priming"}),),
+    "ssm": (("get_parameters", {"Names": ["priming"], "WithDecryption": True}),),
 }
 
 

@@ -66,6 +66,25 @@ def test_a_secret_is_read_decrypted_and_cached(aws_env, monkeypatch):
     assert secret("EXAMPLE_KEY_PARAM") == "s3cr3t-value"  # cached for max_age
 
 
+def test_the_first_secret_read_fetches_all_the_functions_secrets_in_one_request(aws_env, monkeypatch):
+    client = boto3.client("ssm")
+    for variable, name in {
+        "FIRST_KEY_PARAM": "/partner-hub/test/first",
+        "SECOND_KEY_PARAM": "/partner-hub/test/second",
+    }.items():
+        client.put_parameter(Name=name, Value=f"{name}-value", Type="SecureString")
+        monkeypatch.setenv(variable, name)
+    monkeypatch.setenv("MISSING_KEY_PARAM", "/partner-hub/test/missing")  # not created: must not fail the others
+    requests: list[str] = []
+    aws.ssm().meta.events.register("before-call.ssm", lambda model, **_: requests.append(model.name))
+    assert secret("FIRST_KEY_PARAM") == "/partner-hub/test/first-value"
+    assert secret("SECOND_KEY_PARAM") == "/partner-hub/test/second-value"
+    assert requests == ["GetParameters"]
+    with pytest.raises(ConfigError, match="MISSING_KEY_PARAM could not be read"):
+        secret("MISSING_KEY_PARAM")
+    assert requests == ["GetParameters", "GetParameters"]  # a missing one is asked again, never cached as found
+
+
 def test_a_missing_secret_or_name_is_a_config_error_without_values(aws_env, monkeypatch):
     monkeypatch.delenv("EXAMPLE_KEY_PARAM", raising=False)
     with pytest.raises(ConfigError, match="EXAMPLE_KEY_PARAM is not set"):
