@@ -85,6 +85,16 @@ def test_the_first_secret_read_fetches_all_the_functions_secrets_in_one_request(
     assert requests == ["GetParameters", "GetParameters"]  # a missing one is asked again, never cached as found
 
 
+def test_a_throttled_ssm_is_the_sdks_error_not_a_config_error(aws_env, monkeypatch):
+    # A ClientError is what hub_core.http_api answers 503 with Retry-After; a ConfigError would be a 500.
+    monkeypatch.setenv("EXAMPLE_KEY_PARAM", "/partner-hub/test/key")
+    with Stubber(aws.ssm()) as stub:
+        stub.add_client_error("get_parameters", service_error_code="ThrottlingException", http_status_code=400)
+        with pytest.raises(ClientError) as caught:
+            secret("EXAMPLE_KEY_PARAM")
+    assert caught.value.response["Error"]["Code"] == "ThrottlingException"
+
+
 def test_a_missing_secret_or_name_is_a_config_error_without_values(aws_env, monkeypatch):
     monkeypatch.delenv("EXAMPLE_KEY_PARAM", raising=False)
     with pytest.raises(ConfigError, match="EXAMPLE_KEY_PARAM is not set"):
