@@ -120,7 +120,7 @@ browser: $(STAMP)
 	exit 1
 
 pytest: $(STAMP) browser
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest -n auto --dist loadfile --cov --cov-report=term
 
 bench: build
 	$(BIN)/python -m bench.run

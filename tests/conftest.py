@@ -92,8 +92,22 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str])
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     detector = session.config.stash.get(_PRIVACY, None)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if detector is not None and workeroutput is not None:
+        # An xdist worker: its tally goes to the controller (pytest_testnodedown), which reports and fails.
+        workeroutput["privacy"] = privacy.tally(detector)
+        return
     if detector is not None and detector.findings and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist's controller: add a finished worker's privacy tally to the session's."""
+    detector = node.config.stash.get(_PRIVACY, None)
+    tally = getattr(node, "workeroutput", {}).get("privacy")
+    if detector is not None and tally is not None:
+        privacy.merge(detector, tally)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

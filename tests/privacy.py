@@ -305,6 +305,29 @@ def uninstall() -> None:
     _active.clear()
 
 
+def tally(detector: LeakDetector) -> dict[str, Any]:
+    """What an xdist worker's detector counted and found, as plain data its controller can receive."""
+    return {
+        "records": dict(detector.records),
+        "counts": [detector.outputs, detector.items, detector.messages, detector.stacks],
+        "findings": [
+            [finding.canary, finding.source, finding.test, count] for finding, count in detector.findings.items()
+        ],
+    }
+
+
+def merge(detector: LeakDetector, worker: dict[str, Any]) -> None:
+    """Add a worker's tally (tally()) to the controller's detector."""
+    detector.records.update(worker["records"])
+    outputs, items, messages, stacks = worker["counts"]
+    detector.outputs += outputs
+    detector.items += items
+    detector.messages += messages
+    detector.stacks += stacks
+    for canary, source, test, count in worker["findings"]:
+        detector.findings[Finding(canary, source, test)] += count
+
+
 def session_detector() -> LeakDetector | None:
     return _active[0] if _active else None
 

@@ -3,6 +3,7 @@ itself stays green), named with their logger and test, and never echoed."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -204,3 +205,17 @@ def test_each_allowed_attribute_is_a_table_of_the_template_with_its_reason():
         assert queue in queues, queue
         assert field in privacy.PERSONAL_FIELDS, field
         assert len(reason) > 20, (queue, field)
+
+
+def test_a_workers_findings_and_counts_reach_the_controller(detector, request):
+    # Under xdist each worker has its own detector: what it found must fail the controller's session too.
+    probe = Logger(service="privacy-probe-worker")
+    probe.info("lead stored", extra={"contact": canaries.CANARY_EMAIL})
+    controller = privacy.LeakDetector(canaries=privacy.named_canaries(canaries.ALL))
+    controller.records["unit"] = 2
+    tally = privacy.tally(detector)
+    privacy.merge(controller, json.loads(json.dumps(tally)))  # execnet carries plain data only
+    assert controller.records["unit"] == 2 + detector.records["unit"]
+    report = "\n".join(controller.report())
+    assert f"CANARY_EMAIL in logger 'privacy-probe-worker' (INFO) during {request.node.nodeid}" in report
+    assert canaries.CANARY_EMAIL not in report
