@@ -2,8 +2,8 @@
 and the Umbrella calls that verifying them costs.
 
 The real code paths run against moto on the template's tables and the Umbrella sandbox: each donation is made at the
-sandbox (which lists it), each callback is `flow.receive` (one conditional put of its own donation item, pending),
-each fold batch is `flow.fold_batch` (one `donations?timestampSince` call per campaign, then the folds) with the
+sandbox (which lists it), each callback is `callback.receive` (one conditional put of its own donation item, pending),
+each fold batch is `fold.fold_batch` (one `donations?timestampSince` call per campaign, then the folds) with the
 batches the SQS event source would form from the template's BatchSize, MaximumBatchingWindowInSeconds and
 MaximumConcurrency. Time is simulated (a callback at
 i / rate seconds, a batch when it fills or its window closes), so the counts do not depend on how fast this machine
@@ -31,8 +31,8 @@ for path in ("layers/adapters", "functions", "local", ""):
 
 # The hub's own modules, once the paths above make them importable (as `make bench` runs this file).
 from bench.stack import function_environment  # noqa: E402
-from donation_ingester import flow  # noqa: E402
-from donation_ingester.models import CallbackDonation  # noqa: E402
+from donation_ingester import callback, fold  # noqa: E402
+from donation_ingester.models import DONATION_HINT, CallbackDonation, CampaignRef  # noqa: E402
 from hub_core import aws, events  # noqa: E402
 from hub_core.caches import reset_all  # noqa: E402
 from hub_core.ledger import read_totals  # noqa: E402
@@ -206,30 +206,30 @@ def simulate(rate: int = 1000, seconds: float = 1.0) -> SimResult:
             client = aws.dynamodb()
             client.meta.events.register("before-parameter-build.dynamodb.*", counter)
             published: list[tuple[float, dict[str, Any]]] = []
-            real_publish, real_many, add_metric = events.publish, events.publish_many, flow.metrics.add_metric
+            real_publish, real_many, add_metric = events.publish, events.publish_many, callback.metrics.add_metric
             # The hints go to the simulated queue; the DonationReceived events the fold emits go nowhere.
             events.publish = lambda _source, kind, detail: (
-                published.append((counter.now, dict(detail))) if kind == flow.DONATION_HINT else None
+                published.append((counter.now, dict(detail))) if kind == DONATION_HINT else None
             )
             events.publish_many = lambda _source, _kind, details: [True] * len(details)
             # Thousands of "donation recorded" lines and metrics would only slow the simulation down.
-            flow.logger.setLevel(logging.WARNING)
-            flow.metrics.add_metric = lambda **_: None  # type: ignore[method-assign]
+            callback.logger.setLevel(logging.WARNING)
+            callback.metrics.add_metric = lambda **_: None  # type: ignore[method-assign]
             try:
-                campaign = flow.CampaignRef.parse(ref)
+                campaign = CampaignRef.parse(ref)
                 for index, donation in enumerate(made):
                     counter.now = index / rate
-                    flow.receive(campaign, CallbackDonation(messageKey=donation["messageKey"], amount=100))
+                    callback.receive(campaign, CallbackDonation(messageKey=donation["messageKey"], amount=100))
                 source = fold_source()
                 # The pollers take turns; a batch is folded when it closes (each poller folds one batch at a time).
                 for closed_at, records in batches(published, source):
                     counter.now = closed_at
-                    report = flow.fold_batch(records)
+                    report = fold.fold_batch(records)
                     assert not report.failed_message_ids, report
             finally:
                 events.publish, events.publish_many = real_publish, real_many
-                flow.logger.setLevel(logging.INFO)
-                flow.metrics.add_metric = add_metric  # type: ignore[method-assign]
+                callback.logger.setLevel(logging.INFO)
+                callback.metrics.add_metric = add_metric  # type: ignore[method-assign]
             totals = read_totals(stack.physical("DonationsTable"), ref)
             umbrella_calls = sum(1 for request in umbrella.requests if request.path.endswith("/donations"))
             hottest_item, hottest = counter.hottest()

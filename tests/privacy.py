@@ -350,8 +350,9 @@ def track_issued_tokens(detector: LeakDetector) -> None:
     tokens.new_manage_token = new_manage_token
     tokens.new_callback_token = new_callback_token
     tokens._privacy_tracked = True  # type: ignore[attr-defined]
-    # The campaign lifecycle imports the functions by name.
-    from campaign_lifecycle import flow  # noqa: PLC0415
+    # The campaign lifecycle imports the functions by name: creation both tokens, management (an update) the callback's.
+    from campaign_lifecycle import creation, management  # noqa: PLC0415
 
-    flow.new_manage_token = new_manage_token  # type: ignore[attr-defined]
-    flow.new_callback_token = new_callback_token  # type: ignore[attr-defined]
+    creation.new_manage_token = new_manage_token  # type: ignore[attr-defined]
+    creation.new_callback_token = new_callback_token  # type: ignore[attr-defined]
+    management.new_callback_token = new_callback_token  # type: ignore[attr-defined]

@@ -18,7 +18,10 @@ from hub_core.observability import logger_for
 DOCUMENT = Path(__file__).with_name("openapi.json")
 
 logger = logger_for(SERVICE)
-app = APIGatewayHttpResolver(enable_validation=True)
+# No validation: the one route takes no parameter and answers a string, so there is nothing to validate, and the
+# validation middlewares would load pydantic's schema machinery on the cold start for nothing. (Its document then
+# lists no 422 for GET /openapi.json, which it never answers.)
+app = APIGatewayHttpResolver()
 install_error_handlers(app, logger)
 
 

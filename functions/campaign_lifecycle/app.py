@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
-from campaign_lifecycle import SERVICE, flow
+from campaign_lifecycle import SERVICE, creation, management
 from campaign_lifecycle.errors import (
     CampaignChanged,
     CampaignNotFound,
@@ -27,7 +27,7 @@ from campaign_lifecycle.errors import (
     RefusedByUmbrella,
 )
 from campaign_lifecycle.models import DONATION_CODE, ROUTE_NAME, CampaignChanges, CampaignForm, CampaignKey
-from campaign_lifecycle.settings import settings
+from campaign_lifecycle.settings import settings, validation_context
 from hub_core import priming
 from hub_core.deadline import deadline_aware
 from hub_core.http_api import (
@@ -111,7 +111,7 @@ map_refusals(
     responses=answers({200: "the services"}, 502, 503),
 )
 def get_services() -> Response[str]:
-    services = [service.model_dump() for service in flow.services()]
+    services = [service.model_dump() for service in creation.services()]
     return json_response(200, {"services": services}, cache_seconds=settings().services_cache_seconds)
 
 
@@ -127,14 +127,14 @@ def get_services() -> Response[str]:
 )
 def post_campaign() -> Response[str]:
     form = _validated(CampaignForm, "the campaign is not valid")
-    created = flow.create(form, request_base_url=_request_base_url(), client_ip=_client_ip())
+    created = creation.create(form, request_base_url=_request_base_url(), client_ip=_client_ip())
     metrics.add_metric(name="CampaignCreated", unit=MetricUnit.Count, value=1)
     if created.recovered:
         metrics.add_metric(name="CampaignCreateRecovered", unit=MetricUnit.Count, value=1)
     key = created.record.key
     body = {
-        "campaign": flow.public_view(created.record),
-        "message": flow.SENT_BY_SMS_NOTE,
+        "campaign": management.public_view(created.record),
+        "message": creation.SENT_BY_SMS_NOTE,
     }
     return json_response(201, body, headers={"Location": _location(key)})
 
@@ -151,10 +151,10 @@ def post_campaign() -> Response[str]:
     ),
 )
 def get_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
-    record = flow.campaign(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
-    collected = flow.collected(record)
+    record = management.campaign(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
+    collected = management.collected(record)
     body = {
-        "campaign": flow.public_view(record),
+        "campaign": management.public_view(record),
         "collected": collected.as_dict(),
     }
     return json_response(200, body)
@@ -170,9 +170,9 @@ def get_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationC
 def put_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
     record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
     changes = _validated(CampaignChanges, "the change is not valid")
-    updated = flow.update(record, changes)
+    updated = management.update(record, changes)
     metrics.add_metric(name="CampaignUpdated", unit=MetricUnit.Count, value=1)
-    return json_response(200, {"campaign": flow.public_view(updated)})
+    return json_response(200, {"campaign": management.public_view(updated)})
 
 
 @app.delete(
@@ -183,9 +183,9 @@ def put_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationC
 )
 def delete_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
     record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
-    stopped = flow.stop(record)
+    stopped = management.stop(record)
     metrics.add_metric(name="CampaignStopped", unit=MetricUnit.Count, value=1)
-    return json_response(200, {"campaign": flow.public_view(stopped)})
+    return json_response(200, {"campaign": management.public_view(stopped)})
 
 
 @app.get(
@@ -203,9 +203,9 @@ def get_donations(
 ) -> Response[str]:
     record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
     moment = _since_either(since, timestampSince)
-    donations = flow.donations(record, moment)
+    donations = management.donations(record, moment)
     body = {
-        "donations": [flow.donation_view(donation) for donation in donations],
+        "donations": [management.donation_view(donation) for donation in donations],
         "count": len(donations),
         "total": sum(donation.amount for donation in donations),
         "since": since,
@@ -232,8 +232,8 @@ def get_collected(
 ) -> Response[str]:
     record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
     moment = _since_either(since, timestampSince)
-    ledger = flow.collected(record)
-    umbrella = flow.umbrella_collected(record, moment)
+    ledger = management.collected(record)
+    umbrella = management.umbrella_collected(record, moment)
     body = {
         "ledger": {"amount": ledger.amount, "count": ledger.count, "note": ledger.note},
         "umbrella": {"amount": umbrella.amount, "timestampSince": _seconds(moment), "note": umbrella.note},
@@ -253,7 +253,7 @@ def _validated[M: BaseModel](model: type[M], message: str) -> M:
             if value != ""
         }
     try:
-        return model.model_validate(fields, context=flow.validation_context())
+        return model.model_validate(fields, context=validation_context())
     except ValidationError as exc:
         problems = problems_from(exc.errors(include_input=False, include_url=False))
         metrics.add_metric(name="CampaignInvalid", unit=MetricUnit.Count, value=1)
@@ -261,8 +261,8 @@ def _validated[M: BaseModel](model: type[M], message: str) -> M:
 
 
 def _authorized(key: CampaignKey) -> Any:
-    record = flow.campaign(key)
-    flow.authorize(record, app.current_event.headers.get("authorization"))
+    record = management.campaign(key)
+    management.authorize(record, app.current_event.headers.get("authorization"))
     return record
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, field_validator
 
 from campaign_lifecycle.texts import (
@@ -67,3 +69,14 @@ class CampaignSettings(UmbrellaSettings):
 @container_cached
 def settings() -> CampaignSettings:
     return CampaignSettings.from_env()  # type: ignore[return-value]
+
+
+def validation_context() -> dict[str, Any]:
+    """The configured limits the request models check against."""
+    config = settings()
+    return {
+        "max_amount_ore": config.max_amount_ore,
+        "msisdn_pattern": config.msisdn_pattern,
+        "sms_messages": config.sms_messages,
+        "campaign_name_max": config.campaign_name_max,
+    }

@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from campaign_lifecycle.models import CampaignForm, CampaignKey, CampaignState
-from hub_core import aws
-from hub_core.dynamo import from_item, is_condition_failure, to_item
+from hub_core import aws, reconcile_index
+from hub_core.dynamo import from_item, put_if, to_item, update_if
 
 # The campaign's fields as Umbrella names them, and as our table does.
 FIELD_NAMES = {
@@ -134,27 +132,22 @@ class CampaignStore:
         if callback_token_hash:
             # The callback token's hash only; the ingester compares a callback's token with it.
             item["callback_token_hash"] = callback_token_hash
-        try:
-            response = aws.dynamodb().put_item(
-                TableName=self.table_name,
-                Item=to_item(item),
-                ConditionExpression=(
-                    "attribute_not_exists(campaign_ref) OR #state = :pending "
-                    "OR (#state = :creating AND lease_until < :now)"
-                ),
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=to_item(
-                    {":pending": CampaignState.PENDING.value, ":creating": CampaignState.CREATING.value, ":now": now}
-                ),
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
-            return CodeHeld(CampaignRecord.from_item(exc.response["Item"]))  # type: ignore[typeddict-item]
-        old = response.get("Attributes")
-        return Claim(attempt_id, CampaignRecord.from_item(dict(old)) if old else None)
+        written = put_if(
+            TableName=self.table_name,
+            Item=to_item(item),
+            ConditionExpression=(
+                "attribute_not_exists(campaign_ref) OR #state = :pending OR (#state = :creating AND lease_until < :now)"
+            ),
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item(
+                {":pending": CampaignState.PENDING.value, ":creating": CampaignState.CREATING.value, ":now": now}
+            ),
+            ReturnValues="ALL_OLD",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        if not written.applied:
+            return CodeHeld(CampaignRecord.from_item(written.existing))
+        return Claim(attempt_id, CampaignRecord.from_item(written.attributes) if written.attributes else None)
 
     def activate(
         self,
@@ -172,7 +165,14 @@ class CampaignStore:
         the callbackUrl Umbrella holds) came from an earlier one.
         """
         entry = {"at": now, "action": "created", **({"recovered": True} if recovered else {})}
-        values: dict[str, Any] = {":active": CampaignState.ACTIVE.value, ":now": now, ":entry": [entry]}
+        indexed = reconcile_index.open_values()
+        values: dict[str, Any] = {
+            ":active": CampaignState.ACTIVE.value,
+            ":now": now,
+            ":entry": [entry],
+            ":partition": indexed[reconcile_index.PARTITION_ATTRIBUTE],
+            ":open": indexed[reconcile_index.OPEN_UNTIL_ATTRIBUTE],
+        }
         token = ""
         if manage_token_hash is not None:
             token, values[":token"] = ", manage_token_hash = :token", manage_token_hash
@@ -182,7 +182,8 @@ class CampaignStore:
         return self._settle(
             key,
             attempt_id,
-            f"SET #state = :active, updated_at = :now, history = list_append(history, :entry){token} "
+            f"SET #state = :active, updated_at = :now, history = list_append(history, :entry){token}, "
+            f"{reconcile_index.PARTITION_ATTRIBUTE} = :partition, {reconcile_index.OPEN_UNTIL_ATTRIBUTE} = :open "
             "REMOVE lease_until, ambiguous",
             values,
         )
@@ -257,65 +258,57 @@ class CampaignStore:
         values: dict[str, Any] = {f":f{index}": value for index, value in enumerate(changes.values())}
         assignments = ", ".join(f"{name} = :{name[1:]}" for name in names)
         entry = {"at": now, "action": "updated", "fields": sorted(changes)}
-        try:
-            response = aws.dynamodb().update_item(
-                TableName=self.table_name,
-                Key={"campaign_ref": {"S": record.key.ref}},
-                UpdateExpression=(
-                    f"SET {assignments}, callback_base = :base, callback_token_hash = :token, updated_at = :now, "
-                    "version = version + :one, "
-                    "history = list_append(history, :entry)"
-                ),
-                ConditionExpression="#state = :active AND version = :version",
-                ExpressionAttributeNames={"#state": "state", **names},
-                ExpressionAttributeValues=to_item(
-                    values
-                    | {
-                        ":base": callback_base,
-                        ":token": callback_token_hash,
-                        ":now": now,
-                        ":one": 1,
-                        ":entry": [entry],
-                        ":active": CampaignState.ACTIVE.value,
-                        ":version": record.version,
-                    }
-                ),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return None
-            raise
-        return CampaignRecord.from_item(dict(response["Attributes"]))
+        written = update_if(
+            TableName=self.table_name,
+            Key={"campaign_ref": {"S": record.key.ref}},
+            UpdateExpression=(
+                f"SET {assignments}, callback_base = :base, callback_token_hash = :token, updated_at = :now, "
+                "version = version + :one, "
+                "history = list_append(history, :entry)"
+            ),
+            ConditionExpression="#state = :active AND version = :version",
+            ExpressionAttributeNames={"#state": "state", **names},
+            ExpressionAttributeValues=to_item(
+                values
+                | {
+                    ":base": callback_base,
+                    ":token": callback_token_hash,
+                    ":now": now,
+                    ":one": 1,
+                    ":entry": [entry],
+                    ":active": CampaignState.ACTIVE.value,
+                    ":version": record.version,
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )
+        return CampaignRecord.from_item(written.attributes) if written.applied else None
 
     def mark_stopped(self, key: CampaignKey, *, now: int, action: str = "stopped") -> CampaignRecord | None:
         """Record that the campaign is stopped; None when it was not active (already stopped, or gone)."""
-        try:
-            response = aws.dynamodb().update_item(
-                TableName=self.table_name,
-                Key={"campaign_ref": {"S": key.ref}},
-                UpdateExpression=(
-                    "SET #state = :stopped, stopped_at = :now, updated_at = :now, version = version + :one, "
-                    "history = list_append(history, :entry)"
-                ),
-                ConditionExpression="#state = :active",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":stopped": CampaignState.STOPPED.value,
-                        ":active": CampaignState.ACTIVE.value,
-                        ":now": now,
-                        ":one": 1,
-                        ":entry": [{"at": now, "action": action}],
-                    }
-                ),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return None
-            raise
-        return CampaignRecord.from_item(dict(response["Attributes"]))
+        written = update_if(
+            TableName=self.table_name,
+            Key={"campaign_ref": {"S": key.ref}},
+            UpdateExpression=(
+                "SET #state = :stopped, stopped_at = :now, updated_at = :now, version = version + :one, "
+                f"history = list_append(history, :entry), {reconcile_index.OPEN_UNTIL_ATTRIBUTE} = :now, "
+                f"{reconcile_index.PARTITION_ATTRIBUTE} = :partition"
+            ),
+            ConditionExpression="#state = :active",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item(
+                {
+                    ":stopped": CampaignState.STOPPED.value,
+                    ":active": CampaignState.ACTIVE.value,
+                    ":now": now,
+                    ":one": 1,
+                    ":entry": [{"at": now, "action": action}],
+                    ":partition": reconcile_index.PARTITION,
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )
+        return CampaignRecord.from_item(written.attributes) if written.applied else None
 
     def _settle(self, key: CampaignKey, attempt_id: str, expression: str, values: dict[str, Any]) -> CampaignRecord:
         response = aws.dynamodb().update_item(

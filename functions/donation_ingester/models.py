@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -20,6 +21,10 @@ from hub_core.text import ascii_digits, has_control
 # Stable across republishing: consumers de-duplicate on it (EventBridge gives each put a new envelope id).
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2d0e-3b51-4c7a-9a55-0c4e1b7d2f10")
 _INT32_MAX = 2**31 - 1
+
+EVENT_SOURCE = "donation-ingester"
+DONATION_RECEIVED = "DonationReceived"
+DONATION_HINT = "DonationCallbackReceived"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -142,3 +147,21 @@ class DonationHint(BaseModel):
 
     def as_detail(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+
+@dataclass(frozen=True)
+class CampaignRef:
+    """The campaign a callback URL names: its parts exactly as the URL spells them (that is what was stored)."""
+
+    service_id: str
+    route: str
+    donation_code: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.service_id}/{self.route}/{self.donation_code}"
+
+    @classmethod
+    def parse(cls, ref: str) -> CampaignRef:
+        service_id, route, code = ref.split("/")
+        return cls(service_id, route, code)

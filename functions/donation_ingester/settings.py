@@ -54,7 +54,7 @@ class IngesterSettings(UmbrellaSettings):
 @container_cached
 def settings() -> IngesterSettings:
     loaded: IngesterSettings = IngesterSettings.from_env()  # type: ignore[assignment]
-    # The campaign function hosts the stop's reconcile (campaign_lifecycle.flow.stop) and has an MSISDN_PATTERN of
+    # The campaign function hosts the stop's reconcile (campaign_lifecycle.management.stop) and has an MSISDN_PATTERN of
     # its own (the creator's number): there the donor's pattern comes as DONOR_MSISDN_PATTERN.
     donor_pattern = os.environ.get("DONOR_MSISDN_PATTERN")
     return loaded.model_copy(update={"msisdn_pattern": donor_pattern}) if donor_pattern else loaded

@@ -17,8 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from hub_core import aws
-from hub_core.dynamo import from_item, is_condition_failure, to_item
+from hub_core import aws, reconcile_index
+from hub_core.dynamo import from_item, put_if, to_item, update_if
 from hub_core.ledger import (
     PENDING,
     PENDING_INDEX,
@@ -131,20 +131,19 @@ class DonationLedger:
     def record(self, item: dict[str, Any]) -> RecordOutcome:
         """Store a donation unless its messageKey is there: one conditional put, no read before it."""
         try:
-            aws.dynamodb().put_item(
+            written = put_if(
                 TableName=self.table_name,
                 Item=to_item(item),
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if is_condition_failure(exc) and exc.response.get("Item"):
-                return RecordOutcome(existing=LedgerDonation.from_item(dict(exc.response["Item"])))  # type: ignore[typeddict-item]
             if _error_code(exc) == "TransactionConflictException":
                 # Only a fold transaction holds a donation item, and it folds stored donations: this one is there.
                 return RecordOutcome(existing=_placeholder(item))
             raise
-        return RecordOutcome(existing=None)
+        # Refused: the item is there (ALL_OLD always returns it for this condition), and says what it holds.
+        return RecordOutcome(existing=None if written.applied else LedgerDonation.from_item(written.existing))
 
     def known(self, message_keys: Sequence[str]) -> dict[str, LedgerDonation]:
         """The donations among these keys that the ledger already holds (reconciliation's cheap pre-check)."""
@@ -254,19 +253,13 @@ class DonationLedger:
 
     def mark_unconfirmed(self, message_key: str, *, now: int) -> bool:
         """Umbrella never listed it: out of the pending figure, never in a total. False when it settled meanwhile."""
-        try:
-            aws.dynamodb().update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": donation_pk(message_key)}},
-                UpdateExpression="SET verification = :unconfirmed, unconfirmed_at = :now REMOVE pending_campaign",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(folded_at)",
-                ExpressionAttributeValues=to_item({":unconfirmed": UNCONFIRMED, ":now": now}),
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return update_if(
+            TableName=self.table_name,
+            Key={"pk": {"S": donation_pk(message_key)}},
+            UpdateExpression="SET verification = :unconfirmed, unconfirmed_at = :now REMOVE pending_campaign",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(folded_at)",
+            ExpressionAttributeValues=to_item({":unconfirmed": UNCONFIRMED, ":now": now}),
+        ).applied
 
     def pending(self, campaign_ref: str) -> list[PendingDonation]:
         """The campaign's donations waiting for Umbrella's confirmation (the sparse PendingIndex)."""
@@ -329,17 +322,13 @@ class DonationLedger:
             if value is not None:
                 values[f":{name}"] = value
                 sets.append(f"{name} = :{name}")
-        try:
-            aws.dynamodb().update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": reconcile_pk(campaign_ref)}},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="attribute_not_exists(watermark) OR watermark <= :watermark",
-                ExpressionAttributeValues=to_item(values),
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        update_if(
+            TableName=self.table_name,
+            Key={"pk": {"S": reconcile_pk(campaign_ref)}},
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_not_exists(watermark) OR watermark <= :watermark",
+            ExpressionAttributeValues=to_item(values),
+        )
 
 
 class CampaignDirectory:
@@ -362,15 +351,9 @@ class CampaignDirectory:
 
     def reconcilable(self, *, stopped_since: int) -> Iterator[CampaignInfo]:
         """Active campaigns, and those stopped after `stopped_since` (their last donations may still come)."""
-        paginator = aws.dynamodb().get_paginator("scan")
-        pages: Any = paginator.paginate(
-            TableName=self.table_name,
-            ProjectionExpression=self._FIELDS,
-            FilterExpression="#state = :active OR (#state = :stopped AND stopped_at >= :since)",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=to_item({":active": "active", ":stopped": "stopped", ":since": stopped_since}),
-        )
-        for page in pages:
+        paginator = aws.dynamodb().get_paginator("query")
+        request = reconcile_index.query_since(self.table_name, stopped_since, self._FIELDS, {"#state": "state"})
+        for page in paginator.paginate(**request):
             for item in page.get("Items", []):
                 yield _campaign_info(dict(item))
 

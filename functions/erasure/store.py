@@ -6,10 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from hub_core import aws
-from hub_core.dynamo import is_condition_failure, to_item
+from hub_core.dynamo import delete_if, put_if, to_item, update_if
 
 LEADS_BY_EMAIL = "EmailIndex"
 LEADS_BY_MEMBER = "MemberIndex"
@@ -157,10 +155,5 @@ class ErasureStore:
     @staticmethod
     def _write(operation: str, **arguments: Any) -> int:
         """1 when this write erased something; 0 when the item no longer held the value (erased meanwhile)."""
-        try:
-            getattr(aws.dynamodb(), operation)(**arguments)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return 0
-            raise
-        return 1
+        written = {"put_item": put_if, "update_item": update_if, "delete_item": delete_if}[operation](**arguments)
+        return 1 if written.applied else 0

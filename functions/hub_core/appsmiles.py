@@ -7,7 +7,8 @@ from pydantic import Field
 from hub_core.caches import container_cached, on_reset
 from hub_core.config import Settings
 from hub_core.secrets import secret
-from partners.appsmiles import AppsMilesClient, reset_tokens
+from partners.appsmiles import AppsMilesClient
+from partners.appsmiles_transport import reset_tokens
 from partners.http import RetryPolicy, Timeouts
 from partners.profiles import AppsMilesProfile, AppsMilesProfileSetting
 

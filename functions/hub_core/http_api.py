@@ -12,7 +12,9 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from botocore.exceptions import ClientError, HTTPClientError
 
+from hub_core.aws import AwsOutOfTime
 from hub_core.config import ConfigError
 from partners.errors import (
     PartnerAuthError,
@@ -167,6 +169,43 @@ def partner_error_response(exc: PartnerError) -> Response[str]:
     return error_response(502, "partner_rejected", exc.message, retryable=False)
 
 
+# AWS throttling and 5xx pass in seconds; a client told to come back sooner only adds to the load.
+AWS_RETRY_AFTER_SECONDS = 2
+# botocore.retries.standard's throttling codes, and its transient ones, as the SDK itself retries them.
+_AWS_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "ServiceUnavailable",
+    }
+)
+
+
+def aws_unavailable(exc: Exception) -> bool:
+    """Whether an AWS failure says "not now" (throttled, 5xx, unreachable, out of time) rather than "never"."""
+    if isinstance(exc, AwsOutOfTime | HTTPClientError):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return exc.response.get("Error", {}).get("Code") in _AWS_TRANSIENT_CODES or int(status or 0) >= 500
+    return False
+
+
 def install_error_handlers(app: APIGatewayHttpResolver, logger: logging.Logger | Any) -> None:
     """Register the shared mapping from exceptions to responses on a resolver."""
 
@@ -186,16 +225,32 @@ def install_error_handlers(app: APIGatewayHttpResolver, logger: logging.Logger |
         logger.warning("partner call failed", extra=exc.log_fields())
         return partner_error_response(exc)
 
+    def unexpected(exc: Exception) -> Response[str]:
+        # The traceback goes to the log for the operator; the caller learns nothing of our internals.
+        logger.exception("unhandled error", extra={"kind": type(exc).__name__})
+        return error_response(500, "internal_error", "something went wrong on our side; try again later")
+
+    @app.exception_handler([AwsOutOfTime, HTTPClientError, ClientError])
+    def _aws(exc: Exception) -> Response[str]:
+        if not aws_unavailable(exc):  # a bug of ours (a bad parameter, a condition not handled): the catch-all's
+            return unexpected(exc)
+        # The error code, never its message: a ClientError's message may quote the request.
+        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
+        logger.warning("AWS unavailable", extra={"kind": code})
+        return error_response(
+            503,
+            "service_unavailable",
+            "the service is busy; try again shortly",
+            headers={"Retry-After": str(AWS_RETRY_AFTER_SECONDS)},
+            retryable=True,
+        )
+
     @app.exception_handler(ConfigError)
     def _config(exc: ConfigError) -> Response[str]:
         logger.error("configuration error", extra={"detail": str(exc)})
         return error_response(500, "internal_error", "the service is misconfigured; the operators are alerted")
 
-    @app.exception_handler(Exception)
-    def _unexpected(exc: Exception) -> Response[str]:
-        # The traceback goes to the log for the operator; the caller learns nothing of our internals.
-        logger.exception("unhandled error", extra={"kind": type(exc).__name__})
-        return error_response(500, "internal_error", "something went wrong on our side; try again later")
+    app.exception_handler(Exception)(unexpected)
 
     @app.not_found
     def _no_route(_: Exception) -> Response[str]:

@@ -98,7 +98,9 @@ MEMBER_FIELD = "apps_miles_user_id"
 SIGNATURE_FIELD = "apps_miles_signature"
 
 
-def keep_if_signed[M: BaseModel](model: M, *, max_lifetime_seconds: int) -> tuple[M, Verdict | None]:
+def keep_if_signed[M: BaseModel](
+    model: M, *, max_lifetime_seconds: int, now: float | None = None
+) -> tuple[M, Verdict | None]:
     """`model` with its member id only when the site's signature vouches for it; the signature is never kept.
 
     The verdict is None when no member id was given (nothing to check, and no SSM read).
@@ -107,7 +109,7 @@ def keep_if_signed[M: BaseModel](model: M, *, max_lifetime_seconds: int) -> tupl
     if member_id is None:
         return model.model_copy(update={SIGNATURE_FIELD: None}), None
     verdict = verify(
-        member_id, getattr(model, SIGNATURE_FIELD), site_key_ring, max_lifetime_seconds=max_lifetime_seconds
+        member_id, getattr(model, SIGNATURE_FIELD), site_key_ring, now=now, max_lifetime_seconds=max_lifetime_seconds
     )
     kept = member_id if verdict is Verdict.VALID else None
     return model.model_copy(update={MEMBER_FIELD: kept, SIGNATURE_FIELD: None}), verdict

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
-from botocore.stub import Stubber
-
-from hub_core import aws, secrets
 from hub_core.caches import reset_all
+
+# The SDK (boto3, botocore's Stubber, Powertools' parameters) is imported where it is used, not here: every app.py
+# imports this module, and API docs, which uses no AWS service, would otherwise load boto3 on its cold start for
+# nothing (about 230 ms of its import here). The functions that use AWS have imported it already.
 
 try:  # Lambda's python3.13 runtime only
     from snapshot_restore_py import (  # type: ignore[import-not-found]
@@ -56,12 +56,16 @@ REHEARSALS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     ),
     "sqs": (("send_message", {"QueueUrl": "https://sqs.eu-west-1.amazonaws.com/0/priming", "MessageBody": "-"}),),
     "events": (("put_events", {"Entries": [{"Source": "priming", "DetailType": "priming", "Detail": "{}"}]}),),
-    "ssm": (("get_parameter", {"Name": "priming"}),),
+    "ssm": (("get_parameters", {"Names": ["priming"], "WithDecryption": True}),),
 }
 
 
 def rehearse(service: str) -> int:
     """Run each of the service's operations once against a Stubber (no request is sent); how many ran."""
+    from botocore.stub import Stubber  # noqa: PLC0415 - see the imports above
+
+    from hub_core import aws  # noqa: PLC0415
+
     client = aws._client(service)
     operations = REHEARSALS.get(service, ())
     with Stubber(client) as stub:
@@ -69,6 +73,22 @@ def rehearse(service: str) -> int:
             stub.add_response(name, {}, None)
             getattr(client, name)(**params)
     return len(operations)
+
+
+def build_deferred_models() -> int:
+    """Build now every loaded pydantic model declared `defer_build` (the partners' answers and profiles, which most
+    functions import and few use on a first request); how many were built. Deferred, they cost an import nothing,
+    but the first request after restore would build the ones it uses."""
+    from pydantic import BaseModel  # noqa: PLC0415 - see the imports above
+
+    built = 0
+    pending: list[type[BaseModel]] = list(BaseModel.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if model.model_config.get("defer_build") and not model.__pydantic_complete__:
+            built += bool(model.model_rebuild(raise_errors=False))
+    return built
 
 
 @dataclass(frozen=True)
@@ -146,9 +166,12 @@ def before_snapshot(registration: Registration) -> int | None:
     """Build the clients and serve the dry request; its status code (a 4xx when it was rejected as it should be)."""
     for service in registration.services:
         if service == "ssm":
+            from hub_core import secrets  # noqa: PLC0415 - see the imports above
+
             # hub_core.secrets reads through Powertools' default provider, built on the shared session.
             secrets.ssm_provider()
         rehearse(service)  # no request: the service model is loaded and its operations built, no connection opened
+    build_deferred_models()
     if registration.dry_event is None:
         return None
     response = registration.handler(json.loads(json.dumps(registration.dry_event)), _DryContext())
@@ -158,9 +181,21 @@ def before_snapshot(registration: Registration) -> int | None:
 
 def after_restore() -> None:
     """Forget what must not be shared between restored environments; the AWS clients stay."""
-    reset_all(keep=(aws._client, aws._session, parameters.clear_caches))
-    # The secrets read before the snapshot (none today) are forgotten; the SSM client that reads them stays.
-    for provider in DEFAULT_PROVIDERS.values():
-        provider.clear_cache()
+    # What this function never imported holds nothing to forget (API docs loads neither the SDK nor Parameters), and
+    # importing it here would put the SDK's import on the first request after restore.
+    keep: list[Callable[..., Any]] = []
+    aws = sys.modules.get("hub_core.aws")
+    if aws is not None:
+        keep += [aws._client, aws._session]
+    parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters")
+    if parameters is not None:
+        keep.append(parameters.clear_caches)
+    reset_all(keep=keep)
+    if parameters is not None:
+        from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS  # noqa: PLC0415
+
+        # The secrets read before the snapshot (none today) are forgotten; the SSM client that reads them stays.
+        for provider in DEFAULT_PROVIDERS.values():
+            provider.clear_cache()
     # Every environment restored from one snapshot would otherwise draw the same "random" numbers.
     random.seed()

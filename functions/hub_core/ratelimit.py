@@ -14,10 +14,7 @@ import hmac
 import math
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
-
-from hub_core import aws
-from hub_core.dynamo import is_condition_failure, to_item
+from hub_core.dynamo import to_item, update_if
 
 # DynamoDB deletes expired items within a day or two; the window check below never relies on that.
 _TTL_SLACK_SECONDS = 86_400
@@ -57,20 +54,17 @@ def hit(table_name: str, limit: Limit, subject: str, *, now: float, key: bytes |
     start = int(now) // window * window
     end = start + window
     counter = f"{limit.scope}#{subject_key(limit.scope, subject, key)}#{start}"
-    try:
-        response = aws.dynamodb().update_item(
-            TableName=table_name,
-            Key={"id": {"S": counter}},
-            UpdateExpression="ADD hits :one SET expires_at = if_not_exists(expires_at, :expires)",
-            ConditionExpression="attribute_not_exists(hits) OR hits < :limit",
-            ExpressionAttributeValues=to_item({":one": 1, ":limit": limit.count, ":expires": end + _TTL_SLACK_SECONDS}),
-            ReturnValues="UPDATED_NEW",
-        )
-    except ClientError as exc:
-        if not is_condition_failure(exc):
-            raise
-        raise RateLimited(limit.scope, max(1, math.ceil(end - now))) from None
-    return int(response["Attributes"]["hits"]["N"])
+    written = update_if(
+        TableName=table_name,
+        Key={"id": {"S": counter}},
+        UpdateExpression="ADD hits :one SET expires_at = if_not_exists(expires_at, :expires)",
+        ConditionExpression="attribute_not_exists(hits) OR hits < :limit",
+        ExpressionAttributeValues=to_item({":one": 1, ":limit": limit.count, ":expires": end + _TTL_SLACK_SECONDS}),
+        ReturnValues="UPDATED_NEW",
+    )
+    if not written.applied:
+        raise RateLimited(limit.scope, max(1, math.ceil(end - now)))
+    return int(written.attributes["hits"]["N"])
 
 
 def hit_distinct(table_name: str, limit: Limit, subject: str, item: str, *, now: float) -> None:
@@ -85,21 +79,18 @@ def hit_distinct(table_name: str, limit: Limit, subject: str, item: str, *, now:
     start = int(now) // window * window
     end = start + window
     key = f"{limit.scope}#{subject_key(limit.scope, subject)}#{start}"
-    try:
-        aws.dynamodb().update_item(
-            TableName=table_name,
-            Key={"id": {"S": key}},
-            UpdateExpression="ADD #items :item SET expires_at = if_not_exists(expires_at, :expires)",
-            ConditionExpression="attribute_not_exists(#items) OR size(#items) < :limit OR contains(#items, :one)",
-            ExpressionAttributeNames={"#items": "items"},
-            ExpressionAttributeValues={
-                ":item": {"SS": [item]},
-                ":one": {"S": item},
-                ":limit": {"N": str(limit.count)},
-                ":expires": {"N": str(end + _TTL_SLACK_SECONDS)},
-            },
-        )
-    except ClientError as exc:
-        if not is_condition_failure(exc):
-            raise
-        raise RateLimited(limit.scope, max(1, math.ceil(end - now))) from None
+    written = update_if(
+        TableName=table_name,
+        Key={"id": {"S": key}},
+        UpdateExpression="ADD #items :item SET expires_at = if_not_exists(expires_at, :expires)",
+        ConditionExpression="attribute_not_exists(#items) OR size(#items) < :limit OR contains(#items, :one)",
+        ExpressionAttributeNames={"#items": "items"},
+        ExpressionAttributeValues={
+            ":item": {"SS": [item]},
+            ":one": {"S": item},
+            ":limit": {"N": str(limit.count)},
+            ":expires": {"N": str(end + _TTL_SLACK_SECONDS)},
+        },
+    )
+    if not written.applied:
+        raise RateLimited(limit.scope, max(1, math.ceil(end - now)))

@@ -14,6 +14,8 @@ from hub_core.config import ConfigError
 
 # Long enough that a warm container reads SSM a few times an hour, short enough that a rotated key is picked up.
 DEFAULT_MAX_AGE_SECONDS = 300
+# Every environment variable with this suffix names one of the function's SSM SecureString parameters.
+SECRET_NAME_SUFFIX = "_PARAM"  # noqa: S105 - a suffix of variable names, not a secret
 
 on_reset(parameters.clear_caches)
 
@@ -33,12 +35,25 @@ def secret(name_variable: str) -> str:
     if not name:
         raise ConfigError(f"{name_variable} is not set: it must name an SSM SecureString parameter")
     max_age = int(os.environ.get("SECRETS_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS))
-    ssm_provider()
-    try:
-        value = parameters.get_parameter(name, decrypt=True, max_age=max_age)
-    except parameters.exceptions.GetParameterError:
-        # The SDK's message names the parameter only; the value never reaches it.
-        raise ConfigError(f"the SSM parameter named by {name_variable} could not be read") from None
+    provider = ssm_provider()
+    # Powertools caches a batch read under (name, transform), not its single get's key: the batch's own is read.
+    cached = (name, None)
+    if provider.has_not_expired_in_cache(cached):
+        value = provider.fetch_from_cache(cached)
+    else:
+        # A first request (cold, or after a SnapStart restore) needs most of its function's secrets: one
+        # GetParameters reads them all into the cache, where one GetParameter each would follow. A throttled or
+        # unreachable SSM raises the SDK's error (hub_core.http_api answers 503); a name it cannot read is missing.
+        batch: dict[str, dict[str, object]] = {other: {} for other in {name, *function_secret_names()}}
+        found = provider.get_parameters_by_name(batch, decrypt=True, max_age=max_age, raise_on_error=False)
+        if name not in found:
+            raise ConfigError(f"the SSM parameter named by {name_variable} could not be read")
+        value = found[name]
     if not isinstance(value, str) or not value:
         raise ConfigError(f"the SSM parameter named by {name_variable} is empty")
     return value
+
+
+def function_secret_names() -> list[str]:
+    """The SSM parameter names this function's environment holds (the values of its `*_PARAM` variables)."""
+    return sorted({value for key, value in os.environ.items() if key.endswith(SECRET_NAME_SUFFIX) and value})

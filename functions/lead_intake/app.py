@@ -31,6 +31,7 @@ from hub_core.text import SINGLE_LINE_PATTERN
 from hub_core.triggers import Trigger, trigger_of
 from lead_intake import SERVICE, flow
 from lead_intake.models import LeadForm, LeadOutcome, LeadStatus, LeadSubmission
+from lead_intake.services import services
 from lead_intake.settings import settings
 from partners.miimosa import Category, CollectType, ProjectOrder
 
@@ -81,8 +82,9 @@ map_refusals(
 )
 def post_lead() -> Response[str]:
     fields = _submitted_fields()
+    collaborators = services()
     try:
-        lead, is_bot = flow.lead_from_fields(fields)
+        lead, is_bot = flow.lead_from_fields(collaborators, fields)
     except ValidationError as exc:
         problems = problems_from(exc.errors(include_input=False, include_url=False))
         metrics.add_metric(name="LeadInvalid", unit=MetricUnit.Count, value=1)
@@ -93,7 +95,7 @@ def post_lead() -> Response[str]:
         decoy = LeadOutcome(lead_id=str(uuid.uuid4()), status=LeadStatus.FORWARDED, message=flow.FORWARDED_MESSAGE)
         return _outcome_response(decoy)
 
-    lead, verdict = flow.with_verified_member(lead)
+    lead, verdict = flow.with_verified_member(collaborators, lead)
     if verdict is not None and verdict is not Verdict.VALID:
         # Dropped, not refused: the lead still goes to MiiMOSA, it just earns no one points.
         metrics.add_metric(name="MemberIdDropped", unit=MetricUnit.Count, value=1)
@@ -104,7 +106,7 @@ def post_lead() -> Response[str]:
         problem = FieldProblem("Idempotency-Key", "pattern", "must be 8 to 128 letters, digits or . _ : -")
         raise RequestRejected(400, "validation_failed", problem.message, [problem])
     dedup_key = f"key:{key}" if key else f"body:{fingerprint}"
-    outcome = flow.submit(LeadSubmission(dedup_key=dedup_key, fingerprint=fingerprint, lead=lead))
+    outcome = flow.submit(collaborators, LeadSubmission(dedup_key=dedup_key, fingerprint=fingerprint, lead=lead))
     metrics.add_metric(name=f"Lead{outcome.status.value.capitalize()}", unit=MetricUnit.Count, value=1)
     return _outcome_response(outcome)
 
@@ -118,7 +120,7 @@ def get_projects(
     keyword: Annotated[str | None, Query(min_length=1, max_length=100, pattern=SINGLE_LINE_PATTERN)] = None,
 ) -> Response[str]:
     page = flow.list_projects(
-        {"order": order, "category": category, "type": type, "region": region, "keyword": keyword}
+        services(), {"order": order, "category": category, "type": type, "region": region, "keyword": keyword}
     )
     body = {"projects": page.projects, "count": len(page.projects), "truncated": page.truncated}
     return json_response(200, body, cache_seconds=settings().projects_cache_seconds)
@@ -127,7 +129,7 @@ def get_projects(
 # The path parameter keeps the template's name ({id}) so the OpenAPI document and the HTTP API agree.
 @app.get("/projects/<id>", summary="One MiiMOSA project", responses=answers({200: "the project"}, 404, 502, 503))
 def get_project(id: Annotated[int, Path(gt=0, le=2**31)]) -> Response[str]:
-    return json_response(200, flow.get_project(id), cache_seconds=settings().projects_cache_seconds)
+    return json_response(200, flow.get_project(services(), id), cache_seconds=settings().projects_cache_seconds)
 
 
 def _submitted_fields() -> dict[str, Any]:

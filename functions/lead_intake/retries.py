@@ -18,7 +18,7 @@ from hub_core import batches
 from hub_core.deadline import fits, record_budget
 from hub_core.observability import logger_for, metrics_for
 from lead_intake import SERVICE, flow
-from lead_intake.settings import settings
+from lead_intake.services import LeadServices, services
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
@@ -29,16 +29,17 @@ class RecordNotStarted(Exception):
 
 
 def _retry_record(record: SQSRecord) -> None:
-    budget = settings().retry_record_seconds
+    collaborators = services()
+    budget = collaborators.settings.retry_record_seconds
     if not fits(budget):
         # Started, a forward could be cut off by Lambda between MiiMOSA's yes and our record of it.
         metrics.add_metric(name="LeadRetryNotStarted", unit=MetricUnit.Count, value=1)
         raise RecordNotStarted(record.message_id)
     with record_budget(budget):
-        _forward_record(record)
+        _forward_record(collaborators, record)
 
 
-def _forward_record(record: SQSRecord) -> None:
+def _forward_record(collaborators: LeadServices, record: SQSRecord) -> None:
     try:
         body = json.loads(record.body)
         lead_id = str(body["lead_id"])
@@ -49,11 +50,11 @@ def _forward_record(record: SQSRecord) -> None:
         return
     if isinstance(accepted, dict):
         reference = accepted.get("reference")
-        if flow.record_acceptance(lead_id, None if reference is None else str(reference)) is not None:
+        if flow.record_acceptance(collaborators, lead_id, None if reference is None else str(reference)) is not None:
             metrics.add_metric(name="LeadRecordedLate", unit=MetricUnit.Count, value=1)
         return
     try:
-        outcome = flow.retry(lead_id)
+        outcome = flow.retry(collaborators, lead_id)
     except flow.LeadUncertain:
         # Acknowledged: a new message, delayed by a full lease, brings the lead back (flow._refused).
         metrics.add_metric(name="LeadUncertain", unit=MetricUnit.Count, value=1)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from hub_core import aws
-from hub_core.dynamo import from_item, is_condition_failure, to_item
+from hub_core.dynamo import delete_if, from_item, put_if, to_item, update_if
 from hub_core.identifiers import DEFAULT_PHONE_COUNTRY_CODE, email_key, phone_key
 from lead_intake.models import LeadStatus
 
@@ -52,6 +50,14 @@ class ClaimRefused:
     """Another attempt holds the lead, or it is already settled (`record` None: it no longer exists)."""
 
     record: LeadRecord | None
+
+
+class LeadVanished(Exception):
+    """A conditional write was refused for a lead that was gone by the time DynamoDB answered (an erasure between
+    the check and the answer): there is nothing to answer a repeat from, so the invocation fails and is retried."""
+
+    def __init__(self) -> None:
+        super().__init__("a lead vanished during a conditional write")  # its id derives from personal data
 
 
 # The `message` of a lead MiiMOSA accepted whose record of it failed (store.mark_unrecorded).
@@ -109,21 +115,17 @@ class LeadStore:
             values["phone_key"] = phone
         if apps_miles_user_id:
             values["apps_miles_user_id"] = apps_miles_user_id
-        try:
-            aws.dynamodb().put_item(
-                TableName=self.table_name,
-                Item=to_item(values),
-                ConditionExpression="attribute_not_exists(lead_id)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
-            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-            if not old:  # gone between the check and the answer (an erasure): nothing to answer from
-                raise
-            return LeadRecord.from_item(old)
-        return None
+        written = put_if(
+            TableName=self.table_name,
+            Item=to_item(values),
+            ConditionExpression="attribute_not_exists(lead_id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        if written.applied:
+            return None
+        if not written.existing:  # gone between the check and the answer (an erasure): nothing to answer from
+            raise LeadVanished
+        return LeadRecord.from_item(written.existing)
 
     def get(self, lead_id: str) -> LeadRecord | None:
         """The lead as stored now (a consistent read), None when there is none."""
@@ -134,17 +136,14 @@ class LeadStore:
     def discard(self, lead_id: str) -> None:
         """Delete a lead that was stored but never offered to MiiMOSA (its safety net could not be queued), so
         that a resubmit starts afresh instead of finding a lead no retry will ever forward."""
-        try:
-            aws.dynamodb().delete_item(
-                TableName=self.table_name,
-                Key={"lead_id": {"S": lead_id}},
-                ConditionExpression="#status = :forwarding AND attempts = :one",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_item({":forwarding": LeadStatus.FORWARDING.value, ":one": 1}),
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        # Refused: an attempt took it meanwhile, and that attempt's lead is kept.
+        delete_if(
+            TableName=self.table_name,
+            Key={"lead_id": {"S": lead_id}},
+            ConditionExpression="#status = :forwarding AND attempts = :one",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_item({":forwarding": LeadStatus.FORWARDING.value, ":one": 1}),
+        )
 
     def link_successor(
         self, head_id: str, successor_id: str, *, now: int, until: int, replacing: str | None = None
@@ -157,41 +156,32 @@ class LeadStore:
         if replacing is not None:
             values[":replacing"] = replacing
             condition += " OR successor = :replacing"
-        try:
-            aws.dynamodb().update_item(
-                TableName=self.table_name,
-                Key={"lead_id": {"S": head_id}},
-                UpdateExpression="SET successor = :successor, successor_until = :until",
-                ConditionExpression=f"attribute_exists(lead_id) AND {condition})",
-                ExpressionAttributeValues=to_item(values),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
-            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-            if not old:
-                raise
-            return LeadRecord.from_item(old)
-        return None
+        written = update_if(
+            TableName=self.table_name,
+            Key={"lead_id": {"S": head_id}},
+            UpdateExpression="SET successor = :successor, successor_until = :until",
+            ConditionExpression=f"attribute_exists(lead_id) AND {condition})",
+            ExpressionAttributeValues=to_item(values),
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        if written.applied:
+            return None
+        if not written.existing:
+            raise LeadVanished
+        return LeadRecord.from_item(written.existing)
 
     def mark_unrecorded(self, lead_id: str) -> None:
         """MiiMOSA said yes and the record of it failed: the submitter has had their answer ("being recorded"), so a
         repeat gets that answer too rather than "in progress". Best effort, like the record it stands in for."""
-        try:
-            aws.dynamodb().update_item(
-                TableName=self.table_name,
-                Key={"lead_id": {"S": lead_id}},
-                UpdateExpression="SET message = :unrecorded REMOVE answer_by",
-                ConditionExpression="#status = :forwarding",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_item(
-                    {":forwarding": LeadStatus.FORWARDING.value, ":unrecorded": UNRECORDED}
-                ),
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):  # settled meanwhile (the "accepted" message): nothing to mark
-                raise
+        # Refused: settled meanwhile (the "accepted" message), nothing to mark.
+        update_if(
+            TableName=self.table_name,
+            Key={"lead_id": {"S": lead_id}},
+            UpdateExpression="SET message = :unrecorded REMOVE answer_by",
+            ConditionExpression="#status = :forwarding",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_item({":forwarding": LeadStatus.FORWARDING.value, ":unrecorded": UNRECORDED}),
+        )
 
     def claim(self, lead_id: str, *, now: int, lease_seconds: int) -> LeadRecord | ClaimRefused:
         """Take a queued lead (or an uncertain one whose extra lease ran out, see mark_uncertain) for one
@@ -202,63 +192,54 @@ class LeadStore:
         One conditional update both claims and reads: no read-then-write race between two deliveries of the same
         retry message.
         """
-        try:
-            response = aws.dynamodb().update_item(
-                TableName=self.table_name,
-                Key={"lead_id": {"S": lead_id}},
-                UpdateExpression=(
-                    "SET #status = :forwarding, lease_until = :lease, updated_at = :now, "
-                    "attempts = if_not_exists(attempts, :zero) + :one REMOVE uncertain_since"
-                ),
-                ConditionExpression=(
-                    "attribute_exists(lead_id) AND "
-                    "(#status = :queued OR "
-                    "(#status = :forwarding AND lease_until < :now AND attribute_exists(uncertain_since))) AND "
-                    "(attribute_not_exists(not_before) OR not_before <= :now)"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":forwarding": LeadStatus.FORWARDING.value,
-                        ":queued": LeadStatus.QUEUED.value,
-                        ":lease": now + lease_seconds,
-                        ":now": now,
-                        ":zero": 0,
-                        ":one": 1,
-                    }
-                ),
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
-            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-            return ClaimRefused(LeadRecord.from_item(old) if old else None)
-        return LeadRecord.from_item(response["Attributes"])
+        written = update_if(
+            TableName=self.table_name,
+            Key={"lead_id": {"S": lead_id}},
+            UpdateExpression=(
+                "SET #status = :forwarding, lease_until = :lease, updated_at = :now, "
+                "attempts = if_not_exists(attempts, :zero) + :one REMOVE uncertain_since"
+            ),
+            ConditionExpression=(
+                "attribute_exists(lead_id) AND "
+                "(#status = :queued OR "
+                "(#status = :forwarding AND lease_until < :now AND attribute_exists(uncertain_since))) AND "
+                "(attribute_not_exists(not_before) OR not_before <= :now)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_item(
+                {
+                    ":forwarding": LeadStatus.FORWARDING.value,
+                    ":queued": LeadStatus.QUEUED.value,
+                    ":lease": now + lease_seconds,
+                    ":now": now,
+                    ":zero": 0,
+                    ":one": 1,
+                }
+            ),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        if not written.applied:
+            return ClaimRefused(LeadRecord.from_item(written.existing) if written.existing else None)
+        return LeadRecord.from_item(written.attributes)
 
     def mark_uncertain(self, lead_id: str, *, now: int, lease_seconds: int) -> bool:
         """A `forwarding` lead whose lease ran out: its attempt died or could not record MiiMOSA's answer, so the
         lead may be at MiiMOSA already. It gets one more full lease (for a late record of the answer, see
         settle_accepted) before claim may take it again. False when it is not such a lead (any more)."""
-        try:
-            aws.dynamodb().update_item(
-                TableName=self.table_name,
-                Key={"lead_id": {"S": lead_id}},
-                UpdateExpression="SET uncertain_since = :now, lease_until = :lease, updated_at = :now",
-                ConditionExpression=(
-                    "#status = :forwarding AND lease_until < :now AND attribute_not_exists(uncertain_since)"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_item(
-                    {":forwarding": LeadStatus.FORWARDING.value, ":now": now, ":lease": now + lease_seconds}
-                ),
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
-            return False
-        return True
+        written = update_if(
+            TableName=self.table_name,
+            Key={"lead_id": {"S": lead_id}},
+            UpdateExpression="SET uncertain_since = :now, lease_until = :lease, updated_at = :now",
+            ConditionExpression=(
+                "#status = :forwarding AND lease_until < :now AND attribute_not_exists(uncertain_since)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_item(
+                {":forwarding": LeadStatus.FORWARDING.value, ":now": now, ":lease": now + lease_seconds}
+            ),
+        )
+        return written.applied
 
     def settle_accepted(self, lead_id: str, *, now: int, reference: str | None) -> LeadRecord | None:
         """Record, late, that MiiMOSA accepted the lead (its attempt could not write it); None when the lead is
@@ -274,21 +255,16 @@ class LeadStore:
         if reference is not None:
             values[":reference"] = reference
             sets += ", partner_reference = :reference"
-        try:
-            response = aws.dynamodb().update_item(
-                TableName=self.table_name,
-                Key={"lead_id": {"S": lead_id}},
-                UpdateExpression=f"SET {sets} REMOVE lease_until, not_before, uncertain_since, answer_by",
-                ConditionExpression="#status IN (:forwarding, :queued)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_item(values),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
-            return None
-        return LeadRecord.from_item(response["Attributes"])
+        written = update_if(
+            TableName=self.table_name,
+            Key={"lead_id": {"S": lead_id}},
+            UpdateExpression=f"SET {sets} REMOVE lease_until, not_before, uncertain_since, answer_by",
+            ConditionExpression="#status IN (:forwarding, :queued)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_item(values),
+            ReturnValues="ALL_NEW",
+        )
+        return LeadRecord.from_item(written.attributes) if written.applied else None
 
     def settle(
         self,

@@ -13,10 +13,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from hub_core import aws
-from hub_core.dynamo import from_item, is_condition_failure, to_item
+from hub_core.dynamo import delete_if, from_item, put_if, to_item, update_if
 from licence_issuance.models import IssuedLicence, LicenceRequest, LicenceState
 
 
@@ -111,48 +109,45 @@ class LicenceStore:
         it here (erasure removes it through the sparse MemberIndex).
         """
         member = {":member": request.apps_miles_user_id} if request.apps_miles_user_id else {}
-        try:
-            response = aws.dynamodb().update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"order#{request.order_id}"}},
-                UpdateExpression=(
-                    "SET order_id = :order, #state = :creating, fingerprint = :fingerprint, product_id = :product, "
-                    "licence_type = :type, first_site = :url, customer_reference = :customer, attempt_id = :attempt, "
-                    "lease_until = :lease, updated_at = :now, created_at = if_not_exists(created_at, :now), "
-                    "attempts = if_not_exists(attempts, :zero) + :one"
-                    + (", apps_miles_user_id = :member" if member else "")
-                ),
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR (fingerprint = :fingerprint AND "
-                    "(#state = :uncertain OR (#state = :creating AND lease_until < :now)))"
-                ),
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":order": request.order_id,
-                        ":creating": LicenceState.CREATING.value,
-                        ":uncertain": LicenceState.UNCERTAIN.value,
-                        ":fingerprint": request.fingerprint(),
-                        ":product": request.product_id,
-                        ":type": request.licence_type,
-                        ":url": request.url,
-                        ":customer": request.customer_reference,
-                        ":attempt": attempt_id,
-                        ":lease": now + lease_seconds,
-                        ":now": now,
-                        ":zero": 0,
-                        ":one": 1,
-                    }
-                    | member
-                ),
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
-            return OrderHeld(OrderRecord.from_item(exc.response["Item"]))  # type: ignore[typeddict-item]
-        return OrderRecord.from_item(dict(response["Attributes"]))
+        written = update_if(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"order#{request.order_id}"}},
+            UpdateExpression=(
+                "SET order_id = :order, #state = :creating, fingerprint = :fingerprint, product_id = :product, "
+                "licence_type = :type, first_site = :url, customer_reference = :customer, attempt_id = :attempt, "
+                "lease_until = :lease, updated_at = :now, created_at = if_not_exists(created_at, :now), "
+                "attempts = if_not_exists(attempts, :zero) + :one"
+                + (", apps_miles_user_id = :member" if member else "")
+            ),
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR (fingerprint = :fingerprint AND "
+                "(#state = :uncertain OR (#state = :creating AND lease_until < :now)))"
+            ),
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item(
+                {
+                    ":order": request.order_id,
+                    ":creating": LicenceState.CREATING.value,
+                    ":uncertain": LicenceState.UNCERTAIN.value,
+                    ":fingerprint": request.fingerprint(),
+                    ":product": request.product_id,
+                    ":type": request.licence_type,
+                    ":url": request.url,
+                    ":customer": request.customer_reference,
+                    ":attempt": attempt_id,
+                    ":lease": now + lease_seconds,
+                    ":now": now,
+                    ":zero": 0,
+                    ":one": 1,
+                }
+                | member
+            ),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        if not written.applied:
+            return OrderHeld(OrderRecord.from_item(written.existing))
+        return OrderRecord.from_item(written.attributes)
 
     def note_after_id(self, order_id: str, attempt_id: str, after_id: int) -> None:
         """Remember the newest licence id seen before this order's first create: the look-up's starting point."""
@@ -197,16 +192,12 @@ class LicenceStore:
             "created_at": now,
             "updated_at": now,
         }
-        try:
-            aws.dynamodb().put_item(
-                TableName=self.table_name,
-                Item=to_item(item),
-                ConditionExpression=condition,
-                **({"ExpressionAttributeValues": to_item(values)} if values else {}),  # type: ignore[arg-type]
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        put_if(
+            TableName=self.table_name,
+            Item=to_item(item),
+            ConditionExpression=condition,
+            **({"ExpressionAttributeValues": to_item(values)} if values else {}),
+        )
 
     def reopen_refused(self, request: LicenceRequest, *, refused: OrderRecord, now: int) -> bool:
         """Turn a refused order into a new attempt at `request` (corrected data), keeping what was refused in its
@@ -222,43 +213,37 @@ class LicenceStore:
             "licence_type": refused.licence_type,
             "message": refused.licence.message,
         }
-        try:
-            aws.dynamodb().update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"order#{request.order_id}"}},
-                UpdateExpression=(
-                    "SET #state = :creating, fingerprint = :fingerprint, product_id = :product, "
-                    "licence_type = :type, first_site = :url, customer_reference = :customer, attempt_id = :none, "
-                    "lease_until = :zero, updated_at = :now, retries = if_not_exists(retries, :zero) + :one, "
-                    "history = list_append(if_not_exists(history, :empty), :refusal), message = :blank"
-                ),
-                ConditionExpression="#state = :rejected AND fingerprint = :old",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":creating": LicenceState.CREATING.value,
-                        ":rejected": LicenceState.REJECTED.value,
-                        ":old": refused.fingerprint,
-                        ":fingerprint": request.fingerprint(),
-                        ":product": request.product_id,
-                        ":type": request.licence_type,
-                        ":url": request.url,
-                        ":customer": request.customer_reference,
-                        ":none": "",
-                        ":zero": 0,
-                        ":one": 1,
-                        ":now": now,
-                        ":empty": [],
-                        ":refusal": [refusal],
-                        ":blank": "",
-                    }
-                ),
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
-            return False
-        return True
+        return update_if(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"order#{request.order_id}"}},
+            UpdateExpression=(
+                "SET #state = :creating, fingerprint = :fingerprint, product_id = :product, "
+                "licence_type = :type, first_site = :url, customer_reference = :customer, attempt_id = :none, "
+                "lease_until = :zero, updated_at = :now, retries = if_not_exists(retries, :zero) + :one, "
+                "history = list_append(if_not_exists(history, :empty), :refusal), message = :blank"
+            ),
+            ConditionExpression="#state = :rejected AND fingerprint = :old",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_item(
+                {
+                    ":creating": LicenceState.CREATING.value,
+                    ":rejected": LicenceState.REJECTED.value,
+                    ":old": refused.fingerprint,
+                    ":fingerprint": request.fingerprint(),
+                    ":product": request.product_id,
+                    ":type": request.licence_type,
+                    ":url": request.url,
+                    ":customer": request.customer_reference,
+                    ":none": "",
+                    ":zero": 0,
+                    ":one": 1,
+                    ":now": now,
+                    ":empty": [],
+                    ":refusal": [refusal],
+                    ":blank": "",
+                }
+            ),
+        ).applied
 
     def history(self, order_id: str) -> list[dict[str, Any]]:
         """What was refused before each retry of the order, oldest first."""
@@ -337,46 +322,30 @@ class LicenceStore:
 
     def claim_licence(self, licence_id: int, order_id: str) -> bool:
         """Make a Pimenko licence this order's; False when another order already has it."""
-        try:
-            aws.dynamodb().put_item(
-                TableName=self.table_name,
-                Item=to_item({"pk": f"licence#{licence_id}", "order_id": order_id}),
-                ConditionExpression="attribute_not_exists(pk) OR order_id = :order",
-                ExpressionAttributeValues=to_item({":order": order_id}),
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return put_if(
+            TableName=self.table_name,
+            Item=to_item({"pk": f"licence#{licence_id}", "order_id": order_id}),
+            ConditionExpression="attribute_not_exists(pk) OR order_id = :order",
+            ExpressionAttributeValues=to_item({":order": order_id}),
+        ).applied
 
     # ---------------------------------------------------------------------------------------------- turns
 
     def take_turn(self, product_id: int, licence_type: int, *, holder: str, now: int, lease_seconds: int) -> bool:
         """One create (or look-up) at a time per product and type, so "new since" names exactly one licence."""
-        try:
-            aws.dynamodb().put_item(
-                TableName=self.table_name,
-                Item=to_item(
-                    {"pk": f"turn#{product_id}#{licence_type}", "holder": holder, "lease_until": now + lease_seconds}
-                ),
-                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR holder = :holder",
-                ExpressionAttributeValues=to_item({":now": now, ":holder": holder}),
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return put_if(
+            TableName=self.table_name,
+            Item=to_item(
+                {"pk": f"turn#{product_id}#{licence_type}", "holder": holder, "lease_until": now + lease_seconds}
+            ),
+            ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR holder = :holder",
+            ExpressionAttributeValues=to_item({":now": now, ":holder": holder}),
+        ).applied
 
     def end_turn(self, product_id: int, licence_type: int, *, holder: str) -> None:
-        try:
-            aws.dynamodb().delete_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"turn#{product_id}#{licence_type}"}},
-                ConditionExpression="holder = :holder",
-                ExpressionAttributeValues=to_item({":holder": holder}),
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        delete_if(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"turn#{product_id}#{licence_type}"}},
+            ConditionExpression="holder = :holder",
+            ExpressionAttributeValues=to_item({":holder": holder}),
+        )

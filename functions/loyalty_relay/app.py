@@ -13,6 +13,7 @@ from hub_core.deadline import deadline_aware
 from hub_core.observability import logger_for, metrics_for
 from loyalty_relay import SERVICE, flow
 from loyalty_relay.models import Outcome
+from loyalty_relay.services import services
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
@@ -37,7 +38,7 @@ METRIC_NAMES = {
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # The whole batch is planned and sent first, so that actions of one tagId can share a multistore call and the
     # records of settled events are read in one request; Powertools then reports the failures record by record.
-    report = flow.relay_batch(event.get("Records") or [])
+    report = flow.relay_batch(services(), event.get("Records") or [])
     for outcome, count in report.counts().items():
         metrics.add_metric(name=METRIC_NAMES[outcome], unit=MetricUnit.Count, value=count)
 

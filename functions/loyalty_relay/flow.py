@@ -8,50 +8,34 @@ Exactly once, in two layers: our record keyed on the event's key says an event w
 consistent read per batch), and the same key travels as `param1`, which app's miles refuses to count twice for
 the same user and tagId. So an attempt that reached app's miles but died before recording is answered "already
 recorded" the next time, and counted as relayed.
+
+Every entry point takes the relay's collaborators (services.RelayServices: its record, the owning tables, app's
+miles, the daily cap's counter, the clock), which the handler builds once per container.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from hub_core.appsmiles import appsmiles_client
-from hub_core.caches import container_cached
 from hub_core.config import ConfigError
 from hub_core.deadline import fits, record_budget
-from hub_core.ratelimit import Limit, RateLimited, hit_distinct
+from hub_core.ratelimit import Limit, RateLimited
 from loyalty_relay import SERVICE
 from loyalty_relay.models import EVENT_KEY, USER_ID, BusEvent, Outcome, OwnerRecord, PendingAction, Settlement
-from loyalty_relay.settings import ActionRule, settings
-from loyalty_relay.store import LoyaltyStore, OwnerTables
-from partners.appsmiles import AppsMilesRejected, StoreResult
+from loyalty_relay.services import RelayServices
+from loyalty_relay.settings import ActionRule
+from partners.appsmiles_wire import AppsMilesRejected, StoreResult
 from partners.errors import PartnerError, PartnerRejected
 
 logger = logging.getLogger(SERVICE)
-
-
-@container_cached
-def store() -> LoyaltyStore:
-    return LoyaltyStore(settings().loyalty_table_name)
-
-
-@container_cached
-def owners() -> OwnerTables:
-    config = settings()
-    return OwnerTables(
-        {
-            "leads": config.leads_table_name,
-            "campaigns": config.campaigns_table_name,
-            "licences": config.licences_table_name,
-        }
-    )
 
 
 @dataclass
@@ -71,14 +55,14 @@ class BatchReport:
         return tally
 
 
-def relay_batch(records: Iterable[Mapping[str, Any]]) -> BatchReport:
+def relay_batch(services: RelayServices, records: Iterable[Mapping[str, Any]]) -> BatchReport:
     """Decide, send and record every record of one SQS batch; a passing failure leaves its records to the queue."""
     report = BatchReport()
     leaders: dict[str, PendingAction] = {}
     followers: dict[str, list[str]] = {}
     for record in records:
         message_id = str(record["messageId"])
-        planned = _plan(message_id, str(record.get("body", "")))
+        planned = _plan(services, message_id, str(record.get("body", "")))
         if isinstance(planned, Outcome):
             report.outcomes[message_id] = planned
         elif planned.key in leaders:
@@ -87,11 +71,11 @@ def relay_batch(records: Iterable[Mapping[str, Any]]) -> BatchReport:
         else:
             leaders[planned.key] = planned
 
-    for action, settlement in _send(_ready(leaders, report)):
+    for action, settlement in _send(services, _ready(services, leaders, report)):
         if settlement.outcome.settled:
             # `_send` is lazy: this write follows its call at once, and the next call is only started if it still
             # fits, so the invocation's margin (hub_core.deadline) is what the last write needs.
-            store().record(action, settlement)
+            services.store.record(action, settlement, now=datetime.fromtimestamp(services.now(), UTC))
         report.outcomes[action.message_id] = settlement.outcome
         if settlement.outcome is Outcome.REJECTED:
             logger.warning(
@@ -106,30 +90,30 @@ def relay_batch(records: Iterable[Mapping[str, Any]]) -> BatchReport:
     return report
 
 
-def _ready(leaders: dict[str, PendingAction], report: BatchReport) -> list[PendingAction]:
+def _ready(services: RelayServices, leaders: dict[str, PendingAction], report: BatchReport) -> list[PendingAction]:
     """The actions to send: not settled before (one consistent read for the batch), and within the member's cap."""
-    already = store().settled(leaders.keys()) if leaders else {}
+    already = services.store.settled(leaders.keys()) if leaders else {}
     ready = []
     for key, planned in leaders.items():
         if key in already:
             report.outcomes[planned.message_id] = Outcome.DUPLICATE
             continue
-        action = _with_member(planned)
+        action = _with_member(services, planned)
         if isinstance(action, Outcome):
             report.outcomes[planned.message_id] = action
-        elif _over_daily_cap(action):
+        elif _over_daily_cap(services, action):
             report.outcomes[action.message_id] = Outcome.CAPPED
         else:
             ready.append(action)
     return ready
 
 
-def _with_member(action: PendingAction) -> PendingAction | Outcome:
+def _with_member(services: RelayServices, action: PendingAction) -> PendingAction | Outcome:
     """The action with its member id, read from the owning record when the event only flags one."""
     if action.owner is None:
         return action
     try:
-        user_id = owners().member_of(action.owner)
+        user_id = services.owners.member_of(action.owner)
     except ConfigError as exc:
         logger.error("relay misconfigured; the queue will deliver again", extra={"detail": str(exc)})
         return Outcome.RETRY
@@ -151,14 +135,14 @@ def _with_member(action: PendingAction) -> PendingAction | Outcome:
     return replace(action, user_id=user_id)
 
 
-def _plan(message_id: str, body: str) -> PendingAction | Outcome:
+def _plan(services: RelayServices, message_id: str, body: str) -> PendingAction | Outcome:
     """What one message asks for: an action to send, or the reason there is none."""
     try:
         event = BusEvent.model_validate(json.loads(body))
     except (ValueError, ValidationError):
         logger.error("queued message is not a bus event; left for the DLQ", extra={"message_id": message_id})
         return Outcome.MALFORMED
-    rule = settings().loyalty_actions.get(event.detail_type)
+    rule = services.settings.loyalty_actions.get(event.detail_type)
     if rule is None:
         return Outcome.SKIPPED_UNMAPPED
     key = _event_key(event, rule)
@@ -192,12 +176,12 @@ def _plan(message_id: str, body: str) -> PendingAction | Outcome:
     )
 
 
-def _over_daily_cap(action: PendingAction) -> bool:
+def _over_daily_cap(services: RelayServices, action: PendingAction) -> bool:
     """True once the member had the day's allowance of other actions; this action then earns nothing."""
-    config = settings()
+    config = services.settings
     limit = Limit("member-actions", config.member_actions_per_day, 86_400)
     try:
-        hit_distinct(config.rate_limit_table_name, limit, action.user_id, action.key, now=time.time())
+        services.count_distinct(config.rate_limit_table_name, limit, action.user_id, action.key, now=services.now())
     except RateLimited:
         logger.warning("member over the daily cap of actions; not sent", extra={"tag_id": action.tag_id})
         return True
@@ -217,9 +201,9 @@ def _checked_key(value: object) -> str | None:
     return key if key is not None and EVENT_KEY.fullmatch(key) else None
 
 
-def _send(actions: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlement]]:
+def _send(services: RelayServices, actions: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlement]]:
     """Each action's settlement; after the first passing failure the rest wait for the queue, unsent."""
-    config = settings()
+    config = services.settings
     by_tag: dict[str, list[PendingAction]] = {}
     for action in actions:
         by_tag.setdefault(action.tag_id, []).append(action)
@@ -229,17 +213,17 @@ def _send(actions: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlem
             yield from ((action, Settlement(Outcome.RETRY)) for action in group)
             continue
         if config.appsmiles_multistore and len(group) >= config.multistore_min_actions:
-            settled = _send_together(tag_id, group) if fits(config.record_seconds) else _not_started(group)
+            settled = _send_together(services, tag_id, group) if fits(config.record_seconds) else _not_started(group)
         else:
-            settled = _send_one_by_one(group)
+            settled = _send_one_by_one(services, group)
         for action, settlement in settled:
             outage = outage or settlement.outcome is Outcome.RETRY
             yield action, settlement
 
 
-def _send_one_by_one(group: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlement]]:
+def _send_one_by_one(services: RelayServices, group: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlement]]:
     outage = False
-    budget = settings().record_seconds
+    budget = services.settings.record_seconds
     for action in group:
         if outage or not fits(budget):
             # After an outage, or with too little time left to send and record it: the queue brings it again.
@@ -247,7 +231,7 @@ def _send_one_by_one(group: list[PendingAction]) -> Iterable[tuple[PendingAction
             continue
         try:
             with record_budget(budget):
-                result = appsmiles_client().store_action(
+                result = services.appsmiles().store_action(
                     action.user_id, action.tag_id, param1=action.key, date=action.happened_at
                 )
         except (PartnerError, ConfigError) as exc:
@@ -262,10 +246,12 @@ def _not_started(group: list[PendingAction]) -> list[tuple[PendingAction, Settle
     return [(action, Settlement(Outcome.RETRY)) for action in group]
 
 
-def _send_together(tag_id: str, group: list[PendingAction]) -> Iterable[tuple[PendingAction, Settlement]]:
+def _send_together(
+    services: RelayServices, tag_id: str, group: list[PendingAction]
+) -> Iterable[tuple[PendingAction, Settlement]]:
     try:
-        with record_budget(settings().record_seconds):
-            results = appsmiles_client().multistore(tag_id, [(action.user_id, action.key) for action in group])
+        with record_budget(services.settings.record_seconds):
+            results = services.appsmiles().multistore(tag_id, [(action.user_id, action.key) for action in group])
     except (PartnerError, ConfigError) as exc:
         settlement = _failure(exc)
         return [(action, settlement) for action in group]

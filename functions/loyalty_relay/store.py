@@ -6,11 +6,9 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from hub_core import aws
 from hub_core.config import ConfigError
-from hub_core.dynamo import from_item, is_condition_failure, to_item
+from hub_core.dynamo import from_item, put_if, to_item
 from loyalty_relay.models import OwnerRecord, PendingAction, Settlement
 
 _BATCH_GET_LIMIT = 100
@@ -65,15 +63,11 @@ class LoyaltyStore:
             values["code"] = settlement.code
         if settlement.reason:
             values["reason"] = settlement.reason
-        try:
-            aws.dynamodb().put_item(
-                TableName=self.table_name,
-                Item=to_item(values),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        put_if(
+            TableName=self.table_name,
+            Item=to_item(values),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
 
 class OwnerTables:

@@ -1,23 +1,22 @@
-"""The loopback HTTP server every partner sandbox builds on: routing, request recording, failure on demand."""
+"""The loopback HTTP server every partner sandbox builds on: routing, request recording, its control routes."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from enum import Enum
-from functools import cached_property
-from typing import Any, ClassVar, Final, Literal, Self, get_args, overload
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from typing import Any, ClassVar, Final, Self
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
+from sandboxes.faults import FAULT_FIELDS, MALFORMED_BODY, Fault, FaultInjector
 from sandboxes.httpserver import HOST, BodyRefused, LoopbackHandler, LoopbackHTTPServer, ServerThread
+from sandboxes.messages import Headers, RecordedRequest, SandboxRequest, SandboxResponse, json_response
+from sandboxes.modes import ModesError, SandboxModes, parse_modes
 
 logger = logging.getLogger("sandboxes")
 
@@ -25,253 +24,10 @@ CONTROL_PREFIX: Final = "/_sandbox"
 # A sandbox only ever receives small JSON documents; a larger Content-Length is a broken client, not a lead.
 MAX_BODY_BYTES: Final = 1 << 20
 
-FaultMode = Literal["status", "rate_limit", "slow", "hang", "malformed", "drop"]
-FAULT_MODES: Final[frozenset[str]] = frozenset(get_args(FaultMode))
-_MODE_NAMES: Final = ", ".join(sorted(FAULT_MODES))
-# Looks like the start of a real answer so that a client which sniffs the first bytes is still fooled.
-MALFORMED_BODY: Final = b'{"data": [{"id": 1, "title": "truncat'
-
 _ROUTE_ATTR: Final = "__sandbox_routes__"
 _PARAM: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Only what a loopback Host header can hold, so a hostile header cannot inject text into Link URLs.
 _HOST_HEADER: Final = re.compile(r"[A-Za-z0-9.\-:\[\]]+")
-_FAULT_FIELDS: Final = frozenset(
-    ("mode", "count", "for_seconds", "status", "retry_after", "delay", "path_prefix"),
-)
-
-
-class Headers(Mapping[str, str]):
-    """Case-insensitive, read-only request headers; a repeated header is joined with ", "."""
-
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        merged: dict[str, str] = {}
-        for name, value in items:
-            key = name.lower()
-            merged[key] = f"{merged[key]}, {value}" if key in merged else value
-        self._items = merged
-
-    def __getitem__(self, key: str) -> str:
-        return self._items[key.lower()]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return f"Headers({sorted(self._items)})"
-
-
-@dataclass(frozen=True)
-class SandboxRequest:
-    """One request as a route handler sees it."""
-
-    method: str
-    path: str
-    query: Mapping[str, list[str]]
-    headers: Headers
-    body: bytes
-    base_url: str
-    path_params: Mapping[str, str] = field(default_factory=dict)
-
-    @overload
-    def query_value(self, name: str) -> str | None: ...
-    @overload
-    def query_value(self, name: str, default: str) -> str: ...
-    def query_value(self, name: str, default: str | None = None) -> str | None:
-        """The first value of a query parameter, or `default` when it is absent."""
-        values = self.query.get(name)
-        return values[0] if values else default
-
-    @cached_property
-    def _decoded(self) -> tuple[Any, str | None]:
-        if not self.body.strip():
-            return None, None
-        try:
-            return json.loads(self.body), None
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting is "not JSON" too
-            return None, "body is not valid JSON"
-
-    @property
-    def json(self) -> Any:
-        """The parsed JSON body; None when the body is empty or not JSON (see `json_error`)."""
-        return self._decoded[0]
-
-    @property
-    def json_error(self) -> str | None:
-        """Why the body could not be parsed as JSON, or None when it could (or was empty)."""
-        return self._decoded[1]
-
-    @cached_property
-    def form(self) -> Mapping[str, list[str]]:
-        """Fields of an application/x-www-form-urlencoded body; empty for any other content type."""
-        content_type = self.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/x-www-form-urlencoded":
-            return {}
-        return parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
-
-    def form_value(self, name: str, default: str | None = None) -> str | None:
-        values = self.form.get(name)
-        return values[0] if values else default
-
-    def url_for(self, path: str, query: Mapping[str, str] | Sequence[tuple[str, str]] | None = None) -> str:
-        """An absolute URL on this sandbox, as the client addressed it (Host header), for Link headers."""
-        url = f"{self.base_url}{path}"
-        return f"{url}?{urlencode(query)}" if query else url
-
-
-@dataclass(frozen=True)
-class SandboxResponse:
-    status: int
-    body: bytes = b""
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> SandboxResponse:
-    """A JSON answer; `headers` are added to (and may override) the Content-Type."""
-    payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    return SandboxResponse(status, payload, {"Content-Type": "application/json", **(headers or {})})
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """A partner request as received; holds keys and personal data, so it never leaves the process."""
-
-    method: str
-    path: str
-    query: Mapping[str, list[str]]
-    headers: Headers
-    body_json: Any
-    faulted: bool = False
-    # Wall-clock seconds when the request arrived: fault tests measure a client's pauses (Retry-After) by it.
-    received_at: float = 0.0
-
-
-@dataclass
-class Fault:
-    mode: FaultMode
-    status: int = 503
-    retry_after: int | None = None
-    delay: float | None = None
-    path_prefix: str | None = None
-    remaining: int | None = None
-    expires_at: float | None = None  # on the injector's monotonic clock
-
-    def matches(self, path: str) -> bool:
-        return self.path_prefix is None or path.startswith(self.path_prefix)
-
-    def expired(self, now: float) -> bool:
-        return self.expires_at is not None and now >= self.expires_at
-
-    def describe(self, now: float) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "status": self.status,
-            "retry_after": self.retry_after,
-            "delay": self.delay,
-            "path_prefix": self.path_prefix,
-            "remaining": self.remaining,
-            "expires_in": None if self.expires_at is None else max(0.0, self.expires_at - now),
-        }
-
-
-def _is_int(value: object) -> bool:
-    # bool is an int subclass, and `"count": true` in a control request is a mistake, not a count of 1.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return _is_int(value) or isinstance(value, float)
-
-
-def _is_path(value: object) -> bool:
-    return isinstance(value, str) and value.startswith("/")
-
-
-class FaultInjector:
-    """Failures on demand, consumed in the order they were added; thread-safe."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._faults: list[Fault] = []
-
-    def add(
-        self,
-        mode: FaultMode,
-        *,
-        count: int | None = None,
-        for_seconds: float | None = None,
-        status: int = 503,
-        retry_after: int | None = None,
-        delay: float | None = None,
-        path_prefix: str | None = None,
-    ) -> Fault:
-        """Queue a fault; with neither `count` nor `for_seconds` it lasts until `clear()`."""
-        checks = (
-            (isinstance(mode, str) and mode in FAULT_MODES, f"mode must be one of {_MODE_NAMES}"),
-            (count is None or (_is_int(count) and count >= 1), "count must be a positive integer"),
-            (for_seconds is None or (_is_number(for_seconds) and for_seconds > 0), "for_seconds must be > 0"),
-            (_is_int(status) and 200 <= status <= 599, "status must be an integer from 200 to 599"),
-            (retry_after is None or (_is_int(retry_after) and retry_after >= 0), "retry_after must be >= 0"),
-            (delay is None or (_is_number(delay) and delay >= 0), "delay must be a number >= 0"),
-            (mode not in ("slow", "hang") or delay is not None, f"a {mode} fault needs a delay"),
-            (path_prefix is None or _is_path(path_prefix), "path_prefix must be a string starting with /"),
-        )
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise ValueError("; ".join(problems))
-        fault = Fault(
-            mode=mode,
-            status=status,
-            retry_after=retry_after,
-            delay=delay,
-            path_prefix=path_prefix,
-            remaining=count,
-            expires_at=None if for_seconds is None else self._clock() + for_seconds,
-        )
-        with self._lock:
-            self._faults.append(fault)
-        return replace(fault)
-
-    def clear(self) -> int:
-        """Remove every fault; returns how many were pending."""
-        with self._lock:
-            cleared = len(self._faults)
-            self._faults.clear()
-        return cleared
-
-    def active(self) -> list[Fault]:
-        """Copies of the faults still pending, in consumption order."""
-        with self._lock:
-            self._prune()
-            return [replace(fault) for fault in self._faults]
-
-    def describe(self) -> list[dict[str, Any]]:
-        now = self._clock()
-        return [fault.describe(now) for fault in self.active()]
-
-    def take(self, path: str) -> Fault | None:
-        """Consume the first pending fault that applies to `path`, if any."""
-        with self._lock:
-            self._prune()
-            for fault in self._faults:
-                if not fault.matches(path):
-                    continue
-                if fault.remaining is not None:
-                    fault.remaining -= 1
-                    if fault.remaining == 0:
-                        self._faults.remove(fault)
-                return replace(fault)
-        return None
-
-    def __len__(self) -> int:
-        return len(self.active())
-
-    def _prune(self) -> None:
-        now = self._clock()
-        self._faults = [fault for fault in self._faults if not fault.expired(now)]
 
 
 Handler = Callable[[SandboxRequest], SandboxResponse]
@@ -330,36 +86,6 @@ class _SandboxHTTPServer(LoopbackHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that give up (read timeouts, dropped connections) are part of the job, not news for stderr.
         logger.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-
-class SandboxModes(BaseModel):
-    """Which reading of its partner's document a sandbox plays; each subclass lists the plausible readings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ModesError(ValueError):
-    """A mode that is not one of the sandbox's readings (the message names it)."""
-
-
-def parse_modes[M: SandboxModes](kind: type[M], given: M | Mapping[str, Any] | str | None) -> M:
-    """`given` (modes, a mapping, a JSON object's text or None for the defaults) as `kind`."""
-    if isinstance(given, kind):
-        return given
-    values: Any = given or {}
-    if isinstance(given, str):
-        try:
-            values = json.loads(given) if given.strip() else {}
-        except ValueError:
-            raise ModesError(f"{kind.__name__}: not a JSON object") from None
-    try:
-        return kind.model_validate(dict(values) if isinstance(values, Mapping) else values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, error['loc']))}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)
-        )
-        raise ModesError(f"{kind.__name__}: {problems}") from None
 
 
 class SandboxServer:
@@ -593,7 +319,7 @@ class SandboxServer:
         spec = request.json
         if not isinstance(spec, dict):
             return json_response(400, {"error": "invalid fault", "message": "body must be a JSON object"})
-        unknown = sorted(set(spec) - _FAULT_FIELDS)
+        unknown = sorted(set(spec) - FAULT_FIELDS)
         if unknown:
             return json_response(400, {"error": "invalid fault", "message": f"unknown fields: {unknown}"})
         if "mode" not in spec:

@@ -12,15 +12,9 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any, Final, Literal
 
-from sandboxes.base import (
-    SandboxModes,
-    SandboxRequest,
-    SandboxResponse,
-    SandboxServer,
-    json_response,
-    route,
-    serve_until_interrupted,
-)
+from sandboxes.base import SandboxServer, route, serve_until_interrupted
+from sandboxes.messages import SandboxRequest, SandboxResponse, json_response
+from sandboxes.modes import SandboxModes
 
 DEFAULT_API_KEY: Final = "local-miimosa-key"
 MAX_PER_PAGE: Final = 100

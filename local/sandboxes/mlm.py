@@ -24,16 +24,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, get_args
 from urllib.parse import urlsplit
 
-from sandboxes.base import (
-    CONTROL_PREFIX,
-    SandboxModes,
-    SandboxRequest,
-    SandboxResponse,
-    SandboxServer,
-    json_response,
-    route,
-    serve_until_interrupted,
-)
+from sandboxes.base import CONTROL_PREFIX, SandboxServer, route, serve_until_interrupted
+from sandboxes.messages import SandboxRequest, SandboxResponse, json_response
+from sandboxes.modes import SandboxModes
 
 DEFAULT_API_TOKEN: Final = "local-mlm-token"
 DEFAULT_VALIDITY_DAYS: Final = 365

@@ -23,246 +23,43 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import json
 import re
 import threading
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, get_args
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from typing import Any
 
-from sandboxes.base import (
-    CONTROL_PREFIX,
-    SandboxModes,
-    SandboxRequest,
-    SandboxResponse,
-    SandboxServer,
-    json_response,
-    route,
-    serve_until_interrupted,
+from sandboxes.base import CONTROL_PREFIX, SandboxServer, route, serve_until_interrupted
+from sandboxes.messages import SandboxRequest, SandboxResponse, json_response
+from sandboxes.umbrella_callbacks import deliver_callback, is_loopback_url
+from sandboxes.umbrella_rules import (
+    ACCESS_DENIED,
+    API_PREFIX,
+    CAMPAIGN_PATH,
+    CODE_IN_USE,
+    CREATION_FIELDS,
+    DEFAULT_API_KEY,
+    DEFAULT_DONOR_MSISDN,
+    DONATE_FIELDS,
+    NO_CAMPAIGN,
+    NO_SERVICE,
+    SEED_SERVICES,
+    SERVICE_ID,
+    UPDATE_FIELDS,
+    Campaign,
+    CampaignNotFound,
+    DonationRefused,
+    PayloadForm,
+    Service,
+    UmbrellaModes,
+    as_service,
+    donation_problems,
+    errors,
+    is_int,
+    parse_instant,
+    validate_campaign_fields,
 )
-
-DEFAULT_API_KEY: Final = "local-umbrella-key"
-API_PREFIX: Final = "/public/v1/campaign"
-CAMPAIGN_PATH: Final = f"{API_PREFIX}/{{serviceId}}/{{route}}/{{donationCode}}"
-DEFAULT_DONOR_MSISDN: Final = "4512345678"
-CALLBACK_TIMEOUT_SECONDS: Final = 5.0
-MAX_REPEAT: Final = 100
-INT32_MAX: Final = 2**31 - 1
-LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
-
-PayloadForm = Literal["json", "form", "query"]
-PAYLOAD_FORMS: Final[frozenset[str]] = frozenset(get_args(PayloadForm))
-
-# Answers name the field and the rule, never the value: they end up in logs, and values are personal data.
-ACCESS_DENIED: Final = "access denied"
-CODE_IN_USE: Final = "donation code already in use on route"
-NO_CAMPAIGN: Final = "campaign does not exist"
-NO_SERVICE: Final = "service does not exist"
-CREATION_FIELDS: Final = (
-    "donationCode",
-    "route",
-    "amount",
-    "callbackUrl",
-    "answerMessage",
-    "confirmMsisdn",
-    "confirmText",
-)
-UPDATE_FIELDS: Final = ("amount", "callbackUrl", "answerMessage", "confirmMsisdn", "confirmText")
-_MSISDN: Final = re.compile(r"[0-9]{8,15}")
-_SERVICE_ID: Final = re.compile(r"[0-9]{1,9}")
-_DONATE_FIELDS: Final = frozenset(
-    (
-        "serviceId",
-        "route",
-        "donationCode",
-        "amount",
-        "msisdn",
-        "text",
-        "deliver",
-        "payload_form",
-        "repeat",
-        "donated_at",
-    )
-)
-
-
-class UmbrellaModes(SandboxModes):
-    """The readings of the Umbrella document this sandbox can play; the defaults are the hub's default profile."""
-
-    key_parameter: Literal["apikey", "apiKey"] = "apikey"
-    accept_bearer: bool = True
-    amounts: Literal["integer", "string"] = "integer"
-    donation_codes: Literal["sensitive", "insensitive"] = "sensitive"
-    stopped_campaign: Literal["not_found", "readable"] = "not_found"
-
-
-@dataclass(frozen=True)
-class Service:
-    """A service of the platform and the route names (keywords) campaigns can be attached to."""
-
-    id: int
-    name: str
-    routes: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "routes": list(self.routes)}
-
-
-SEED_SERVICES: Final[tuple[Service, ...]] = (
-    Service(id=1, name="donation service", routes=("abc123", "hjerte")),
-    Service(id=2, name="nødhjælp", routes=("stoet",)),
-)
-
-
-@dataclass
-class _Campaign:
-    serviceId: int
-    route: str
-    donationCode: str
-    amount: int
-    callbackUrl: str
-    answerMessage: str
-    confirmMsisdn: str
-    confirmText: str
-    active: bool = True
-    donations: list[dict[str, Any]] = field(default_factory=list)
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "serviceId": self.serviceId,
-            "route": self.route,
-            "donationCode": self.donationCode,
-            "amount": self.amount,
-            "answerMessage": self.answerMessage,
-            "confirmMsisdn": self.confirmMsisdn,
-            "confirmText": self.confirmText,
-            "callbackUrl": self.callbackUrl,
-            "active": self.active,
-            "donations": [dict(donation) for donation in self.donations],
-        }
-
-
-class DonationRefused(ValueError):
-    """`donate()` was asked for something the sandbox will not do (bad option, callback off loopback)."""
-
-
-class CampaignNotFound(LookupError):
-    """`donate()` named no active campaign."""
-
-
-def errors(*messages: str) -> dict[str, list[str]]:
-    return {"errors": list(messages)}
-
-
-def is_loopback_url(url: str) -> bool:
-    """True for an http(s) URL whose host is 127.0.0.1, localhost or ::1: the only callbacks the sandbox makes."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        _ = parts.port  # a garbled port raises here
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and host is not None and host.lower() in LOOPBACK_HOSTS
-
-
-def validate_campaign_fields(
-    payload: object, names: Sequence[str], *, required: bool, routes: Sequence[str] | None = None
-) -> tuple[dict[str, Any], list[str]]:
-    """The fields `names` of a create (required) or update (optional) body, and the errors, as the API judges them."""
-    if not isinstance(payload, dict):
-        return {}, ["body must be a JSON object"]
-    values: dict[str, Any] = {}
-    problems: list[str] = []
-    for name in names:
-        value = payload.get(name)
-        if value is None:
-            if required:
-                problems.append(f"{name} is required")
-            continue
-        problem = _field_problem(name, value, routes)
-        if problem:
-            problems.append(problem)
-        else:
-            values[name] = value
-    return values, problems
-
-
-def _field_problem(name: str, value: object, routes: Sequence[str] | None) -> str | None:
-    if name == "amount":
-        return _amount_problem(value)
-    if not isinstance(value, str):
-        return f"{name} must be a string"
-    rules: dict[str, tuple[bool, str]] = {
-        "confirmMsisdn": (
-            _MSISDN.fullmatch(value) is not None,
-            "confirmMsisdn must be an msisdn: 8 to 15 digits",
-        ),
-        "route": (routes is None or value in routes, "route is not a route of the service"),
-        "callbackUrl": (
-            urlsplit(value).scheme in ("http", "https"),
-            "callbackUrl must be an http or https URL",
-        ),
-    }
-    if not value.strip():
-        return f"{name} must not be blank"
-    ok, problem = rules.get(name, (True, ""))
-    return None if ok else problem
-
-
-def _amount_problem(value: object) -> str | None:
-    if not _is_int(value):
-        return "amount must be an integer (øre)"
-    if not _int_in(value, 1, INT32_MAX):
-        return f"amount must be from 1 to {INT32_MAX}"
-    return None
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A callback is answered where it was sent: a redirect could point off loopback, so it is never followed."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-# No proxies (an HTTP(S)_PROXY in the environment must not carry a loopback callback elsewhere), no redirects.
-_CALLBACK_OPENER: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
-
-
-def deliver_callback(url: str, donation: Mapping[str, Any], payload_form: PayloadForm) -> dict[str, Any]:
-    """Send one donation to a loopback callback URL; the status it answered, or the error type."""
-    if not is_loopback_url(url):
-        raise DonationRefused("callbackUrl is not on loopback (127.0.0.1, localhost or ::1)")
-    fields = {key: str(value) for key, value in donation.items()}
-    data: bytes | None
-    if payload_form == "query":
-        parts = urlsplit(url)
-        query = f"{parts.query}&{urlencode(fields)}" if parts.query else urlencode(fields)
-        target, data, headers, method = urlunsplit(parts._replace(query=query)), None, {}, "GET"
-    elif payload_form == "form":
-        target, method = url, "POST"
-        data = urlencode(fields).encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    else:
-        target, method = url, "POST"
-        data = json.dumps(dict(donation), ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json"}
-    request = urllib.request.Request(target, data=data, headers=headers, method=method)  # noqa: S310 - loopback only
-    try:
-        with _CALLBACK_OPENER.open(request, timeout=CALLBACK_TIMEOUT_SECONDS) as answer:
-            return {"status": answer.status}
-    except urllib.error.HTTPError as refused:
-        refused.close()
-        return {"status": refused.code}
-    except urllib.error.URLError as failed:
-        reason = failed.reason
-        return {"status": None, "error": type(reason).__name__ if isinstance(reason, BaseException) else "URLError"}
-    except OSError as failed:  # timeouts and resets after the connection was made
-        return {"status": None, "error": type(failed).__name__}
 
 
 class UmbrellaSandbox(SandboxServer):
@@ -287,8 +84,8 @@ class UmbrellaSandbox(SandboxServer):
             self.set_modes(amounts="string")
         self._clock = clock or (lambda: datetime.now(UTC))
         chosen = SEED_SERVICES if services is None else services
-        self.services: tuple[Service, ...] = tuple(_as_service(service) for service in chosen)
-        self._campaigns: list[_Campaign] = []
+        self.services: tuple[Service, ...] = tuple(as_service(service) for service in chosen)
+        self._campaigns: list[Campaign] = []
         self._sms: list[dict[str, str]] = []
         self._campaigns_lock = threading.Lock()
 
@@ -339,7 +136,7 @@ class UmbrellaSandbox(SandboxServer):
         with self._campaigns_lock:
             if self._find(service.id, values["route"], values["donationCode"]) is not None:
                 return json_response(400, errors(CODE_IN_USE))
-            self._campaigns.append(_Campaign(serviceId=service.id, **values))
+            self._campaigns.append(Campaign(serviceId=service.id, **values))
             self._sms.append({"to": values["confirmMsisdn"], "kind": "confirm", "text": values["confirmText"]})
         return json_response(200, {"resultText": "Campaign created"})
 
@@ -408,7 +205,7 @@ class UmbrellaSandbox(SandboxServer):
         Returns `{"donation": ..., "deliveries": [{"status": ...}, ...]}`. Raises `CampaignNotFound` when no active
         campaign matches and `DonationRefused` for a bad option or a callback URL off loopback (nothing recorded).
         """
-        problems = _donation_problems(
+        problems = donation_problems(
             amount=amount,
             msisdn=msisdn,
             text=text,
@@ -456,15 +253,15 @@ class UmbrellaSandbox(SandboxServer):
         spec = request.json
         if not isinstance(spec, dict):
             return json_response(400, errors("body must be a JSON object"))
-        unknown = sorted(set(spec) - _DONATE_FIELDS)
+        unknown = sorted(set(spec) - DONATE_FIELDS)
         if unknown:
             return json_response(400, errors(f"unknown fields: {', '.join(unknown)}"))
         service_id, route_name, code = spec.get("serviceId"), spec.get("route"), spec.get("donationCode")
-        problems = [] if _is_int(service_id) else ["serviceId must be an integer"]
+        problems = [] if is_int(service_id) else ["serviceId must be an integer"]
         problems += [
             f"{name} must be a string" for name in ("route", "donationCode") if not isinstance(spec.get(name), str)
         ]
-        donated_at = _parse_instant(spec.get("donated_at"), problems)
+        donated_at = parse_instant(spec.get("donated_at"), problems)
         if problems or not isinstance(service_id, int) or not isinstance(route_name, str) or not isinstance(code, str):
             return json_response(400, errors(*problems))
         options = {
@@ -488,14 +285,14 @@ class UmbrellaSandbox(SandboxServer):
 
     def _service(self, request: SandboxRequest) -> Service | SandboxResponse:
         raw = request.path_params["serviceId"]
-        if not _SERVICE_ID.fullmatch(raw):
+        if not SERVICE_ID.fullmatch(raw):
             return json_response(400, errors("serviceId must be an integer"))
         for service in self.services:
             if service.id == int(raw):
                 return service
         return json_response(404, errors(NO_SERVICE))
 
-    def _find(self, service_id: int, route_name: str, code: str, *, stopped_too: bool = False) -> _Campaign | None:
+    def _find(self, service_id: int, route_name: str, code: str, *, stopped_too: bool = False) -> Campaign | None:
         """The active campaign on (service, route, code), else with `stopped_too` the latest stopped one; call
         with the lock held. Codes compare as the `donation_codes` mode says."""
         fold = self.modes.donation_codes == "insensitive"
@@ -511,7 +308,7 @@ class UmbrellaSandbox(SandboxServer):
             return active
         return matching[-1] if matching else None
 
-    def _campaign_of(self, request: SandboxRequest, *, stopped_too: bool = False) -> _Campaign | SandboxResponse:
+    def _campaign_of(self, request: SandboxRequest, *, stopped_too: bool = False) -> Campaign | SandboxResponse:
         service = self._service(request)
         if isinstance(service, SandboxResponse):
             return service
@@ -540,58 +337,6 @@ class UmbrellaSandbox(SandboxServer):
         if self.modes.amounts == "string":
             shown["amount"] = str(shown["amount"])
         return shown
-
-
-def _as_service(service: Service | Mapping[str, Any]) -> Service:
-    if isinstance(service, Service):
-        return service
-    return Service(id=int(service["id"]), name=str(service["name"]), routes=tuple(service["routes"]))
-
-
-def _donation_problems(
-    *,
-    amount: object,
-    msisdn: object,
-    text: object,
-    deliver: object,
-    payload_form: object,
-    repeat: object,
-    donated_at: object,
-) -> list[str]:
-    checks = (
-        (amount is None or _int_in(amount, 1, INT32_MAX), "amount must be a positive integer"),
-        (isinstance(msisdn, str) and _MSISDN.fullmatch(msisdn) is not None, "msisdn must be 8 to 15 digits"),
-        (text is None or isinstance(text, str), "text must be a string"),
-        (isinstance(deliver, bool), "deliver must be true or false"),
-        (payload_form in PAYLOAD_FORMS, f"payload_form must be one of: {', '.join(sorted(PAYLOAD_FORMS))}"),
-        (_int_in(repeat, 1, MAX_REPEAT), f"repeat must be an integer from 1 to {MAX_REPEAT}"),
-        (
-            donated_at is None or (isinstance(donated_at, datetime) and donated_at.utcoffset() is not None),
-            "donated_at must be a timezone-aware datetime",
-        ),
-    )
-    return [message for ok, message in checks if not ok]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _int_in(value: object, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def _parse_instant(raw: object, problems: list[str]) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        instant = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-    except ValueError:
-        instant = None
-    if instant is None or instant.utcoffset() is None:
-        problems.append("donated_at must be an ISO-8601 date-time with an offset")
-        return None
-    return instant
 
 
 def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:

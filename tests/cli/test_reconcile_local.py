@@ -137,7 +137,7 @@ def test_stopped_campaigns_are_covered_for_a_day(live, local, campaigns, umbrell
     campaigns.update_item(
         TableName=live.physical("CampaignsTable"),
         Key={"campaign_ref": {"S": old}},
-        UpdateExpression="SET #state = :stopped, stopped_at = :at",
+        UpdateExpression="SET #state = :stopped, stopped_at = :at, open_until = :at",  # as a stop writes them
         ExpressionAttributeNames={"#state": "state"},
         ExpressionAttributeValues={":stopped": {"S": "stopped"}, ":at": {"N": str(int(time.time()) - 2 * DAY)}},
     )
@@ -207,7 +207,7 @@ def test_a_function_error_is_one_line(live, local, campaigns, umbrella, monkeypa
         raise RuntimeError("ledger table unreachable")
 
     # The local stack runs the function in this process: its flow is the one patched here.
-    monkeypatch.setattr("donation_ingester.flow.reconcile_refs", broken)
+    monkeypatch.setattr("donation_ingester.reconcile.reconcile_refs", broken)
     assert hub_line(local("reconcile")) == (
         f"hub: DonationIngesterFunction failed on {first}: RuntimeError: ledger table unreachable "
         "(0 of 2 campaigns reconciled before)"

@@ -24,8 +24,22 @@ DEPLOYED = {
         "CampaignsTable": {
             "Type": "AWS::DynamoDB::Table",
             "Properties": {
-                "AttributeDefinitions": [{"AttributeName": "campaign_ref", "AttributeType": "S"}],
+                "AttributeDefinitions": [
+                    {"AttributeName": "campaign_ref", "AttributeType": "S"},
+                    {"AttributeName": "reconcilable", "AttributeType": "S"},
+                    {"AttributeName": "open_until", "AttributeType": "N"},
+                ],
                 "KeySchema": [{"AttributeName": "campaign_ref", "KeyType": "HASH"}],
+                "GlobalSecondaryIndexes": [
+                    {
+                        "IndexName": "ReconcilableIndex",
+                        "KeySchema": [
+                            {"AttributeName": "reconcilable", "KeyType": "HASH"},
+                            {"AttributeName": "open_until", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    }
+                ],
                 "BillingMode": "PAY_PER_REQUEST",
             },
         },
@@ -133,12 +147,42 @@ def deployed(hub):
     return lambda *args: hub("--stage", "test", "--region", REGION, *args)
 
 
-def put_campaign(aws, ref: str, state: str, stopped_ago: int | None = None) -> None:
+def put_campaign(aws, ref: str, state: str, stopped_ago: int | None = None, *, indexed: bool = True) -> None:
+    """A campaign as the lifecycle writes it (indexed), or as it wrote it before ReconcilableIndex existed."""
     dynamodb, physical = aws
     item = {"campaign_ref": {"S": ref}, "state": {"S": state}, "created_at": {"N": str(int(time.time()) - 5 * DAY)}}
-    if stopped_ago is not None:
-        item["stopped_at"] = {"N": str(int(time.time()) - stopped_ago)}
+    stopped_at = None if stopped_ago is None else int(time.time()) - stopped_ago
+    if stopped_at is not None:
+        item["stopped_at"] = {"N": str(stopped_at)}
+    if indexed and state in {"active", "stopped"}:
+        item |= {"reconcilable": {"S": "campaign"}, "open_until": {"N": str(stopped_at or 9_999_999_999)}}
     dynamodb.put_item(TableName=physical["CampaignsTable"], Item=item)
+
+
+def test_campaigns_index_puts_older_campaigns_where_reconcile_finds_them(aws, ingester, deployed):
+    put_campaign(aws, "1/hjerte/old-active", "active", indexed=False)
+    put_campaign(aws, "1/hjerte/old-stopped-today", "stopped", stopped_ago=3600, indexed=False)
+    put_campaign(aws, "1/hjerte/old-stopped-long-ago", "stopped", stopped_ago=2 * DAY, indexed=False)
+    put_campaign(aws, "1/hjerte/old-pending", "pending", indexed=False)
+    put_campaign(aws, "1/hjerte/new-active", "active")
+    for ref in ("1/hjerte/old-active", "1/hjerte/old-stopped-today", "1/hjerte/new-active"):
+        ingester.answers[ref] = result(ref)
+
+    before = deployed("reconcile")
+    assert [body["reconcile"]["campaigns"] for _, _, body in ingester.calls] == [["1/hjerte/new-active"]], before.err
+    ingester.calls.clear()
+    indexed = deployed("campaigns", "index")
+    assert indexed.status == 0, indexed.err
+    assert "3 campaign(s) added" in indexed.out
+    assert "0 campaign(s) added" in deployed("campaigns", "index").out  # a second run changes nothing
+
+    outcome = deployed("reconcile")
+    assert outcome.status == 0, outcome.err
+    assert [body["reconcile"]["campaigns"][0] for _, _, body in ingester.calls] == [
+        "1/hjerte/new-active",
+        "1/hjerte/old-active",
+        "1/hjerte/old-stopped-today",
+    ]
 
 
 def test_reconcile_invokes_the_deployed_ingester_once_per_reconcilable_campaign(aws, ingester, deployed):

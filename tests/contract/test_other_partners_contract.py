@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from partners.appsmiles import AppsMilesClient, reset_tokens
+from partners.appsmiles import AppsMilesClient
+from partners.appsmiles_transport import reset_tokens
 from partners.errors import PartnerAuthError, PartnerError
 from partners.http import RetryPolicy
 from partners.miimosa import MiimosaClient

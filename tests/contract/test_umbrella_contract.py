@@ -16,7 +16,8 @@ from partners.errors import PartnerAuthError, PartnerBadResponse, PartnerNotFoun
 from partners.http import RetryPolicy
 from partners.profiles import UmbrellaProfile
 from partners.umbrella import CampaignCreationRequest, CodeInUse, UmbrellaClient
-from sandboxes.umbrella import CampaignNotFound, UmbrellaSandbox
+from sandboxes.umbrella import UmbrellaSandbox
+from sandboxes.umbrella_rules import CampaignNotFound
 from tests.contract.conftest import assert_names_setting
 
 KEY = "umb-PRIVACY-CANARY-key-5e1d"

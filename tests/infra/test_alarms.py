@@ -121,7 +121,7 @@ def test_unconfirmed_donation_callbacks_alarm_on_the_ingesters_metric(resources)
     assert dimensions(unconfirmed) == {"service": "donation-ingester"}
     assert (unconfirmed["ComparisonOperator"], unconfirmed["Threshold"]) == ("GreaterThanThreshold", 0)
     assert unconfirmed["Statistic"] == "Sum"
-    source = (ROOT / "functions/donation_ingester/flow.py").read_text()
+    source = (ROOT / "functions/donation_ingester/fold.py").read_text()
     assert 'name="DonationUnconfirmed"' in source
 
 

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 from tests.infra.test_template_security import _listed, _of_type, _source, _transform
 
 # Packages whose code a function runs in-process, besides its own: a campaign's stop reconciles it first with the
-# ingester's code (campaign_lifecycle.flow._reconcile_first), which announces what it recovers.
+# ingester's code (campaign_lifecycle.management._reconcile_first), which announces what it recovers.
 HOSTS = {"campaign_lifecycle": ("donation_ingester",)}
 
 
@@ -24,27 +24,30 @@ def transformed() -> dict[str, Any]:
 
 
 def _emitted_sources(package: Path) -> set[str]:
-    """The `source` of every `events.publish(source, …)` in a function's package, as its code spells it.
+    """The `source` of every `events.publish(source, …)` (or `services.publish`) in a function's package.
 
     Read from the code itself, so a new publish with a new source fails this test until the template allows it.
     """
     found: set[str] = set()
-    for module in package.glob("*.py"):
-        tree = ast.parse(module.read_text())
-        constants = {
-            target.id: node.value.value
-            for node in tree.body
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-            for target in node.targets
-            if isinstance(target, ast.Name) and isinstance(node.value.value, str)
-        }
+    trees = {module: ast.parse(module.read_text()) for module in package.glob("*.py")}
+    # The package's module-level string constants: a source may be named in models.py and published elsewhere.
+    constants = {
+        target.id: node.value.value
+        for tree in trees.values()
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name) and isinstance(node.value.value, str)
+    }
+    for module, tree in trees.items():
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "publish"
                 and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == "events"
+                # events.publish, or the flow's injected publisher (lead_intake.services.LeadServices.publish)
+                and node.func.value.id in ("events", "services")
             ):
                 first = node.args[0]
                 if isinstance(first, ast.Constant) and isinstance(first.value, str):

@@ -11,19 +11,13 @@ from typing import Any
 
 import pytest
 
-from partners.appsmiles import (
-    AppsMilesClient,
-    AppsMilesFields,
-    AppsMilesRejected,
-    MultideleteResult,
-    StoreResult,
-    UserNotConnected,
-    reset_tokens,
-    token_fetches,
-)
+from partners.appsmiles import AppsMilesClient
+from partners.appsmiles_transport import reset_tokens, token_fetches
+from partners.appsmiles_wire import AppsMilesFields, AppsMilesRejected, MultideleteResult, StoreResult, UserNotConnected
 from partners.errors import PartnerAuthError, PartnerBadResponse, PartnerRejected, PartnerUnavailable
 from partners.http import RetryPolicy, Timeouts
-from sandboxes.appsmiles import PAGE_SIZE, AppsMilesSandbox
+from sandboxes.appsmiles import AppsMilesSandbox
+from sandboxes.appsmiles_wire import PAGE_SIZE
 from tests.canaries import APPSMILES_SECRET, CANARY_APPSMILES_USER
 
 APP_ID = "hub-app-7"

@@ -14,9 +14,10 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from botocore.exceptions import ClientError
 
-from campaign_lifecycle import flow
+from campaign_lifecycle import creation, management
 from campaign_lifecycle.errors import CreateInProgress, DonationCodeInUse
 from campaign_lifecycle.models import CampaignForm
+from campaign_lifecycle.settings import validation_context
 from hub_core.tokens import callback_token_hash
 from tests.conftest import load_event, manage_token_from_sms, member_signature
 from tests.integration.conftest import CANARY_MSISDN, UMBRELLA_KEY, response_json
@@ -471,11 +472,11 @@ def test_concurrent_creates_of_one_code_make_one_campaign(stack, umbrella, monke
     for name, value in stack.function_env(FUNCTION).items():
         monkeypatch.setenv(name, value)
     fields = campaign_fields()
-    form = CampaignForm.model_validate(fields, context=flow.validation_context())
+    form = CampaignForm.model_validate(fields, context=validation_context())
 
     def attempt(_: int) -> str:
         try:
-            flow.create(form, request_base_url="https://api.example.org", client_ip="127.0.0.1")
+            creation.create(form, request_base_url="https://api.example.org", client_ip="127.0.0.1")
         except CreateInProgress:
             return "create_in_progress"
         except DonationCodeInUse:
@@ -565,10 +566,28 @@ def test_the_collected_amount_degrades_when_the_ledger_cannot_be_read(stack, umb
     def throttled(*_args):
         raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "GetItem")
 
-    monkeypatch.setattr(flow, "read_totals", throttled)
+    monkeypatch.setattr(management, "read_totals", throttled)
     body = get(stack, fields)
     assert body["collected"]["amount"] is None
     assert "unavailable" in body["collected"]["note"]
+
+
+def test_a_throttled_campaigns_table_is_a_503_with_retry_after_and_no_partner_call(stack, umbrella, monkeypatch):
+    from campaign_lifecycle.store import CampaignStore  # noqa: PLC0415
+
+    fields, _ = create(stack)
+    umbrella.clear_requests()
+
+    def throttled(*_args, **_options):
+        error = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}
+        raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, "GetItem")
+
+    monkeypatch.setattr(CampaignStore, "get", throttled)
+    response = invoke(stack, campaign_event("get_campaign.json", fields))
+    assert response["statusCode"] == 503, response["body"]
+    assert int(response["headers"]["Retry-After"]) >= 1
+    assert response_json(response)["error"] == "service_unavailable"
+    assert umbrella.requests == []
 
 
 def test_an_unknown_campaign_is_a_404(stack, umbrella):

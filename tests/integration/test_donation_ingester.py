@@ -16,7 +16,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from donation_ingester import flow
+from donation_ingester import callback, fold
+from donation_ingester import reconcile as reconciliation
+from donation_ingester.models import CampaignRef
 from hub_core import aws, events
 from hub_core.caches import reset_all
 from hub_core.ledger import PendingTotals, read_pending
@@ -406,10 +408,10 @@ def test_100_concurrent_identical_callbacks_leave_one_record_and_one_count(stack
     for name, value in stack.function_env(FUNCTION).items():
         monkeypatch.setenv(name, value)
     reset_all()
-    campaign = flow.CampaignRef(str(fields["serviceId"]), fields["route"], fields["donationCode"])
-    parsed = flow.parse_donation(payload)
+    campaign = CampaignRef(str(fields["serviceId"]), fields["route"], fields["donationCode"])
+    parsed = callback.parse_donation(payload)
     with ThreadPoolExecutor(max_workers=16) as pool:
-        outcomes = list(pool.map(lambda _: flow.receive(campaign, parsed).status, range(100)))
+        outcomes = list(pool.map(lambda _: callback.receive(campaign, parsed).status, range(100)))
     assert outcomes.count("recorded") == 1
     assert outcomes.count("duplicate") == 99
     assert len(donations_of(stack, ref_of(fields))) == 1
@@ -599,7 +601,7 @@ def test_one_fold_writes_a_campaigns_total_once_per_chunk(stack, umbrella, monke
 
     monkeypatch.setattr(client, "transact_write_items", counting)
     umbrella.clear_requests()
-    report = flow.fold_batch(records)
+    report = fold.fold_batch(records)
     assert report.failed_message_ids == []
     assert report.folded == 12
     assert transactions == [6, 6, 3]  # 5 + 5 + 2 donations, each chunk with the total's one update
@@ -650,6 +652,28 @@ def test_the_scheduled_event_reconciles_every_active_campaign(stack, umbrella):
     assert result_for(reconcile(stack), fields)["recovered"] == 0
 
 
+def test_the_scheduled_run_visits_campaigns_stopped_within_its_window_and_not_before(stack, umbrella):
+    recent, recent_created = create(stack)
+    old, old_created = create(stack)
+    stop(stack, recent, recent_created)
+    stop(stack, old, old_created)
+    item = stack.boto3_client("dynamodb").get_item(
+        TableName=stack.physical("CampaignsTable"), Key={"campaign_ref": {"S": ref_of(recent)}}
+    )["Item"]
+    assert item["open_until"] == item["stopped_at"]  # the stop moved it from "still open" to its time
+    # Stopped before RECONCILE_AFTER_STOP_SECONDS (a day): the stop wrote both times, a test moves them back.
+    then = str(int(time.time()) - 2 * 86_400)
+    stack.boto3_client("dynamodb").update_item(
+        TableName=stack.physical("CampaignsTable"),
+        Key={"campaign_ref": {"S": ref_of(old)}},
+        UpdateExpression="SET stopped_at = :then, open_until = :then",
+        ExpressionAttributeValues={":then": {"N": then}},
+    )
+    visited = {result["campaign"] for result in reconcile(stack)["campaigns"]}
+    assert ref_of(recent) in visited
+    assert ref_of(old) not in visited
+
+
 def test_the_reconcile_event_file_reports_an_unknown_campaign(stack, umbrella):
     summary = stack.invoke(FUNCTION, load_event("donation_ingester/reconcile_campaign.json"))
     assert summary["campaigns"][0]["campaign"] == "1/hjerte/anna50"
@@ -665,9 +689,11 @@ def test_drift_is_reported_with_the_campaign_and_never_the_donors(stack, umbrell
     )
     caplog.set_level(logging.INFO)
     emitted: list[tuple[str, float]] = []
-    add_metric = flow.metrics.add_metric
+    add_metric = reconciliation.metrics.add_metric
     monkeypatch.setattr(
-        flow.metrics, "add_metric", lambda **kw: (emitted.append((kw["name"], kw["value"])), add_metric(**kw))[1]
+        reconciliation.metrics,
+        "add_metric",
+        lambda **kw: (emitted.append((kw["name"], kw["value"])), add_metric(**kw))[1],
     )
     summary = reconcile(stack, ref_of(fields))
     result = result_for(summary, fields)
@@ -763,8 +789,9 @@ def test_an_unrecognised_event_fails_loudly(stack):
 @pytest.fixture
 def metric_names(monkeypatch) -> list[str]:
     emitted: list[str] = []
-    add_metric = flow.metrics.add_metric
-    monkeypatch.setattr(flow.metrics, "add_metric", lambda **kw: (emitted.append(kw["name"]), add_metric(**kw))[1])
+    # The function's one Metrics (metrics_for caches it per service): the callback's, the fold's and reconcile's.
+    add_metric = callback.metrics.add_metric
+    monkeypatch.setattr(callback.metrics, "add_metric", lambda **kw: (emitted.append(kw["name"]), add_metric(**kw))[1])
     return emitted
 
 
@@ -839,13 +866,13 @@ def test_a_callback_umbrella_does_not_list_yet_waits_inside_the_window(stack, um
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("CONFIRM_WINDOW_SECONDS", "900")
     reset_all()
-    report = flow.fold_batch(records)
+    report = fold.fold_batch(records)
     # Not listed, still inside the window: the queue brings it back; it stays pending.
     assert report.failed_message_ids == [message["MessageId"]]
     assert ledger_item(stack, payload["messageKey"])["verification"]["S"] == "pending"
     monkeypatch.setenv("CONFIRM_WINDOW_SECONDS", "0")
     reset_all()
-    report = flow.fold_batch(records)
+    report = fold.fold_batch(records)
     assert report.failed_message_ids == []
     assert report.unconfirmed == 1
     assert ledger_item(stack, payload["messageKey"])["verification"]["S"] == "unconfirmed"

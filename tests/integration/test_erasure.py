@@ -18,8 +18,10 @@ from hub_cli.deadletters import dead_letter_queues
 from hub_core.caches import reset_all
 from hub_core.tokens import DonorHasher
 from hub_local.stack import LocalStack
-from partners.appsmiles import AppsMilesClient, reset_tokens
-from sandboxes.appsmiles import DEFAULT_APP_ID, DEFAULT_PARTNER_ID, AppsMilesSandbox
+from partners.appsmiles import AppsMilesClient
+from partners.appsmiles_transport import reset_tokens
+from sandboxes.appsmiles import AppsMilesSandbox
+from sandboxes.appsmiles_wire import DEFAULT_APP_ID, DEFAULT_PARTNER_ID
 from tests import canaries
 from tests.canaries import APPSMILES_SECRET, CANARY_APPSMILES_USER
 from tests.conftest import ROOT, load_event, member_signature

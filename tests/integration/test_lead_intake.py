@@ -14,6 +14,7 @@ import pytest
 
 from lead_intake import flow
 from lead_intake.models import LeadForm, LeadSubmission
+from lead_intake.services import services
 from tests.conftest import load_event, member_signature
 from tests.integration.conftest import (
     CANARY_EMAIL,
@@ -247,7 +248,7 @@ def test_an_unreadable_key_holds_the_lead_until_the_operator_restores_it(stack, 
 
 
 def test_a_submit_in_progress_is_a_409_to_wait_for(stack, miimosa, monkeypatch):
-    def busy(_submission):
+    def busy(_services, _submission):
         raise flow.SubmissionInProgress
 
     monkeypatch.setattr(flow, "submit", busy)
@@ -471,7 +472,7 @@ def test_concurrent_identical_submits_forward_once(stack, miimosa, monkeypatch):
 
     def submit(_):
         try:
-            return flow.submit(submission).lead_id
+            return flow.submit(services(), submission).lead_id
         except flow.SubmissionInProgress:
             return "in progress"
 
@@ -481,7 +482,7 @@ def test_concurrent_identical_submits_forward_once(stack, miimosa, monkeypatch):
     assert len(lead_ids) == 1
     assert "in progress" in answers
     assert len([r for r in miimosa.requests if r.path == "/leads"]) == 1
-    assert flow.submit(submission).lead_id in lead_ids  # once settled, a repeat replays the outcome
+    assert flow.submit(services(), submission).lead_id in lead_ids  # once settled, a repeat replays the outcome
 
 
 def test_a_forwarded_lead_is_announced_on_the_bus_without_personal_data(stack, miimosa):

@@ -27,7 +27,8 @@ from partners.mlm import (
     mask_key,
     mask_keys,
 )
-from sandboxes.base import SandboxRequest, SandboxResponse, SandboxServer, json_response, route
+from sandboxes.base import SandboxServer, route
+from sandboxes.messages import SandboxRequest, SandboxResponse, json_response
 from sandboxes.mlm import (
     INTERNAL_ERROR,
     MAX_SITES_REACHED,

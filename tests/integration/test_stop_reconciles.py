@@ -49,7 +49,7 @@ def test_a_stop_after_a_lost_callback_still_counts_the_donation(stack, umbrella,
 def test_a_campaign_gone_without_a_reconcile_at_its_stop_raises_reconciliation_gone(
     stack, umbrella, capsys, monkeypatch
 ):
-    from donation_ingester import flow as ingester  # noqa: PLC0415
+    from donation_ingester import reconcile as ingester  # noqa: PLC0415
 
     def unavailable(ref):
         raise ConnectionError("Umbrella out during the stop")

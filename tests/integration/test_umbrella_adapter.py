@@ -31,8 +31,10 @@ from partners.umbrella import (
     CreateOutcome,
     UmbrellaClient,
 )
-from sandboxes.base import SandboxRequest, SandboxResponse, SandboxServer, json_response
-from sandboxes.umbrella import SEED_SERVICES, UmbrellaSandbox
+from sandboxes.base import SandboxServer
+from sandboxes.messages import SandboxRequest, SandboxResponse, json_response
+from sandboxes.umbrella import UmbrellaSandbox
+from sandboxes.umbrella_rules import SEED_SERVICES
 
 KEY = "umb-PRIVACY-CANARY-key-5e1d"
 MSISDN = "4598765432"  # the campaign creator's

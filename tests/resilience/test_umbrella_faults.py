@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from hub_core import aws
-from sandboxes.umbrella import API_PREFIX
+from sandboxes.umbrella_rules import API_PREFIX
 from tests.conftest import manage_token_from_sms
 from tests.resilience.conftest import READ_TIMEOUT, unique, wait_for
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from sandboxes.appsmiles import PAGE_SIZE, AppsMilesSandbox, main
+from sandboxes.appsmiles import AppsMilesSandbox, main
+from sandboxes.appsmiles_wire import PAGE_SIZE
 
 APP_ID = "sandbox-app"
 PARTNER_ID = "sandbox-partner"

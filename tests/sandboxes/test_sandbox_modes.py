@@ -6,9 +6,9 @@ import pytest
 import requests
 
 from sandboxes.appsmiles import AppsMilesSandbox
-from sandboxes.base import ModesError
 from sandboxes.miimosa import MiimosaSandbox
 from sandboxes.mlm import MlmSandbox
+from sandboxes.modes import ModesError
 from sandboxes.umbrella import UmbrellaSandbox
 
 ALL = (UmbrellaSandbox, AppsMilesSandbox, MiimosaSandbox, MlmSandbox)

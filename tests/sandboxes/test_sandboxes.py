@@ -21,17 +21,9 @@ import pytest
 import requests
 from requests import Response
 
-from sandboxes.base import (
-    MAX_BODY_BYTES,
-    FaultInjector,
-    Headers,
-    SandboxRequest,
-    SandboxResponse,
-    SandboxServer,
-    json_response,
-    route,
-    serve_until_interrupted,
-)
+from sandboxes.base import MAX_BODY_BYTES, SandboxServer, route, serve_until_interrupted
+from sandboxes.faults import FaultInjector
+from sandboxes.messages import Headers, SandboxRequest, SandboxResponse, json_response
 from sandboxes.miimosa import (
     CATEGORIES,
     DEFAULT_API_KEY,

@@ -21,16 +21,9 @@ import pytest
 import requests
 from requests import Response
 
-from sandboxes.umbrella import (
-    DEFAULT_API_KEY,
-    SEED_SERVICES,
-    CampaignNotFound,
-    DonationRefused,
-    UmbrellaSandbox,
-    deliver_callback,
-    is_loopback_url,
-    main,
-)
+from sandboxes.umbrella import UmbrellaSandbox, main
+from sandboxes.umbrella_callbacks import deliver_callback, is_loopback_url
+from sandboxes.umbrella_rules import DEFAULT_API_KEY, SEED_SERVICES, CampaignNotFound, DonationRefused
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = "test-umbrella-key"
@@ -532,7 +525,7 @@ def test_a_callback_that_answers_too_late_is_reported(
     sandbox: UmbrellaSandbox, receiver: CallbackReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     create(sandbox, callbackUrl=receiver.url)
-    monkeypatch.setattr("sandboxes.umbrella.CALLBACK_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr("sandboxes.umbrella_callbacks.CALLBACK_TIMEOUT_SECONDS", 0.05)
     receiver.delay = 0.3
 
     outcome = sandbox.donate(1, "abc123", "anna-40")

@@ -15,8 +15,9 @@ from moto import mock_aws
 from hub_core.appsmiles import appsmiles_client, appsmiles_settings
 from hub_core.caches import reset_all
 from hub_core.config import ConfigError
-from partners.appsmiles import jwt_expiry, refresh_time
-from sandboxes.appsmiles import AppsMilesSandbox, sign_jwt, verify_jwt
+from partners.appsmiles_transport import jwt_expiry, refresh_time
+from sandboxes.appsmiles import AppsMilesSandbox
+from sandboxes.appsmiles_wire import sign_jwt, verify_jwt
 from tests.canaries import APPSMILES_SECRET, CANARY_APPSMILES_USER
 
 SECRET_NAME = "/partner-hub/test/appsmiles/partner-secret"

@@ -209,9 +209,11 @@ def test_the_lead_retry_queue_does_not_start_a_record_that_would_not_fit(monkeyp
     from lead_intake import flow, retries  # noqa: PLC0415
 
     started: list[str] = []
-    monkeypatch.setattr(retries, "settings", lambda: SimpleNamespace(retry_record_seconds=2.0))
+    collaborators = SimpleNamespace(settings=SimpleNamespace(retry_record_seconds=2.0))
+    monkeypatch.setattr(retries, "services", lambda: collaborators)
 
-    def forward(lead_id):
+    def forward(services, lead_id):
+        assert services is collaborators
         started.append(lead_id)
         clock.now += 1.5  # each forward takes 1.5 s of the 4 s left
 
@@ -232,7 +234,7 @@ def test_the_loyalty_relay_sends_no_action_that_would_not_fit(monkeypatch, clock
 
     from loyalty_relay import flow as relay  # noqa: PLC0415
     from loyalty_relay.models import Outcome, PendingAction  # noqa: PLC0415
-    from partners.appsmiles import StoreResult  # noqa: PLC0415
+    from partners.appsmiles_wire import StoreResult  # noqa: PLC0415
 
     sent: list[str] = []
 
@@ -242,11 +244,12 @@ def test_the_loyalty_relay_sends_no_action_that_would_not_fit(monkeypatch, clock
             clock.now += 1.5
             return StoreResult(already_recorded=False, code=0, action={})
 
-    monkeypatch.setattr(relay, "settings", lambda: SimpleNamespace(record_seconds=2.0, appsmiles_multistore=False))
-    monkeypatch.setattr(relay, "appsmiles_client", SlowAppsMiles)
+    collaborators = SimpleNamespace(
+        settings=SimpleNamespace(record_seconds=2.0, appsmiles_multistore=False), appsmiles=SlowAppsMiles
+    )
     actions = [PendingAction(f"m{i}", f"k{i}", "LEAD", f"user-{i}", "LeadCaptured", None) for i in range(4)]
     with bounded_by(Deadline.after(4.0, clock)):
-        outcomes = [settlement.outcome for _, settlement in relay._send(actions)]
+        outcomes = [settlement.outcome for _, settlement in relay._send(collaborators, actions)]
     assert sent == ["k0", "k1"]
     assert outcomes == [Outcome.RELAYED, Outcome.RELAYED, Outcome.RETRY, Outcome.RETRY]
 
@@ -255,7 +258,7 @@ def test_the_totals_fold_starts_no_campaign_that_would_not_fit(monkeypatch, cloc
     import json  # noqa: PLC0415
     from types import SimpleNamespace  # noqa: PLC0415
 
-    from donation_ingester import flow as ingester  # noqa: PLC0415
+    from donation_ingester import fold as ingester  # noqa: PLC0415
 
     verified: list[str] = []
 

@@ -8,6 +8,7 @@ import json
 import boto3
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
 from moto import mock_aws
 
@@ -63,6 +64,35 @@ def test_a_secret_is_read_decrypted_and_cached(aws_env, monkeypatch):
     assert secret("EXAMPLE_KEY_PARAM") == "s3cr3t-value"
     client.put_parameter(Name="/partner-hub/test/key", Value="rotated", Type="SecureString", Overwrite=True)
     assert secret("EXAMPLE_KEY_PARAM") == "s3cr3t-value"  # cached for max_age
+
+
+def test_the_first_secret_read_fetches_all_the_functions_secrets_in_one_request(aws_env, monkeypatch):
+    client = boto3.client("ssm")
+    for variable, name in {
+        "FIRST_KEY_PARAM": "/partner-hub/test/first",
+        "SECOND_KEY_PARAM": "/partner-hub/test/second",
+    }.items():
+        client.put_parameter(Name=name, Value=f"{name}-value", Type="SecureString")
+        monkeypatch.setenv(variable, name)
+    monkeypatch.setenv("MISSING_KEY_PARAM", "/partner-hub/test/missing")  # not created: must not fail the others
+    requests: list[str] = []
+    aws.ssm().meta.events.register("before-call.ssm", lambda model, **_: requests.append(model.name))
+    assert secret("FIRST_KEY_PARAM") == "/partner-hub/test/first-value"
+    assert secret("SECOND_KEY_PARAM") == "/partner-hub/test/second-value"
+    assert requests == ["GetParameters"]
+    with pytest.raises(ConfigError, match="MISSING_KEY_PARAM could not be read"):
+        secret("MISSING_KEY_PARAM")
+    assert requests == ["GetParameters", "GetParameters"]  # a missing one is asked again, never cached as found
+
+
+def test_a_throttled_ssm_is_the_sdks_error_not_a_config_error(aws_env, monkeypatch):
+    # A ClientError is what hub_core.http_api answers 503 with Retry-After; a ConfigError would be a 500.
+    monkeypatch.setenv("EXAMPLE_KEY_PARAM", "/partner-hub/test/key")
+    with Stubber(aws.ssm()) as stub:
+        stub.add_client_error("get_parameters", service_error_code="ThrottlingException", http_status_code=400)
+        with pytest.raises(ClientError) as caught:
+            secret("EXAMPLE_KEY_PARAM")
+    assert caught.value.response["Error"]["Code"] == "ThrottlingException"
 
 
 def test_a_missing_secret_or_name_is_a_config_error_without_values(aws_env, monkeypatch):
@@ -165,6 +195,28 @@ def test_failures_map_to_a_json_error_that_leaks_nothing(exc, status, error):
     assert "TABLE_NAME" not in json.dumps(body)
     if status == 503:
         assert headers["Retry-After"] == "13"
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "error"),
+    [
+        (ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "pk=+4712"}}, "Put"), 503,
+         "service_unavailable"),
+        (ClientError({"Error": {"Code": "X"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "PutItem"), 503,
+         "service_unavailable"),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1:1/pk=+4712"), 503, "service_unavailable"),
+        (aws.AwsOutOfTime(), 503, "service_unavailable"),
+        (ClientError({"Error": {"Code": "ValidationException", "Message": "pk=+4712"}}, "PutItem"), 500,
+         "internal_error"),
+    ],
+)  # fmt: skip
+def test_aws_failures_that_pass_are_a_503_with_retry_after_and_the_rest_a_500(exc, status, error, caplog):
+    code, body, headers = _get(_app_raising(exc))
+    assert (code, body["error"]) == (status, error)
+    assert ("Retry-After" in headers) is (status == 503)
+    assert "4712" not in json.dumps(body)
+    if status == 503:  # logged by its code alone (the catch-all's traceback is the operator's, as for any bug)
+        assert "4712" not in caplog.text
 
 
 def test_an_unknown_route_is_a_json_404():

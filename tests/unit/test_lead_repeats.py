@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -13,6 +14,7 @@ from moto import mock_aws
 
 from lead_intake import flow
 from lead_intake.models import LeadForm, LeadStatus, LeadSubmission, lead_id_for
+from lead_intake.services import LeadServices, services
 from lead_intake.store import LeadStore
 from partners.errors import PartnerRejected, PartnerUnavailable
 from partners.miimosa import LeadReceipt
@@ -61,10 +63,23 @@ def leads(monkeypatch):
         queue_url = boto3.client("sqs").create_queue(QueueName="LeadRetryQueue")["QueueUrl"]
         monkeypatch.setenv("LEAD_RETRY_QUEUE_URL", queue_url)
         fake = FakeMiimosa()
-        monkeypatch.setattr(flow, "miimosa", lambda: fake)
         announced: list[str] = []
-        monkeypatch.setattr(flow, "_announce", lambda lead_id, *_: announced.append(lead_id))
-        yield fake
+        # The real store and retry queue (moto); MiiMOSA and the bus are the test's (flow.LeadServices).
+        wired = dataclasses.replace(
+            services(), miimosa=fake, publish=lambda _source, _kind, detail: announced.append(detail["lead_id"])
+        )
+        yield Leads(fake, wired)
+
+
+@dataclasses.dataclass
+class Leads:
+    """The fixture: MiiMOSA's fake, and the collaborators the flow is given."""
+
+    miimosa: FakeMiimosa
+    services: LeadServices
+
+    def submit(self, submission: LeadSubmission) -> Any:
+        return flow.submit(self.services, submission)
 
 
 def submission(key: str | None = None, **changes: str) -> LeadSubmission:
@@ -116,7 +131,7 @@ def retry_messages() -> list[dict[str, Any]]:
 
 def test_a_new_lead_is_stored_under_its_dedup_key_s_id_and_forwarded(leads):
     first = submission()
-    outcome = flow.submit(first)
+    outcome = leads.submit(first)
     assert outcome.lead_id == lead_id_for(first.dedup_key)
     assert (outcome.status, outcome.message) == (LeadStatus.FORWARDED, flow.FORWARDED_MESSAGE)
     stored = item(outcome.lead_id)
@@ -126,7 +141,7 @@ def test_a_new_lead_is_stored_under_its_dedup_key_s_id_and_forwarded(leads):
     assert int(stored["dedup_until"]["N"]) - time.time() > 890
     assert "answer_by" not in stored  # answered: a repeat is no longer "in progress"
     assert retry_messages() == [{"lead_id": outcome.lead_id}]
-    assert len(leads.leads) == 1
+    assert len(leads.miimosa.leads) == 1
 
 
 def test_the_lead_id_keeps_the_key_and_the_person_out_of_sight():
@@ -144,31 +159,31 @@ def test_the_lead_id_keeps_the_key_and_the_person_out_of_sight():
 
 def test_a_repeat_of_a_forwarded_lead_gets_its_outcome_and_no_second_forward(leads):
     first = submission()
-    outcome = flow.submit(first)
-    assert flow.submit(first) == outcome
-    assert len(leads.leads) == 1
+    outcome = leads.submit(first)
+    assert leads.submit(first) == outcome
+    assert len(leads.miimosa.leads) == 1
     assert count() == 1
 
 
 def test_a_repeat_of_a_queued_lead_gets_the_queued_answer(leads):
-    leads.answers.append(PartnerUnavailable("miimosa", "503", status=503))
+    leads.miimosa.answers.append(PartnerUnavailable("miimosa", "503", status=503))
     first = submission()
-    outcome = flow.submit(first)
+    outcome = leads.submit(first)
     assert outcome.status is LeadStatus.QUEUED
-    again = flow.submit(first)
+    again = leads.submit(first)
     assert again == outcome
     assert again.message == flow.QUEUED_MESSAGE  # not the record's reason (PartnerUnavailable)
-    assert len(leads.leads) == 1
+    assert len(leads.miimosa.leads) == 1
 
 
 def test_a_repeat_of_a_rejected_lead_gets_miimosa_s_refusal(leads):
-    leads.answers.append(PartnerRejected("miimosa", "phone is not valid", status=400))
+    leads.miimosa.answers.append(PartnerRejected("miimosa", "phone is not valid", status=400))
     first = submission()
-    outcome = flow.submit(first)
-    again = flow.submit(first)
+    outcome = leads.submit(first)
+    again = leads.submit(first)
     assert again == outcome
     assert (again.status, again.message) == (LeadStatus.REJECTED, "phone is not valid")
-    assert len(leads.leads) == 1
+    assert len(leads.miimosa.leads) == 1
 
 
 def test_a_repeat_while_the_first_is_being_answered_is_in_progress(leads):
@@ -177,13 +192,13 @@ def test_a_repeat_while_the_first_is_being_answered_is_in_progress(leads):
 
     def repeat_meanwhile() -> None:
         with pytest.raises(flow.SubmissionInProgress) as caught:
-            flow.submit(first)
+            leads.submit(first)
         seen.append(caught.value)
 
-    leads.during = repeat_meanwhile
-    flow.submit(first)
+    leads.miimosa.during = repeat_meanwhile
+    leads.submit(first)
     assert len(seen) == 1
-    assert len(leads.leads) == 1
+    assert len(leads.miimosa.leads) == 1
 
 
 def test_a_repeat_after_the_first_invocation_died_is_told_the_lead_is_on_its_way(leads):
@@ -194,10 +209,10 @@ def test_a_repeat_after_the_first_invocation_died_is_told_the_lead_is_on_its_way
         lead_id, first.lead.for_partner(), now=now, lease_seconds=30, expires_at=now + 3600,
         fingerprint=first.fingerprint, dedup_until=now + 900, answer_by=now - 1,
     )  # fmt: skip
-    outcome = flow.submit(first)
+    outcome = leads.submit(first)
     assert (outcome.lead_id, outcome.status) == (lead_id, LeadStatus.FORWARDING)
     assert outcome.message == flow.PENDING_MESSAGE
-    assert leads.leads == []  # the safety net forwards it, not the repeat
+    assert leads.miimosa.leads == []  # the safety net forwards it, not the repeat
 
 
 def test_a_repeat_after_an_unrecorded_yes_gets_the_being_recorded_answer(leads, monkeypatch):
@@ -211,23 +226,23 @@ def test_a_repeat_after_an_unrecorded_yes_gets_the_being_recorded_answer(leads, 
     monkeypatch.setattr(LeadStore, "settle", failing)
     monkeypatch.setattr(flow, "SETTLE_PAUSES", ())
     first = submission()
-    outcome = flow.submit(first)
+    outcome = leads.submit(first)
     assert (outcome.status, outcome.message) == (LeadStatus.FORWARDING, flow.RECORDING_MESSAGE)
-    assert flow.submit(first) == outcome
-    assert len(leads.leads) == 1
+    assert leads.submit(first) == outcome
+    assert len(leads.miimosa.leads) == 1
 
 
 def test_an_idempotency_key_with_another_lead_is_refused_and_nothing_stored(leads):
-    flow.submit(submission("form-7c1e2b9a"))
+    leads.submit(submission("form-7c1e2b9a"))
     with pytest.raises(flow.IdempotencyKeyReused):
-        flow.submit(submission("form-7c1e2b9a", firstname="Bob"))
+        leads.submit(submission("form-7c1e2b9a", firstname="Bob"))
     assert count() == 1
-    assert len(leads.leads) == 1
+    assert len(leads.miimosa.leads) == 1
 
 
 def test_an_idempotency_key_replays_whatever_the_spelling_of_the_e_mail(leads):
-    first = flow.submit(submission("form-7c1e2b9a", campaign_id="c-1"))
-    again = flow.submit(submission("form-7c1e2b9a", campaign_id="c-1", email="ANN.BEE@example.org"))
+    first = leads.submit(submission("form-7c1e2b9a", campaign_id="c-1"))
+    again = leads.submit(submission("form-7c1e2b9a", campaign_id="c-1", email="ANN.BEE@example.org"))
     assert again == first
 
 
@@ -236,58 +251,58 @@ def test_an_idempotency_key_replays_whatever_the_spelling_of_the_e_mail(leads):
 
 def test_after_the_window_the_same_lead_is_a_new_one_and_its_repeats_find_it(leads):
     first = submission()
-    head = flow.submit(first)
+    head = leads.submit(first)
     window_ends(head.lead_id)
-    second = flow.submit(first)
+    second = leads.submit(first)
     assert second.lead_id != head.lead_id
     assert second.status is LeadStatus.FORWARDED
     stored_head = item(head.lead_id)
     assert stored_head is not None
     assert stored_head["successor"]["S"] == second.lead_id
     assert stored_head["status"]["S"] == "forwarded"  # the first lead is kept as it was
-    assert flow.submit(first) == second  # a repeat within the new lead's window
-    assert len(leads.leads) == 2
+    assert leads.submit(first) == second  # a repeat within the new lead's window
+    assert len(leads.miimosa.leads) == 2
     assert count() == 2
 
 
 def test_after_the_successor_s_window_a_third_lead_takes_its_place(leads):
     first = submission()
-    head = flow.submit(first)
+    head = leads.submit(first)
     window_ends(head.lead_id)
-    second = flow.submit(first)
+    second = leads.submit(first)
     window_ends(head.lead_id, "successor_until")
-    third = flow.submit(first)
+    third = leads.submit(first)
     assert len({head.lead_id, second.lead_id, third.lead_id}) == 3
     assert item(head.lead_id)["successor"]["S"] == third.lead_id  # type: ignore[index]
     assert item(second.lead_id) is not None
-    assert len(leads.leads) == 3
+    assert len(leads.miimosa.leads) == 3
 
 
 def test_after_the_window_an_idempotency_key_may_carry_another_lead(leads):
-    head = flow.submit(submission("form-7c1e2b9a"))
+    head = leads.submit(submission("form-7c1e2b9a"))
     window_ends(head.lead_id)
-    other = flow.submit(submission("form-7c1e2b9a", firstname="Bob"))
+    other = leads.submit(submission("form-7c1e2b9a", firstname="Bob"))
     assert other.lead_id != head.lead_id
-    assert leads.leads[-1]["firstname"] == "Bob"
+    assert leads.miimosa.leads[-1]["firstname"] == "Bob"
     with pytest.raises(flow.IdempotencyKeyReused):  # and within its window, the key is that lead's
-        flow.submit(submission("form-7c1e2b9a", firstname="Carl"))
+        leads.submit(submission("form-7c1e2b9a", firstname="Carl"))
 
 
 def test_an_erased_successor_within_its_window_makes_room_for_a_new_lead(leads):
     first = submission()
-    head = flow.submit(first)
+    head = leads.submit(first)
     window_ends(head.lead_id)
-    second = flow.submit(first)
+    second = leads.submit(first)
     boto3.client("dynamodb").delete_item(TableName=TABLE, Key={"lead_id": {"S": second.lead_id}})
-    third = flow.submit(first)
+    third = leads.submit(first)
     assert third.lead_id not in (head.lead_id, second.lead_id)
     assert item(head.lead_id)["successor"]["S"] == third.lead_id  # type: ignore[index]
-    assert len(leads.leads) == 3
+    assert len(leads.miimosa.leads) == 3
 
 
 def test_a_submission_losing_the_race_to_name_the_successor_answers_as_the_winner_s_repeat(leads, monkeypatch):
     first = submission()
-    head = flow.submit(first)
+    head = leads.submit(first)
     window_ends(head.lead_id)
     real = LeadStore.link_successor
     won: list[str] = []
@@ -296,31 +311,28 @@ def test_a_submission_losing_the_race_to_name_the_successor_answers_as_the_winne
         if not won:
             # Another container stores and names its lead between this one's store and link.
             monkeypatch.setattr(LeadStore, "link_successor", real)
-            won.append(flow.submit(first).lead_id)
+            won.append(leads.submit(first).lead_id)
         return real(self, head_id, successor_id, **options)
 
     monkeypatch.setattr(LeadStore, "link_successor", another_wins_first)
-    answer = flow.submit(first)
+    answer = leads.submit(first)
     assert answer.lead_id == won[0]
     assert count() == 2  # the loser's own lead was discarded
-    assert len(leads.leads) == 2
+    assert len(leads.miimosa.leads) == 2
 
 
 # ---------------------------------------------------------------- no safety net, no lead
 
 
-def test_a_lead_whose_safety_net_could_not_be_queued_is_discarded_and_a_resubmit_starts_afresh(leads, monkeypatch):
+def test_a_lead_whose_safety_net_could_not_be_queued_is_discarded_and_a_resubmit_starts_afresh(leads):
     first = submission()
-    real = flow.schedule_retry
 
     def down(*_args, **_options):
         raise RuntimeError("SQS unreachable")
 
-    monkeypatch.setattr(flow, "schedule_retry", down)
     with pytest.raises(RuntimeError):
-        flow.submit(first)
+        flow.submit(dataclasses.replace(leads.services, send_retry=down), first)
     assert count() == 0
-    assert leads.leads == []
-    monkeypatch.setattr(flow, "schedule_retry", real)
-    assert flow.submit(first).status is LeadStatus.FORWARDED
-    assert len(leads.leads) == 1
+    assert leads.miimosa.leads == []
+    assert leads.submit(first).status is LeadStatus.FORWARDED
+    assert len(leads.miimosa.leads) == 1

@@ -12,6 +12,7 @@ from hub_core.config import ConfigError
 from hub_local.template import load_yaml
 from loyalty_relay import flow
 from loyalty_relay.models import Outcome, OwnerRecord, PendingAction
+from loyalty_relay.services import services
 from loyalty_relay.settings import DEFAULT_ACTIONS, settings
 from tests.conftest import ROOT
 
@@ -31,7 +32,7 @@ def body(detail_type: str = "DonationReceived", **detail: Any) -> str:
 
 
 def test_a_member_s_donation_is_planned_with_its_stable_key_and_tag():
-    planned = flow._plan("m1", body(eventId="evt-1", appsMilesUserId="member-1"))
+    planned = flow._plan(services(), "m1", body(eventId="evt-1", appsMilesUserId="member-1"))
     assert planned == PendingAction(
         message_id="m1",
         key="evt-1",
@@ -53,7 +54,7 @@ def test_a_member_s_donation_is_planned_with_its_stable_key_and_tag():
     ids=["donation", "lead", "licence"],
 )  # fmt: skip
 def test_an_event_that_flags_a_member_is_planned_to_read_it_from_its_owning_record(detail_type, detail, owner):
-    planned = flow._plan("m1", body(detail_type, **detail))
+    planned = flow._plan(services(), "m1", body(detail_type, **detail))
     assert isinstance(planned, PendingAction)
     # Nothing is read yet: the member id is looked up only for an event not settled before.
     assert (planned.owner, planned.user_id) == (owner, "")
@@ -69,7 +70,7 @@ def test_an_event_that_flags_a_member_is_planned_to_read_it_from_its_owning_reco
     ids=["false", "not-a-boolean", "absent"],
 )
 def test_an_event_without_the_member_flag_is_anonymous(detail):
-    assert flow._plan("m1", body(**detail)) is Outcome.SKIPPED_ANONYMOUS
+    assert flow._plan(services(), "m1", body(**detail)) is Outcome.SKIPPED_ANONYMOUS
 
 
 @pytest.mark.parametrize(
@@ -82,7 +83,7 @@ def test_an_event_without_the_member_flag_is_anonymous(detail):
     ids=["no-owner-key", "bad-owner-key", "no-event-key"],
 )
 def test_a_flagged_event_without_a_usable_owner_is_malformed(detail):
-    assert flow._plan("m1", body(**detail)) is Outcome.MALFORMED
+    assert flow._plan(services(), "m1", body(**detail)) is Outcome.MALFORMED
 
 
 @pytest.mark.parametrize(
@@ -113,12 +114,12 @@ def test_a_flagged_event_without_a_usable_owner_is_malformed(detail):
     ],
 )
 def test_what_cannot_be_sent_is_told_apart(message_body, outcome):
-    assert flow._plan("m1", message_body) is outcome
+    assert flow._plan(services(), "m1", message_body) is outcome
 
 
 def test_a_rule_without_a_key_field_keys_on_the_bus_event_id(monkeypatch):
     monkeypatch.setenv("LOYALTY_ACTIONS", json.dumps({"Visit": {"tagId": "VISIT", "user": "member"}}))
-    planned = flow._plan("m1", body("Visit", member="member-1"))
+    planned = flow._plan(services(), "m1", body("Visit", member="member-1"))
     assert isinstance(planned, PendingAction)
     assert (planned.key, planned.tag_id) == ("bus-event-1", "VISIT")
 

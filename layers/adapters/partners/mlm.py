@@ -98,7 +98,9 @@ class InvalidLicenceData(PartnerRejected):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Built on first use, not at import (every function imports the adapters, few use each model on a cold start);
+    # hub_core.priming builds them before a SnapStart snapshot.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class Licence(_Model):

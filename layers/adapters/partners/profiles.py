@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from partners.appsmiles import AppsMilesFields, AppsMilesPaths
+from partners.appsmiles_wire import AppsMilesFields, AppsMilesPaths
 from partners.mlm import DEFAULT_MAX_SITES_MARKERS
 
 
@@ -27,7 +27,9 @@ class ProfileError(ValueError):
 
 
 class _Profile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use, not at import (every function imports the adapters, few use each model on a cold start);
+    # hub_core.priming builds them before a SnapStart snapshot.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     # The environment variable the profile is read from; error messages and hints name settings through it.
     VARIABLE: ClassVar[str] = ""
@@ -105,7 +107,7 @@ class AppsMilesProfile(_Profile):
     already_recorded_codes: tuple[int, ...] = (105,)
     user_not_connected_codes: tuple[int, ...] = (4,)
     lang: str = Field(default="fr", min_length=1)
-    # Wire names that differ from partners.appsmiles.AppsMilesFields / AppsMilesPaths, e.g. {"tag_id": "tag"}.
+    # Wire names that differ from partners.appsmiles_wire.AppsMilesFields / AppsMilesPaths, e.g. {"tag_id": "tag"}.
     fields: dict[str, str] = Field(default_factory=dict)
     paths: dict[str, str] = Field(default_factory=dict)
 

@@ -130,13 +130,17 @@ Amount = Annotated[StrictInt, BeforeValidator(_amount), Field(ge=0)]
 class _Answer(BaseModel):
     """What the partner answers: unknown fields are ignored."""
 
-    model_config = ConfigDict(extra="ignore")
+    # Built on first use, not at import (every function imports the adapters, few use each model on a cold start);
+    # hub_core.priming builds them before a SnapStart snapshot.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class _Request(BaseModel):
     """What we send: a misspelt field is our bug, so it is refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use, not at import (every function imports the adapters, few use each model on a cold start);
+    # hub_core.priming builds them before a SnapStart snapshot.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class CampaignService(_Answer):

@@ -1,4 +1,5 @@
-"""`hub campaigns show CAMPAIGN`: one campaign as CampaignsTable holds it, with the callback URL Umbrella was given.
+"""`hub campaigns show CAMPAIGN`: one campaign as CampaignsTable holds it, with the callback URL Umbrella was given;
+`hub campaigns index`: put campaigns made before ReconcilableIndex existed into it (once, after that deploy).
 
 The callback URL carries the campaign's bearer token, so it is shown only here, to operators with the stack's
 credentials, never on a public route; the hub itself keeps only the token's hash, so only the local stack (whose
@@ -93,6 +94,56 @@ def show(settings: Settings, *, campaign: str, as_json: bool) -> int:
     for name, value in fields.items():
         table.add_row(name, str(value))
     ui.out().print(table)
+    return 0
+
+
+@command.command("index")
+@pass_settings
+def index(settings: Settings) -> int:
+    """Put into ReconcilableIndex the active and stopped campaigns written before it existed, so that
+    reconciliation visits them; run once after the deploy that adds the index. Campaigns already in it are left
+    as they are, so a second run changes nothing."""
+    from hub_core import reconcile_index  # noqa: PLC0415 - functions/ joins the path in app.main
+
+    target = settings.target()
+    table_name = target.find(CAMPAIGNS_TABLE, TABLE_TYPES, "table").physical_id
+    dynamodb = target.client("dynamodb")
+    # A Scan, once, by an operator: the one a deploy needs so that the scheduled run never scans again.
+    pages = dynamodb.get_paginator("scan").paginate(
+        TableName=table_name,
+        ProjectionExpression="campaign_ref, #state, stopped_at",
+        FilterExpression="attribute_not_exists(#partition) AND #state IN (:active, :stopped)",
+        ExpressionAttributeNames={"#state": "state", "#partition": reconcile_index.PARTITION_ATTRIBUTE},
+        ExpressionAttributeValues={":active": {"S": "active"}, ":stopped": {"S": "stopped"}},
+    )
+    added = 0
+    for item in (item for page in pages for item in page.get("Items", [])):
+        stopped_at = item.get("stopped_at", {}).get("N")
+        if item["state"]["S"] == "stopped" and stopped_at is None:
+            continue  # never happens (a stop records its time); without one it cannot be placed
+        values = reconcile_index.open_values(None if item["state"]["S"] == "active" else int(stopped_at))
+        try:
+            dynamodb.update_item(
+                TableName=table_name,
+                Key={"campaign_ref": item["campaign_ref"]},
+                UpdateExpression="SET #partition = :partition, #open_until = :open_until",
+                # Not if the lifecycle wrote them meanwhile, nor if the state changed since the Scan read it.
+                ConditionExpression="attribute_not_exists(#partition) AND #state = :state",
+                ExpressionAttributeNames={
+                    "#partition": reconcile_index.PARTITION_ATTRIBUTE,
+                    "#open_until": reconcile_index.OPEN_UNTIL_ATTRIBUTE,
+                    "#state": "state",
+                },
+                ExpressionAttributeValues={
+                    ":partition": {"S": values[reconcile_index.PARTITION_ATTRIBUTE]},
+                    ":open_until": {"N": str(values[reconcile_index.OPEN_UNTIL_ATTRIBUTE])},
+                    ":state": item["state"],
+                },
+            )
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            continue
+        added += 1
+    ui.out().print(f"{added} campaign(s) added to ReconcilableIndex in {target.label}")
     return 0
 
 

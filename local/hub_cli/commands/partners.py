@@ -71,7 +71,8 @@ def _mlm(env: Mapping[str, str], token: Callable[[], str]) -> str:
 
 
 def _appsmiles(env: Mapping[str, str], partner_secret: Callable[[], str]) -> str:
-    from partners.appsmiles import AppsMilesClient, jwt_expiry, reset_tokens  # noqa: PLC0415
+    from partners.appsmiles import AppsMilesClient  # noqa: PLC0415
+    from partners.appsmiles_transport import jwt_expiry, reset_tokens  # noqa: PLC0415
     from partners.http import RetryPolicy, Timeouts  # noqa: PLC0415
     from partners.profiles import AppsMilesProfile  # noqa: PLC0415
 

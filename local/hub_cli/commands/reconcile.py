@@ -80,23 +80,12 @@ def _ingester(target: Target) -> StackResource:
 
 
 def reconcilable_campaigns(target: Target, *, now: int) -> list[str]:
-    """The campaigns the scheduled run would reconcile, read from CampaignsTable (the ingester's own filter)."""
+    """The campaigns the scheduled run would reconcile, read as it reads them (CampaignsTable's ReconcilableIndex)."""
+    from hub_core import reconcile_index  # noqa: PLC0415 - functions/ joins the path in app.main
+
     table = target.find(CAMPAIGNS_TABLE, TABLE_TYPES, "table").physical_id
-    pages = (
-        target.client("dynamodb")
-        .get_paginator("scan")
-        .paginate(
-            TableName=table,
-            ProjectionExpression="campaign_ref",
-            FilterExpression="#state = :active OR (#state = :stopped AND stopped_at >= :since)",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":active": {"S": "active"},
-                ":stopped": {"S": "stopped"},
-                ":since": {"N": str(now - STOPPED_WITHIN_SECONDS)},
-            },
-        )
-    )
+    request = reconcile_index.query_since(table, now - STOPPED_WITHIN_SECONDS, "campaign_ref", {})
+    pages = target.client("dynamodb").get_paginator("query").paginate(**request)
     return sorted(item["campaign_ref"]["S"] for page in pages for item in page.get("Items", []))
 
 

@@ -1,4 +1,4 @@
-"""How a campaign is created, changed and stopped on Umbrella, with our record following only what Umbrella said.
+"""How a campaign is created on Umbrella once, with our record following only what Umbrella said.
 
 Creating is the delicate part: Umbrella's create is not idempotent and a timed-out one may have succeeded. So the
 code is held in our table before Umbrella is called, the campaign becomes active only when Umbrella said so (or when
@@ -11,60 +11,32 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import ClientError
 
 from campaign_lifecycle import SERVICE
 from campaign_lifecycle.errors import (
-    CampaignChanged,
     CampaignError,
-    CampaignNotFound,
-    CampaignStopped,
     CreateInProgress,
     CreationRateLimited,
     DonationCodeInUse,
     InvalidCampaign,
-    ManageTokenMissing,
-    ManageTokenRefused,
     RefusedByUmbrella,
 )
-from campaign_lifecycle.models import CampaignChanges, CampaignForm, CampaignKey, CampaignState
+from campaign_lifecycle.models import CampaignForm, CampaignKey, CampaignState
+from campaign_lifecycle.resources import store, umbrella
 from campaign_lifecycle.settings import settings
-from campaign_lifecycle.store import FIELD_NAMES, CampaignRecord, CampaignStore, Claim, CodeHeld
+from campaign_lifecycle.store import CampaignRecord, Claim, CodeHeld
 from campaign_lifecycle.texts import kroner, render
-from hub_core.caches import TtlCache, container_cached
+from hub_core.caches import TtlCache
 from hub_core.config import ConfigError
-from hub_core.deadline import record_budget
-from hub_core.ledger import read_pending, read_totals
 from hub_core.member_signature import Verdict, site_key_ring, verify
 from hub_core.observability import logger_for, metrics_for
 from hub_core.ratelimit import Limit, RateLimited, hit
-from hub_core.tokens import (
-    callback_token_hash,
-    hashing_key,
-    new_callback_token,
-    new_manage_token,
-    token_hash,
-    token_matches,
-)
-from hub_core.umbrella import umbrella_client
-from partners.errors import (
-    PartnerNotFound,
-    PartnerRejected,
-    PartnerUnavailable,
-)
-from partners.umbrella import (
-    CampaignCreationRequest,
-    CampaignDonation,
-    CampaignService,
-    CampaignUpdateRequest,
-    CodeInUse,
-    UmbrellaClient,
-)
+from hub_core.tokens import callback_token_hash, hashing_key, new_callback_token, new_manage_token, token_hash
+from partners.errors import PartnerNotFound, PartnerRejected, PartnerUnavailable
+from partners.umbrella import CampaignCreationRequest, CampaignService, CodeInUse
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
@@ -74,27 +46,6 @@ SENT_BY_SMS_NOTE = (
 )
 # What the stored copy of the confirm text holds in the token's place: the token itself is kept only as its hash.
 TOKEN_MASK = "********"  # noqa: S105 - a mask, not a secret
-
-
-@container_cached
-def store() -> CampaignStore:
-    return CampaignStore(settings().campaigns_table_name)
-
-
-@container_cached
-def umbrella() -> UmbrellaClient:
-    return umbrella_client(settings())
-
-
-def validation_context() -> dict[str, Any]:
-    """The configured limits the request models check against."""
-    config = settings()
-    return {
-        "max_amount_ore": config.max_amount_ore,
-        "msisdn_pattern": config.msisdn_pattern,
-        "sms_messages": config.sms_messages,
-        "campaign_name_max": config.campaign_name_max,
-    }
 
 
 # ------------------------------------------------------------------------------------------------ services
@@ -340,182 +291,3 @@ def _exists_at_umbrella(key: CampaignKey) -> bool:
 
 def _code_held(record: CampaignRecord) -> CampaignError:
     return CreateInProgress() if record.state is CampaignState.CREATING else DonationCodeInUse()
-
-
-# ------------------------------------------------------------------------------------------------ read
-
-
-def campaign(key: CampaignKey) -> CampaignRecord:
-    """Our record of a campaign the hub created; CampaignNotFound for any other (and for one never completed)."""
-    record = store().get(key)
-    if record is None or record.state in (CampaignState.CREATING, CampaignState.PENDING):
-        raise CampaignNotFound
-    return record
-
-
-@dataclass(frozen=True)
-class Collected:
-    """`amount`/`count`: donations Umbrella confirmed (the public total); `pending_*`: callbacks not confirmed yet."""
-
-    amount: int | None
-    count: int | None = None
-    note: str | None = None
-    pending_amount: int | None = None
-    pending_count: int | None = None
-    pending_capped: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        pending: dict[str, Any] = {"amount": self.pending_amount, "count": self.pending_count}
-        if self.pending_capped:
-            pending["capped"] = True
-        return {"amount": self.amount, "count": self.count, "note": self.note, "pending": pending}
-
-
-def collected(record: CampaignRecord) -> Collected:
-    """The hub's own ledger: the verified total (the ingester folds it once Umbrella lists each donation) and, apart,
-    what callbacks announced that Umbrella has not confirmed yet."""
-    config = settings()
-    try:
-        totals = read_totals(config.donations_table_name, record.key.ref)
-        pending = read_pending(config.donations_table_name, record.key.ref, limit=config.pending_read_limit)
-    except ClientError as exc:
-        logger.warning("ledger total unavailable", extra={"kind": type(exc).__name__})
-        return Collected(None, None, "the collected amount is unavailable just now; try again shortly")
-    return Collected(totals.amount, totals.count, None, pending.amount, pending.count, pending.capped)
-
-
-def authorize(record: CampaignRecord, authorization: str | None) -> None:
-    """The manage token, as `Authorization: Bearer …`: ManageTokenMissing without one, ManageTokenRefused if wrong."""
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ManageTokenMissing
-    if not token_matches(token.strip(), record.manage_token_hash):
-        raise ManageTokenRefused
-
-
-def donations(record: CampaignRecord, since: datetime | None) -> list[CampaignDonation]:
-    key = record.key
-    return umbrella().donations(key.service_id, key.route, key.donation_code, since=since)
-
-
-def umbrella_collected(record: CampaignRecord, since: datetime | None) -> Collected:
-    """Umbrella's own collected amount for the campaign (since `since`), beside the ledger's; its absence is a note.
-
-    Partner outages propagate (PartnerUnavailable, as for every Umbrella call); a campaign Umbrella no longer has
-    (stopped, under the default profile) has no amount there, which is not an error of the request.
-    """
-    key = record.key
-    try:
-        total = umbrella().collected_amount(key.service_id, key.route, key.donation_code, since=since)
-    except PartnerNotFound:
-        return Collected(None, None, "Umbrella no longer has this campaign (stopped campaigns answer 404 there)")
-    return Collected(total.amount)
-
-
-# ------------------------------------------------------------------------------------------------ change
-
-
-def update(record: CampaignRecord, changes: CampaignChanges) -> CampaignRecord:
-    """Send the whole campaign with the changes to Umbrella (its PUT replaces), then record them.
-
-    Every update also issues a new callback token (the callbackUrl Umbrella gets ends in it) and the old one is
-    refused from then on: a PUT is how a leaked callback URL is revoked. Callbacks Umbrella sends meanwhile with
-    the old URL are refused and recovered by reconciliation.
-    """
-    _require_active(record)
-    changed = changes.changed()
-    current = {camel: getattr(record, snake) for camel, snake in FIELD_NAMES.items()}
-    base = settings().callback_base_url or record.callback_base
-    callback_token = new_callback_token()
-    url = callback_url(record.key, base, callback_token)
-    request = CampaignUpdateRequest.model_validate(current | changed | {"callbackUrl": url})
-    key = record.key
-    try:
-        umbrella().update_campaign(key.service_id, key.route, key.donation_code, request)
-    except PartnerNotFound:
-        store().mark_stopped(key, now=int(time.time()), action="gone_at_umbrella")
-        raise CampaignStopped("Umbrella no longer has this campaign; it is stopped") from None
-    except PartnerRejected as exc:
-        raise RefusedByUmbrella(exc.message) from None
-    now = int(time.time())
-    new_hash = callback_token_hash(callback_token)
-    updated = store().apply_changes(record, changed, now=now, callback_base=base, callback_token_hash=new_hash)
-    if updated is None:
-        raise CampaignChanged
-    logger.info("campaign updated", extra={"fields": sorted(changed)})
-    return updated
-
-
-def stop(record: CampaignRecord) -> CampaignRecord:
-    """Stop at Umbrella, then record it; stopping a stopped campaign is a success that changes nothing."""
-    if record.state is CampaignState.STOPPED:
-        return record
-    key = record.key
-    _reconcile_first(key)
-    outcome = umbrella().stop_campaign(key.service_id, key.route, key.donation_code)
-    action = "stopped" if not outcome.already_stopped else "stopped_at_umbrella_already"
-    stopped = store().mark_stopped(key, now=int(time.time()), action=action)
-    logger.info("campaign stopped", extra={"already_stopped": outcome.already_stopped})
-    return stopped or campaign(key)
-
-
-def _reconcile_first(key: CampaignKey) -> None:
-    """Reconcile the campaign while Umbrella still answers for it: a donation whose callback was lost is counted
-    before the stop makes it unreachable (docs/exactly-once.md).
-
-    The ingester's reconcile runs in-process, as a library call: the function holds the permissions it needs
-    (template.yaml). A failed reconcile does not block the stop, which is the owner's to make; it is simply not
-    marked, so the scheduled run that finds the campaign gone raises ReconciliationGone."""
-    from donation_ingester import flow as ingester  # noqa: PLC0415 - only a stop needs the ingester's code
-
-    try:
-        with record_budget(settings().stop_reconcile_seconds):
-            result = ingester.reconcile_before_stop(key.ref)
-    except Exception as exc:
-        logger.warning("reconcile before stop failed; stopping all the same", extra={"kind": type(exc).__name__})
-        return
-    logger.info(
-        "campaign reconciled before its stop",
-        extra={"status": result.status, "recovered": result.recovered, "verified": result.verified},
-    )
-
-
-def _require_active(record: CampaignRecord) -> None:
-    if record.state is not CampaignState.ACTIVE:
-        raise CampaignStopped
-
-
-# ------------------------------------------------------------------------------------------------ views
-
-
-def public_view(record: CampaignRecord) -> dict[str, Any]:
-    """What anyone may see of a campaign: never the creator's number, user id or token."""
-    key = record.key
-    return {
-        "serviceId": key.service_id,
-        "route": key.route,
-        "donationCode": key.donation_code,
-        "state": record.state.value,
-        "amount": record.amount,
-        "answerMessage": record.answer_message,
-        "createdAt": _iso(record.created_at),
-        "updatedAt": _iso(record.updated_at),
-        "stoppedAt": _iso(record.stopped_at),
-        "history": [
-            {"at": _iso(entry["at"]), **{k: v for k, v in entry.items() if k != "at"}} for entry in record.history
-        ],
-    }
-
-
-def donation_view(donation: CampaignDonation) -> dict[str, Any]:
-    """A donation as its campaign's owner sees it: the donor's number is not theirs to see."""
-    return {
-        "messageKey": donation.messageKey,
-        "amount": donation.amount,
-        "donatedAt": donation.donatedAt.isoformat(),
-        "text": donation.text,
-    }
-
-
-def _iso(epoch: int | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()

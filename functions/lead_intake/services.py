@@ -1,0 +1,70 @@
+"""Lead intake's collaborators, built once per container at the handler's edge and handed to the flow."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hub_core import aws, events
+from hub_core.caches import container_cached
+from hub_core.secrets import secret
+from lead_intake.settings import LeadIntakeSettings, settings
+from lead_intake.store import LeadStore
+from partners.http import RetryPolicy, Timeouts
+from partners.miimosa import MiimosaClient
+
+# A retry-queue message: its body (the lead's id, never its personal data) and its delay in seconds (0 to 900).
+RetrySender = Callable[[Mapping[str, Any], int], None]
+# An event for the bus: source, detail type, detail (hub_core.events.publish).
+Publisher = Callable[[str, str, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class LeadServices:
+    """Everything the flow talks to or asks the time of: the flow reaches nothing else, so that a test can hand it
+    in-memory fakes and a clock of its own (tests/unit/test_lead_flow.py)."""
+
+    settings: LeadIntakeSettings
+    store: LeadStore
+    miimosa: MiimosaClient
+    send_retry: RetrySender
+    publish: Publisher
+    now: Callable[[], float]
+    sleep: Callable[[float], None]
+
+
+@container_cached
+def services() -> LeadServices:
+    """The real collaborators, from the function's settings; nothing here calls AWS or MiiMOSA yet."""
+    config = settings()
+    return LeadServices(
+        settings=config,
+        store=LeadStore(config.leads_table_name, phone_country_code=config.phone_country_code),
+        miimosa=_miimosa(config),
+        send_retry=_retry_sender(config.lead_retry_queue_url),
+        publish=events.publish,
+        now=time.time,
+        sleep=time.sleep,
+    )
+
+
+def _miimosa(config: LeadIntakeSettings) -> MiimosaClient:
+    return MiimosaClient(
+        config.miimosa_base_url,
+        api_key=lambda: secret("MIIMOSA_API_KEY_PARAM"),
+        timeouts=Timeouts(connect=config.miimosa_connect_timeout, read=config.miimosa_read_timeout),
+        retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
+        max_pages=config.projects_max_pages,
+        **config.miimosa_profile.client_options(),
+    )
+
+
+def _retry_sender(queue_url: str) -> RetrySender:
+    def send(body: Mapping[str, Any], delay_seconds: int) -> None:
+        # The SQS client is looked up on each send: hub_core.aws caches it, and a reset of that cache is honoured.
+        aws.sqs().send_message(QueueUrl=queue_url, MessageBody=json.dumps(body), DelaySeconds=delay_seconds)
+
+    return send
