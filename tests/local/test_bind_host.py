@@ -1,4 +1,4 @@
-"""`hub_local run --host`: what moto, the gateway and the sandboxes listen on; their URLs name 127.0.0.1 regardless."""
+"""`hub local run --host`: what moto, the gateway and the sandboxes listen on; their URLs name 127.0.0.1 regardless."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The committed OpenAPI document: current, complete for the template's routes, and checked by `hub_local openapi`."""
+"""The committed OpenAPI document: current, complete for the template's routes, and checked by `hub local openapi`."""
 
 from __future__ import annotations
 
