@@ -26,7 +26,7 @@ help:
 	@echo "make lock    re-pin every dependency with hashes after changing a requirements*.txt (make lock-check: current?)"
 	@echo "make openapi regenerate the HTTP API's OpenAPI document (functions/api_docs/openapi.json) from the functions"
 	@echo "make stats   where the code stands against issue 19's size targets (prints, never fails)"
-	@echo ".venv/bin/hub --help   the operators' command line (dlq, events, invoke, secrets; --stage for AWS)"
+	@echo ".venv/bin/hub --help   the operators' command line (dlq, events, invoke, local, secrets; --stage for AWS)"
 
 # Each *.txt names what we ask for (top-level pins); its lock (make lock) pins everything with hashes, and every venv
 # and the layer are installed from the locks alone (--require-hashes).
