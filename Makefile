@@ -26,7 +26,7 @@ help:
 	@echo "make lock    re-pin every dependency with hashes after changing a requirements*.txt (make lock-check: current?)"
 	@echo "make openapi regenerate the HTTP API's OpenAPI document (functions/api_docs/openapi.json) from the functions"
 	@echo "make stats   where the code stands against issue 19's size targets (prints, never fails)"
-	@echo ".venv/bin/hub --help   the operators' command line (dlq, events, invoke, secrets; --stage for AWS)"
+	@echo ".venv/bin/hub --help   the operators' command line (dlq, events, invoke, local, secrets; --stage for AWS)"
 
 # Each *.txt names what we ask for (top-level pins); its lock (make lock) pins everything with hashes, and every venv
 # and the layer are installed from the locks alone (--require-hashes).
@@ -69,18 +69,18 @@ $(SCAN_STAMP): requirements-scan.lock
 
 # LISTEN=0.0.0.0 lets a container reach the stack (make run LISTEN=0.0.0.0 ADVERTISE=host.docker.internal).
 run: $(STAMP)
-	$(BIN)/python -m hub_local run $(if $(LISTEN),--host $(LISTEN)) $(if $(ADVERTISE),--advertise $(ADVERTISE))
+	$(BIN)/hub local run $(if $(LISTEN),--host $(LISTEN)) $(if $(ADVERTISE),--advertise $(ADVERTISE))
 
 invoke: $(STAMP)
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<file>"; exit 2; }
-	$(BIN)/python -m hub_local invoke $(FUNCTION) $(EVENT)
+	$(BIN)/hub local invoke $(FUNCTION) $(EVENT)
 
 put-events: $(STAMP)
 	@test -n "$(EVENT)" || { echo "usage: make put-events EVENT=<file>"; exit 2; }
-	$(BIN)/python -m hub_local put-events $(EVENT)
+	$(BIN)/hub local put-events $(EVENT)
 
 openapi: $(STAMP)
-	$(BIN)/python -m hub_local openapi
+	$(BIN)/hub local openapi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -97,12 +97,12 @@ validate: $(STAMP)
 scan: $(STAMP) $(SCAN_STAMP)
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	@# Checkov does not know Fn::ForEach (the alarms): it scans the template with the loops unrolled.
-	$(BIN)/python -m hub_local expand template.yaml .aws-sam/scan-template.json
+	$(BIN)/hub local expand template.yaml .aws-sam/scan-template.json
 	$(SCAN_VENV)/bin/checkov --file .aws-sam/scan-template.json --framework cloudformation --compact --quiet --skip-download
 
 build: $(STAMP)
 	$(BIN)/sam build
-	@$(BIN)/python -m hub_local layer-size .aws-sam/build/AdaptersLayer
+	@$(BIN)/hub local layer-size .aws-sam/build/AdaptersLayer
 
 # The browser tests need a Chromium: Debian's when it is there or root can install it, else Playwright's own build
 # (tests/browser/conftest.py takes whichever exists). One line and a failure when neither can be had.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench import artifact_import, cold_import, cold_start, invocations
 from bench.common import ROOT, Row, interleaved_medians
-from hub_local.cli import layer_sizes
+from hub_cli.commands.local.build import layer_sizes
 
 
 def layer_rows() -> list[Row]:

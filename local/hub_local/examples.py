@@ -151,7 +151,7 @@ def fill(event: Any, stack: Stack, handouts: Handouts) -> Any:
 
 
 def prepare(stack: Stack, event_path: Path | None, event: Any) -> Any:
-    """What `hub_local invoke` runs: the seed applied (none for an event read from stdin), then the event with its
+    """What `hub local invoke` runs: the seed applied (none for an event read from stdin), then the event with its
     placeholders filled in."""
     return fill(event, stack, Handouts() if event_path is None else apply_seed(stack, event_path))
 

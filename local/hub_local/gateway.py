@@ -470,7 +470,7 @@ class Gateway:
             return json_response(500, INTERNAL_ERROR)
 
     def _put_events(self, body: bytes) -> HttpResponse:
-        """The control route that puts events on a bus (for `curl` and `python -m hub_local put-events`)."""
+        """The control route that puts events on a bus (for `curl` and `hub local put-events`)."""
         assert self.put_events is not None
         try:
             entries = entries_from_document(json.loads(body or b"null"))

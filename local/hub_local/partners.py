@@ -92,7 +92,7 @@ def _lazy_sandbox(
     argument), and a setting absent from what it is given leaves the sandbox's default.
 
     Importing by name keeps this registry importable (and type-checkable) while a sandbox is being written, and
-    keeps `hub_local invoke` with a base-URL override free of sandboxes it never starts.
+    keeps `hub local invoke` with a base-URL override free of sandboxes it never starts.
     """
 
     def factory(secrets: Mapping[str, str]) -> Sandbox:

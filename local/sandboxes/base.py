@@ -96,7 +96,7 @@ class SandboxServer:
     or `PUT /_sandbox/modes` with a JSON object of the modes to change (`GET` shows them).
     """
 
-    # The address it listens on; its URL always names 127.0.0.1. `hub_local run --host 0.0.0.0` widens it so
+    # The address it listens on; its URL always names 127.0.0.1. `hub local run --host 0.0.0.0` widens it so
     # that a container can reach it.
     bind_host: str = HOST
     MODES: ClassVar[type[SandboxModes]] = SandboxModes

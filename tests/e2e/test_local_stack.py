@@ -164,7 +164,7 @@ def _free_port():
 
 
 def test_the_run_command_serves_post_leads_until_stopped(tmp_path):
-    """What `make run` starts: python -m hub_local run, on the port PORT names."""
+    """What `make run` starts: hub local run, on the port PORT names."""
     port = _free_port()
     env = {
         **os.environ,
@@ -175,7 +175,7 @@ def test_the_run_command_serves_post_leads_until_stopped(tmp_path):
     with log.open("w") as sink:
         # A file, not a pipe: a pipe nobody reads fills up and blocks the server mid-test.
         process = subprocess.Popen(  # noqa: S603 - our interpreter, our runner
-            [sys.executable, "-m", "hub_local", "run", "--env-vars-file", str(tmp_path / "env.json")],
+            [sys.executable, "-m", "hub_cli", "local", "run", "--env-vars-file", str(tmp_path / "env.json")],
             cwd=ROOT,
             env=env,
             stdout=sink,
@@ -190,7 +190,7 @@ def test_the_run_command_serves_post_leads_until_stopped(tmp_path):
         process.wait(timeout=60)  # it stops; how fast depends on the machine's load
     assert process.returncode == 0
     banner = log.read_text()
-    privacy.scan_output(banner, "python -m hub_local run")
+    privacy.scan_output(banner, "hub local run")
     assert "partner  miimosa" in banner
     assert "(sandbox)" in banner
     # The env-vars file for a real sam local invoke: named in the banner, pointing at this run's services.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hub_local import cli
+from hub_cli.app import main
 from hub_local.eventbus import (
     AsyncInvoker,
     entries_from_document,
@@ -542,7 +542,7 @@ def test_put_events_cli_against_a_running_stack(stack: LocalStack, tmp_path: Pat
     }
     path = tmp_path / "event.json"
     path.write_text(json.dumps(envelope), encoding="utf-8")
-    assert cli.main(["put-events", str(path), "--url", str(stack.gateway_url)]) == 0
+    assert main(["local", "put-events", str(path), "--url", str(stack.gateway_url)]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert stack.drain_events()
     (event,) = RECEIVED["OrdersFunction"]
@@ -552,10 +552,10 @@ def test_put_events_cli_against_a_running_stack(stack: LocalStack, tmp_path: Pat
         {"order": "from-a-file"},
     )
     path.write_text(json.dumps({"Entries": [{"Source": "s", "DetailType": "d", "Detail": "{"}]}), encoding="utf-8")
-    assert cli.main(["put-events", str(path), "--url", str(stack.gateway_url)]) == 1  # a failed entry
-    assert cli.main(["put-events", str(path), "--url", "http://example.com:3000"]) == 2
+    assert main(["local", "put-events", str(path), "--url", str(stack.gateway_url)]) == 1  # a failed entry
+    assert main(["local", "put-events", str(path), "--url", "http://example.com:3000"]) == 2
     path.write_text("[1]", encoding="utf-8")
-    assert cli.main(["put-events", str(path), "--url", str(stack.gateway_url)]) == 2
+    assert main(["local", "put-events", str(path), "--url", str(stack.gateway_url)]) == 2
     capsys.readouterr()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub_local import cli
+from hub_cli.app import main
 from hub_local.examples import CALLBACK_TOKEN, ExampleError, Handouts, callback_token, fill
 from hub_local.stack import load_handler
 from hub_local.template import load_template
@@ -50,7 +50,9 @@ def test_every_seed_belongs_to_an_events_file():
 
 def invoke(capsys, path: Path) -> dict:
     capsys.readouterr()
-    status = cli.main(["invoke", FUNCTIONS[path.parent.name], str(path), "--template", str(ROOT / "template.yaml")])
+    status = main(
+        ["local", "invoke", FUNCTIONS[path.parent.name], str(path), "--template", str(ROOT / "template.yaml")]
+    )
     captured = capsys.readouterr()
     assert status == 0, captured.err[-2000:]
     return json.loads(captured.out)
@@ -151,8 +153,15 @@ def test_a_failing_seed_step_stops_the_invoke_in_one_line(capsys, tmp_path):
     (tmp_path / "given/get_campaign.json").write_text(
         json.dumps({"steps": [{"function": "CampaignLifecycleFunction", "event": str(invalid)}]})
     )
-    status = cli.main(
-        ["invoke", "CampaignLifecycleFunction", str(tmp_path / "get_campaign.json"), "-t", str(ROOT / "template.yaml")]
+    status = main(
+        [
+            "local",
+            "invoke",
+            "CampaignLifecycleFunction",
+            str(tmp_path / "get_campaign.json"),
+            "-t",
+            str(ROOT / "template.yaml"),
+        ]
     )
     captured = capsys.readouterr()
     assert status == 1

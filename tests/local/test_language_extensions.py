@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from samcli.lib.cfn_language_extensions.sam_integration import expand_language_extensions as sam_expand
 
-from hub_local.cli import main
+from hub_cli.app import main
 from hub_local.language_extensions import expand_language_extensions
 from hub_local.template import TemplateError, load_yaml
 from tests.conftest import ROOT
@@ -152,9 +152,9 @@ def test_on_template_yaml_it_makes_the_resources_sam_cli_makes() -> None:
 def test_the_command_writes_the_expansion_checkov_scans(tmp_path: Path) -> None:
     output = tmp_path / "scan" / "template.json"
 
-    assert main(["expand", str(ROOT / "template.yaml"), str(output)]) == 0
+    assert main(["local", "expand", str(ROOT / "template.yaml"), str(output)]) == 0
 
     written = json.loads(output.read_text(encoding="utf-8"))
     assert written == json.loads(json.dumps(load_yaml(ROOT / "template.yaml")))
     assert all(isinstance(resource, dict) and "Type" in resource for resource in written["Resources"].values())
-    assert main(["expand", str(tmp_path / "missing.yaml"), str(output)]) == 2
+    assert main(["local", "expand", str(tmp_path / "missing.yaml"), str(output)]) == 2

@@ -1,4 +1,4 @@
-"""The committed OpenAPI document: current, complete for the template's routes, and checked by `hub_local openapi`."""
+"""The committed OpenAPI document: current, complete for the template's routes, and checked by `hub local openapi`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hub_local.cli import main
+from hub_cli.app import main
 from hub_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
 from hub_local.template import load_template
 from tests.conftest import ROOT
@@ -80,9 +80,9 @@ def test_a_template_route_without_a_handler_route_is_an_error(tmp_path):
 def test_the_command_writes_then_checks(tmp_path, capsys):
     output = tmp_path / "openapi.json"
     template = str(ROOT / "template.yaml")
-    assert main(["openapi", "--template", template, "--output", str(output), "--check"]) == 1
+    assert main(["local", "openapi", "--template", template, "--output", str(output), "--check"]) == 1
     assert "stale" in capsys.readouterr().err
-    assert main(["openapi", "--template", template, "--output", str(output)]) == 0
+    assert main(["local", "openapi", "--template", template, "--output", str(output)]) == 0
     assert json.loads(output.read_text(encoding="utf-8"))["openapi"] == "3.1.0"
-    assert main(["openapi", "--template", template, "--output", str(output), "--check"]) == 0
-    assert main(["openapi", "--template", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["local", "openapi", "--template", template, "--output", str(output), "--check"]) == 0
+    assert main(["local", "openapi", "--template", str(tmp_path / "missing.yaml")]) == 2

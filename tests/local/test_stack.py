@@ -26,7 +26,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from hub_local import cli
+from hub_cli.app import main
+from hub_cli.commands.local import build as local_build
+from hub_cli.commands.local import run as local_run
 from hub_local.gateway import (
     CorsPolicy,
     Gateway,
@@ -960,7 +962,7 @@ def event_file(tmp_path: Path, text: str) -> str:
 
 
 def test_cli_invoke(template_file: Path, tmp_path: Path, capsys: Any) -> None:
-    status = cli.main(["invoke", "-t", str(template_file), "PlainFunction", event_file(tmp_path, '{"a": 1}')])
+    status = main(["local", "invoke", "-t", str(template_file), "PlainFunction", event_file(tmp_path, '{"a": 1}')])
     out, err = capsys.readouterr()
     assert status == 0
     assert json.loads(out) == {"hello": "world", "event": {"a": 1}}
@@ -974,14 +976,14 @@ def test_cli_invoke_env_vars_and_stdin(
     env_vars = tmp_path / "env.json"
     env_vars.write_text(json.dumps({"EnvFunction": {"ENV_ONLY": "overridden"}, "Parameters": {"EVERYONE": 1}}))
     monkeypatch.setattr(sys, "stdin", io.StringIO("{}"))
-    argv = ["invoke", "-t", str(template_file), "--env-vars", str(env_vars), "EnvFunction", "-"]
-    assert cli.main([*argv, "--parameter-overrides", "Stage=qa"]) == 0
+    argv = ["local", "invoke", "-t", str(template_file), "--env-vars", str(env_vars), "EnvFunction", "-"]
+    assert main([*argv, "--parameter-overrides", "Stage=qa"]) == 0
     environ = json.loads(capsys.readouterr().out)["environ"]
     assert (environ["ENV_ONLY"], environ["EVERYONE"], environ["STAGE"]) == ("overridden", "1", "qa")
 
 
 def test_cli_invoke_handler_exception(template_file: Path, tmp_path: Path, capsys: Any) -> None:
-    assert cli.main(["invoke", "-t", str(template_file), "BoomFunction", event_file(tmp_path, "{}")]) == 1
+    assert main(["local", "invoke", "-t", str(template_file), "BoomFunction", event_file(tmp_path, "{}")]) == 1
     out, err = capsys.readouterr()
     assert json.loads(out)["errorType"] == "RuntimeError"
     assert "RuntimeError: boom" in err
@@ -990,7 +992,8 @@ def test_cli_invoke_handler_exception(template_file: Path, tmp_path: Path, capsy
 def test_cli_invoke_handler_that_cannot_be_imported(tmp_path: Path, capsys: Any) -> None:
     text = TEMPLATE.replace("tests.local.fake_handlers.boom", "tests.local.fake_handlers.missing")
     assert (
-        cli.main(["invoke", "-t", str(write_template(tmp_path, text)), "BoomFunction", event_file(tmp_path, "{}")]) == 1
+        main(["local", "invoke", "-t", str(write_template(tmp_path, text)), "BoomFunction", event_file(tmp_path, "{}")])
+        == 1
     )
     out, err = capsys.readouterr()
     assert out == ""
@@ -1016,17 +1019,17 @@ def test_cli_invoke_usage_errors(
 ) -> None:
     path = event_file(tmp_path, event) if event is not None else str(tmp_path / "missing.json")
     arguments = [argument.replace("{event}", path) for argument in arguments]
-    assert cli.main(["invoke", "-t", str(write_template(tmp_path)), *arguments, path]) == 2
+    assert main(["local", "invoke", "-t", str(write_template(tmp_path)), *arguments, path]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1
-    assert err.startswith("hub_local invoke: ")
+    assert err.startswith("hub local invoke: ")
     assert message in err
 
 
 def test_cli_invoke_invalid_template(tmp_path: Path, capsys: Any) -> None:
     path = write_template(tmp_path, "Resources: [unclosed\n")
-    assert cli.main(["invoke", "-t", str(path), "F", event_file(tmp_path, "{}")]) == 2
+    assert main(["local", "invoke", "-t", str(path), "F", event_file(tmp_path, "{}")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 
 
@@ -1055,7 +1058,7 @@ def test_cli_run_serves_until_sigterm(template_file: Path, capsys: Any) -> None:
     watcher = threading.Thread(target=stop_when_serving)
     watcher.start()
     previous = signal.getsignal(signal.SIGTERM)
-    status = cli.main(["run", "-t", str(template_file), "--port", str(port), "--retry-seconds", "0"])
+    status = main(["local", "run", "-t", str(template_file), "--port", str(port), "--retry-seconds", "0"])
     watcher.join()
     out, err = capsys.readouterr()
     assert (status, served) == (0, [200])
@@ -1072,9 +1075,9 @@ def test_cli_run_reports_a_busy_port(template_file: Path, capsys: Any) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert cli.main(["run", "-t", str(template_file), "--port", str(port)]) == 1
+        assert main(["local", "run", "-t", str(template_file), "--port", str(port)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("hub_local run: cannot start:")
+    assert err.startswith("hub local run: cannot start:")
     assert err.count("\n") == 1
 
 
@@ -1090,7 +1093,7 @@ def test_cli_run_banner_lists_partners(capsys: Any) -> None:
         moto_url="http://127.0.0.1:2",
         pumps=[],
     )
-    cli._print_banner(banner, sys.stdout)  # type: ignore[arg-type]
+    local_run.print_banner(banner, sys.stdout)  # type: ignore[arg-type]
     out = capsys.readouterr().out
     assert "partner  Fake       http://127.0.0.1:1  (sandbox)" in out
     assert "partner  Other      https://other.example  (override)" in out
@@ -1103,7 +1106,7 @@ def test_cli_layer_size(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyP
     (layer / "python" / "pkg" / "module.py").write_text("x = 1\n" * 2000)
     (layer / "python" / "data.bin").write_bytes(os.urandom(3000))
 
-    assert cli.main(["layer-size", str(layer)]) == 0
+    assert main(["local", "layer-size", str(layer)]) == 0
     out = capsys.readouterr().out.strip()
     match = re.fullmatch(
         r"layer AdaptersLayer: 14\.6 KiB \(15000 bytes\) unzipped, [\d.]+ KiB \((\d+) bytes\) zipped "
@@ -1113,11 +1116,11 @@ def test_cli_layer_size(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyP
     assert match, out
     assert 3000 < int(match.group(1)) < 15000
 
-    monkeypatch.setattr(cli, "LAYER_LIMIT_UNZIPPED", 1000)
-    assert cli.main(["layer-size", str(layer), "--name", "Big"]) == 1
+    monkeypatch.setattr(local_build, "LAYER_LIMIT_UNZIPPED", 1000)
+    assert main(["local", "layer-size", str(layer), "--name", "Big"]) == 1
     assert "layer Big is over Lambda's unzipped limit" in capsys.readouterr().err
 
-    assert cli.main(["layer-size", str(tmp_path / "missing")]) == 2
+    assert main(["local", "layer-size", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 
 
@@ -1126,13 +1129,13 @@ def test_cli_layer_size(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyP
     [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (7.9 * 2**20, "7.9 MiB"), (3 * 2**30, "3.0 GiB")],
 )
 def test_human_size(size: float, text: str) -> None:
-    assert cli.human_size(int(size)) == text
+    assert local_build.human_size(int(size)) == text
 
 
 def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "local"), str(REPO)])}
     completed = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "hub_local", "layer-size", str(tmp_path)],
+        [sys.executable, "-m", "hub_cli", "local", "layer-size", str(tmp_path)],
         capture_output=True,
         text=True,
         env=environment,

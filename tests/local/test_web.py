@@ -59,15 +59,13 @@ def test_it_only_reads(web):
 
 
 def test_the_pages_port_follows_the_gateways_unless_told():
-    from argparse import Namespace  # noqa: PLC0415
+    from hub_cli.commands.local.run import pages_port  # noqa: PLC0415
 
-    from hub_local.cli import _web_port  # noqa: PLC0415
-
-    assert _web_port(Namespace(web_port="4321", port=3100)) == 4321
-    assert _web_port(Namespace(web_port=None, port=0)) == 0
+    assert pages_port(4321, 3100) == 4321
+    assert pages_port(None, 0) == 0
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
         # The port after the gateway's is someone else's: any free one, which the banner prints.
-        assert _web_port(Namespace(web_port=None, port=taken - 1)) == 0
+        assert pages_port(None, taken - 1) == 0

@@ -80,10 +80,10 @@ def test_a_started_process_is_searched_by_its_log_lines(detector):
             '{"level":"INFO","message":"lead stored","email":"' + canaries.CANARY_EMAIL + '"}',
         ]
     )
-    detector.scan_output(output, "python -m hub_local run")
+    detector.scan_output(output, "hub local run")
     (finding,) = detector.findings
     assert finding.canary == "CANARY_EMAIL"
-    assert finding.source == "output of python -m hub_local run"
+    assert finding.source == "output of hub local run"
     assert detector.outputs == 1
 
 

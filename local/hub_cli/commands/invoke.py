@@ -10,11 +10,11 @@ from typing import Any
 
 import click
 
+from hub_cli.commands.local.invoke import invoke_local
 from hub_cli.errors import CliError
 from hub_cli.inputs import read_json_object
 from hub_cli.settings import Settings, pass_settings
 from hub_cli.target import FUNCTION_TYPES, Target
-from hub_local import cli as hub_local_cli
 from hub_local.examples import ExampleError, Handouts, fill
 
 
@@ -36,10 +36,7 @@ def command(settings: Settings, function: str, event_file: str, running: bool, e
     `sam local invoke` does; with --stage, the deployed function is invoked synchronously.
     """
     if settings.local and not running:
-        arguments = ["invoke", function, event_file, "--template", str(settings.template)]
-        if env_vars:
-            arguments += ["--env-vars", env_vars]
-        return hub_local_cli.main(arguments)
+        return invoke_local(str(settings.template), function, event_file, env_vars)
     target = settings.target()
     event = read_json_object(event_file)
     if target.local:
