@@ -16,8 +16,9 @@ from donation_ingester.errors import (
     InvalidDonation,
     PublishFailed,
 )
-from donation_ingester.models import CallbackDonation, CampaignRef
+from donation_ingester.models import CallbackDonation
 from hub_core import priming
+from hub_core.campaigns import CampaignKey
 from hub_core.deadline import deadline_aware
 from hub_core.http_api import Refusal, install_error_handlers, json_response, map_refusals, problems_from
 from hub_core.observability import logger_for, metrics_for
@@ -71,8 +72,9 @@ map_refusals(
     enable_validation=False,
 )
 def donation_callback(serviceId: str, route: str, donationCode: str, token: str) -> Response[str]:
-    campaign = CampaignRef(serviceId, route, donationCode)
+    campaign = CampaignKey.from_path(serviceId, route, donationCode)
     callback.verify_token(campaign, token)
+    assert campaign is not None  # verify_token refuses a path that names no campaign
     donation = callback.parse_donation(_payload_fields())
     received = callback.receive(campaign, donation)
     body: dict[str, Any] = {"status": received.status, "messageKey": received.message_key}
@@ -83,7 +85,7 @@ def donation_callback(serviceId: str, route: str, donationCode: str, token: str)
 
 @app.route(CALLBACK, method=["GET", "POST"], enable_validation=False)
 def donation_callback_without_token(serviceId: str, route: str, donationCode: str) -> Response[str]:
-    callback.verify_token(CampaignRef(serviceId, route, donationCode), None)
+    callback.verify_token(CampaignKey.from_path(serviceId, route, donationCode), None)
     raise AssertionError("verify_token refuses a missing token")  # pragma: no cover
 
 

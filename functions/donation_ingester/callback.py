@@ -27,7 +27,6 @@ from donation_ingester.models import (
     DONATION_HINT,
     EVENT_SOURCE,
     CallbackDonation,
-    CampaignRef,
     DonationHint,
     event_id_for,
 )
@@ -35,6 +34,7 @@ from donation_ingester.resources import campaign_info, fresh_campaign_info, hash
 from donation_ingester.settings import settings
 from donation_ingester.store import CampaignInfo
 from hub_core import events
+from hub_core.campaigns import CampaignKey
 from hub_core.ledger import PENDING, donation_pk
 from hub_core.observability import logger_for, metrics_for
 from hub_core.tokens import callback_token_matches, is_callback_token_shaped
@@ -44,18 +44,22 @@ logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
 
 
-def verify_token(campaign: CampaignRef, token: str | None) -> CampaignInfo:
+def verify_token(campaign: CampaignKey | None, token: str | None) -> CampaignInfo:
     """Before the payload is looked at: CallbackTokenMissing without a token, CallbackTokenRefused (or, after a stop's
     grace period, CallbackRevoked) with one this campaign does not hold (any more).
 
     The campaign (with its token's hash) comes from the per-container cache; a token that does not match is checked
     once more against a fresh read, so a token issued by a `PUT` moments ago works at once. A replaced token is
-    refused once the cache has moved on (CAMPAIGN_CACHE_SECONDS at most).
+    refused once the cache has moved on (CAMPAIGN_CACHE_SECONDS at most). `campaign` is None when the URL's path
+    cannot name one of ours (CampaignKey.from_path): refused like a token no campaign holds, with nothing read.
     """
     if not is_callback_token_shaped(token):
         metrics.add_metric(name="DonationCallbackUnauthorized", unit="Count", value=1)
         raise CallbackTokenMissing
     assert token is not None
+    if campaign is None:
+        metrics.add_metric(name="DonationCallbackForbidden", unit="Count", value=1)
+        raise CallbackTokenRefused
     info = campaign_info(campaign.ref)
     if info is None or not callback_token_matches(token, info.callback_token_hash):
         info = fresh_campaign_info(campaign.ref)
@@ -90,7 +94,7 @@ class Received:
 
 
 def receive(
-    campaign: CampaignRef, donation: CallbackDonation, *, source: str = "callback", announce: bool = True
+    campaign: CampaignKey, donation: CallbackDonation, *, source: str = "callback", announce: bool = True
 ) -> Received:
     """Record the donation once, pending, and hand it to the fold; a repeat changes nothing but may hand it again.
 
@@ -152,7 +156,7 @@ def receive(
     return Received("duplicate", donation.messageKey, flags, verification=existing.verification)
 
 
-def _flags(campaign: CampaignRef, donation: CallbackDonation, info: CampaignInfo | None) -> list[str]:
+def _flags(campaign: CampaignKey, donation: CallbackDonation, info: CampaignInfo | None) -> list[str]:
     """Why a donation deserves an operator's look; whether it counts is Umbrella's list's to say."""
     flags = []
     if info is None:

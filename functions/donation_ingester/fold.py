@@ -20,7 +20,6 @@ from donation_ingester import SERVICE
 from donation_ingester.models import (
     DONATION_RECEIVED,
     EVENT_SOURCE,
-    CampaignRef,
     DonationHint,
     DonationReceived,
     event_id_for,
@@ -29,6 +28,7 @@ from donation_ingester.resources import campaign_info, ledger, umbrella
 from donation_ingester.settings import settings
 from donation_ingester.store import CampaignInfo, FoldEntry
 from hub_core import events
+from hub_core.campaigns import CampaignKey
 from hub_core.deadline import fits, record_budget
 from hub_core.ledger import PENDING
 from hub_core.observability import logger_for, metrics_for
@@ -43,11 +43,11 @@ def _received_detail(
     campaign_ref: str, listed: CampaignDonation, info: CampaignInfo | None, flags: Sequence[str]
 ) -> dict[str, Any]:
     """The donation as Umbrella listed it: the only DonationReceived there is (loyalty acts on it)."""
-    campaign = CampaignRef.parse(campaign_ref)
+    campaign = CampaignKey.from_ref(campaign_ref)
     return DonationReceived(
         eventId=event_id_for(listed.messageKey),
         campaign=campaign_ref,
-        serviceId=int(campaign.service_id),
+        serviceId=campaign.service_id,
         route=campaign.route,
         donationCode=campaign.donation_code,
         messageKey=listed.messageKey,
@@ -189,11 +189,11 @@ def _verify_campaign(campaign_ref: str, hints: Sequence[DonationHint], report: F
     report.skipped += len(hints) - len(pending)
     if not pending:
         return Settled()
-    campaign = CampaignRef.parse(campaign_ref)
+    campaign = CampaignKey.from_ref(campaign_ref)
     since = max(0, min(donation.received_at for donation in pending) - config.verify_overlap_seconds)
     report.umbrella_calls += 1
     try:
-        answer = umbrella().donations(int(campaign.service_id), campaign.route, campaign.donation_code, since=since)
+        answer = umbrella().donations(campaign.service_id, campaign.route, campaign.donation_code, since=since)
     except PartnerNotFound:
         # Umbrella answers nothing for a stopped campaign: it confirms nothing more, so nothing more is counted.
         answer = []

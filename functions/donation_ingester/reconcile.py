@@ -17,10 +17,11 @@ from typing import Any
 from donation_ingester import SERVICE
 from donation_ingester.callback import receive
 from donation_ingester.fold import confirm_listed, mark_unconfirmed
-from donation_ingester.models import CallbackDonation, CampaignRef
+from donation_ingester.models import CallbackDonation
 from donation_ingester.resources import directory, ledger, umbrella
 from donation_ingester.settings import settings
 from donation_ingester.store import CampaignInfo
+from hub_core.campaigns import CampaignKey
 from hub_core.ledger import read_totals
 from hub_core.observability import logger_for, metrics_for
 from partners.errors import PartnerError, PartnerNotFound
@@ -110,7 +111,7 @@ def _summary(results: Sequence[Reconciled], left: int) -> dict[str, Any]:
 def reconcile_campaign(info: CampaignInfo) -> Reconciled:
     """Recover and verify what Umbrella lists, mark what it never listed, compare totals. An outage moves nothing."""
     config = settings()
-    campaign = CampaignRef.parse(info.ref)
+    campaign = CampaignKey.from_ref(info.ref)
     result = Reconciled(campaign=info.ref, status="ok")
     state = ledger().reconcile_state(info.ref)
     watermark = state.watermark if state else info.created_at
@@ -119,7 +120,7 @@ def reconcile_campaign(info: CampaignInfo) -> Reconciled:
     # Far enough back for the watermark's overlap and for every callback still waiting for its confirmation.
     since = max(0, min([watermark, *(p.received_at for p in pending)]) - config.reconcile_overlap_seconds)
     try:
-        donations = umbrella().donations(int(campaign.service_id), campaign.route, campaign.donation_code, since=since)
+        donations = umbrella().donations(campaign.service_id, campaign.route, campaign.donation_code, since=since)
     except PartnerNotFound:
         result.status = "gone"
         result.possibly_unseen = state is None or state.reconciled_at_stop is None
@@ -164,7 +165,7 @@ def reconcile_before_stop(ref: str) -> Reconciled:
 
 
 def _settle_listed(
-    info: CampaignInfo, campaign: CampaignRef, donations: Sequence[CampaignDonation], result: Reconciled, now: int
+    info: CampaignInfo, campaign: CampaignKey, donations: Sequence[CampaignDonation], result: Reconciled, now: int
 ) -> int | None:
     """Record what the ledger lacks and verify every listed donation not yet folded; the earliest donation left
     unsettled (the watermark must not pass it), or None."""
@@ -188,10 +189,10 @@ def _settle_listed(
     return min(unsettled) if unsettled else None
 
 
-def _compare_totals(info: CampaignInfo, campaign: CampaignRef, result: Reconciled) -> None:
+def _compare_totals(info: CampaignInfo, campaign: CampaignKey, result: Reconciled) -> None:
     """Umbrella's collected amount against our verified total (this run's verifications are folded already)."""
     try:
-        partner = umbrella().collected_amount(int(campaign.service_id), campaign.route, campaign.donation_code)
+        partner = umbrella().collected_amount(campaign.service_id, campaign.route, campaign.donation_code)
     except PartnerError as exc:
         logger.warning("reconciliation: collected amount unavailable", extra={"campaign": info.ref, **exc.log_fields()})
         return

@@ -18,9 +18,9 @@ import pytest
 
 from donation_ingester import callback, fold
 from donation_ingester import reconcile as reconciliation
-from donation_ingester.models import CampaignRef
 from hub_core import aws, events
 from hub_core.caches import reset_all
+from hub_core.campaigns import CampaignKey
 from hub_core.ledger import PendingTotals, read_pending
 from tests.conftest import load_event
 from tests.integration.conftest import CANARY_MSISDN, UMBRELLA_KEY, response_json
@@ -408,7 +408,7 @@ def test_100_concurrent_identical_callbacks_leave_one_record_and_one_count(stack
     for name, value in stack.function_env(FUNCTION).items():
         monkeypatch.setenv(name, value)
     reset_all()
-    campaign = CampaignRef(str(fields["serviceId"]), fields["route"], fields["donationCode"])
+    campaign = CampaignKey(fields["serviceId"], fields["route"], fields["donationCode"])
     parsed = callback.parse_donation(payload)
     with ThreadPoolExecutor(max_workers=16) as pool:
         outcomes = list(pool.map(lambda _: callback.receive(campaign, parsed).status, range(100)))
