@@ -296,11 +296,14 @@ def test_the_erasure_retry_queue_starts_no_record_that_would_not_fit(monkeypatch
 
     retried: list[str] = []
 
-    def slow_retry(request_id):
+    collaborators = SimpleNamespace(settings=SimpleNamespace(retry_record_seconds=2.0))
+
+    def slow_retry(services, request_id):
+        assert services is collaborators
         retried.append(request_id)
         clock.now += 1.5
 
-    monkeypatch.setattr(deferred, "settings", lambda: SimpleNamespace(retry_record_seconds=2.0))
+    monkeypatch.setattr(deferred, "services", lambda: collaborators)
     monkeypatch.setattr(deferred, "retry", slow_retry)
     records = [SQSRecord({"messageId": f"m{i}", "body": f'{{"erasure_request_id": "r{i}"}}'}) for i in range(3)]
     outcomes = []
