@@ -825,3 +825,29 @@ def test_the_fake_ledger_keeps_the_real_ones_rules(make, real_ledger):
     ledger.save_reconcile_state(REF, watermark=10, now=1, ledger_amount=None, partner_amount=None)
     ledger.save_reconcile_state(REF, watermark=5, now=2, ledger_amount=None, partner_amount=None)
     assert ledger.reconcile_state(REF).watermark == 10
+
+
+def test_the_real_services_are_built_once_per_container_without_calling_anything(monkeypatch):
+    from donation_ingester import services as edge  # noqa: PLC0415
+    from hub_core import aws  # noqa: PLC0415
+
+    for name, value in {
+        "DONATIONS_TABLE_NAME": "donations",
+        "CAMPAIGNS_TABLE_NAME": "campaigns",
+        "UMBRELLA_BASE_URL": "http://127.0.0.1:9",
+        "CAMPAIGN_CACHE_SECONDS": "5",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    def no_aws() -> Any:
+        raise AssertionError("building the services called AWS")
+
+    monkeypatch.setattr(aws, "dynamodb", no_aws)
+    built = edge.services()
+    assert built is edge.services()
+    assert (built.ledger.table_name, built.directory.table_name, built.campaigns.ttl_seconds) == (
+        "donations",
+        "campaigns",
+        5,
+    )
+    assert built.campaigns.directory is built.directory

@@ -351,3 +351,22 @@ def test_the_deferred_requests_table_keeps_a_request_until_it_is_deleted(monkeyp
             table.delete("r-1")  # a second delete (a redelivery) is no error
         item = client.scan(TableName="requests")["Items"]
         assert item == []
+
+
+def test_the_real_services_are_built_once_per_container_without_calling_anything(monkeypatch):
+    from erasure import services as edge  # noqa: PLC0415
+    from hub_core import aws  # noqa: PLC0415
+
+    for name in ("LEADS", "CAMPAIGNS", "DONATIONS", "LOYALTY", "ERASURE_REQUESTS"):
+        monkeypatch.setenv(f"{name}_TABLE_NAME", name.lower())
+    monkeypatch.setenv("ERASURE_RETRY_QUEUE_URL", "http://127.0.0.1:9/queue")
+
+    def no_aws() -> Any:
+        raise AssertionError("building the services called AWS")
+
+    monkeypatch.setattr(aws, "dynamodb", no_aws)
+    monkeypatch.setattr(aws, "sqs", no_aws)
+    built = edge.services()
+    assert built is edge.services()
+    assert (built.store.leads, built.deferred.table_name) == ("leads", "erasure_requests")
+    assert built.new_id() != built.new_id()
