@@ -32,9 +32,11 @@ for path in ("layers/adapters", "functions", "local", ""):
 # The hub's own modules, once the paths above make them importable (as `make bench` runs this file).
 from bench.stack import function_environment  # noqa: E402
 from donation_ingester import callback, fold  # noqa: E402
-from donation_ingester.models import DONATION_HINT, CallbackDonation, CampaignRef  # noqa: E402
+from donation_ingester.models import DONATION_HINT, CallbackDonation  # noqa: E402
+from donation_ingester.services import services  # noqa: E402
 from hub_core import aws, events  # noqa: E402
 from hub_core.caches import reset_all  # noqa: E402
+from hub_core.campaigns import CampaignKey  # noqa: E402
 from hub_core.ledger import read_totals  # noqa: E402
 from hub_local.stack import LocalStack  # noqa: E402
 from hub_local.template import load_yaml  # noqa: E402
@@ -216,15 +218,17 @@ def simulate(rate: int = 1000, seconds: float = 1.0) -> SimResult:
             callback.logger.setLevel(logging.WARNING)
             callback.metrics.add_metric = lambda **_: None  # type: ignore[method-assign]
             try:
-                campaign = CampaignRef.parse(ref)
+                campaign = CampaignKey.from_ref(ref)
                 for index, donation in enumerate(made):
                     counter.now = index / rate
-                    callback.receive(campaign, CallbackDonation(messageKey=donation["messageKey"], amount=100))
+                    callback.receive(
+                        services(), campaign, CallbackDonation(messageKey=donation["messageKey"], amount=100)
+                    )
                 source = fold_source()
                 # The pollers take turns; a batch is folded when it closes (each poller folds one batch at a time).
                 for closed_at, records in batches(published, source):
                     counter.now = closed_at
-                    report = fold.fold_batch(records)
+                    report = fold.fold_batch(services(), records)
                     assert not report.failed_message_ids, report
             finally:
                 events.publish, events.publish_many = real_publish, real_many

@@ -23,6 +23,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from campaign_lifecycle.texts import DisplayTextError, check_display_text
+from hub_core.campaigns import CampaignKey as CampaignKey  # noqa: PLC0414 - re-exported: the lifecycle imports it from here
 from hub_core.identifiers import USER_ID_PATTERN, check_msisdn
 
 DONATION_CODE = re.compile(r"^[A-Za-z0-9]{2,20}$")
@@ -126,26 +127,6 @@ class CampaignChanges(_CampaignFields):
 
     def changed(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
-
-
-class CampaignKey(BaseModel):
-    """A campaign is its service, route and donation code, as at Umbrella."""
-
-    model_config = ConfigDict(frozen=True)
-
-    service_id: int
-    route: str
-    donation_code: str
-
-    @property
-    def ref(self) -> str:
-        """The one string that names the campaign in our table, tokens and URLs (its parts cannot hold a '/')."""
-        return f"{self.service_id}/{self.route}/{self.donation_code}"
-
-    @classmethod
-    def from_ref(cls, ref: str) -> CampaignKey:
-        service_id, route, code = ref.split("/")
-        return cls(service_id=int(service_id), route=route, donation_code=code)
 
 
 class CampaignState(StrEnum):

@@ -16,8 +16,10 @@ from donation_ingester.errors import (
     InvalidDonation,
     PublishFailed,
 )
-from donation_ingester.models import CallbackDonation, CampaignRef
+from donation_ingester.models import CallbackDonation
+from donation_ingester.services import services
 from hub_core import priming
+from hub_core.campaigns import CampaignKey
 from hub_core.deadline import deadline_aware
 from hub_core.http_api import Refusal, install_error_handlers, json_response, map_refusals, problems_from
 from hub_core.observability import logger_for, metrics_for
@@ -71,10 +73,12 @@ map_refusals(
     enable_validation=False,
 )
 def donation_callback(serviceId: str, route: str, donationCode: str, token: str) -> Response[str]:
-    campaign = CampaignRef(serviceId, route, donationCode)
-    callback.verify_token(campaign, token)
-    donation = callback.parse_donation(_payload_fields())
-    received = callback.receive(campaign, donation)
+    collaborators = services()
+    campaign = CampaignKey.from_path(serviceId, route, donationCode)
+    callback.verify_token(collaborators, campaign, token)
+    assert campaign is not None  # verify_token refuses a path that names no campaign
+    donation = callback.parse_donation(collaborators, _payload_fields())
+    received = callback.receive(collaborators, campaign, donation)
     body: dict[str, Any] = {"status": received.status, "messageKey": received.message_key}
     if received.flags:
         body["flags"] = received.flags
@@ -83,7 +87,7 @@ def donation_callback(serviceId: str, route: str, donationCode: str, token: str)
 
 @app.route(CALLBACK, method=["GET", "POST"], enable_validation=False)
 def donation_callback_without_token(serviceId: str, route: str, donationCode: str) -> Response[str]:
-    callback.verify_token(CampaignRef(serviceId, route, donationCode), None)
+    callback.verify_token(services(), CampaignKey.from_path(serviceId, route, donationCode), None)
     raise AssertionError("verify_token refuses a missing token")  # pragma: no cover
 
 
@@ -106,18 +110,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if trigger is Trigger.SQS:
         from hub_core import batches  # noqa: PLC0415 - queue invocations only: the callback's cold start does without
 
-        report = fold.fold_batch(event["Records"])
+        report = fold.fold_batch(services(), event["Records"])
         failed = set(report.failed_message_ids)
         return dict(batches.planned(event, context, lambda message_id: "not folded" if message_id in failed else None))
     if trigger is Trigger.SCHEDULE:
-        return reconcile.reconcile_all(context.get_remaining_time_in_millis)
+        return reconcile.reconcile_all(services(), context.get_remaining_time_in_millis)
     request = event.get("reconcile")
     if isinstance(request, dict):
         campaigns = request.get("campaigns")
         if campaigns is None:
-            return reconcile.reconcile_all(context.get_remaining_time_in_millis)
+            return reconcile.reconcile_all(services(), context.get_remaining_time_in_millis)
         if isinstance(campaigns, list) and all(isinstance(ref, str) and ref.count("/") == 2 for ref in campaigns):
-            return reconcile.reconcile_refs(campaigns)
+            return reconcile.reconcile_refs(services(), campaigns)
     raise ValueError(
         "unrecognised event: expected an HTTP API request, an SQS batch, a Scheduled Event or "
         '{"reconcile": {"campaigns": ["<serviceId>/<route>/<donationCode>", ...]}}'

@@ -3,11 +3,13 @@
 The campaign's token first (its hash on the campaign; refused after a stop's grace period), then the payload (amount
 bounded); one conditional put of a `pending` donation; one DonationCallbackReceived event for the fold. Nothing is
 counted and no DonationReceived is emitted on the callback path: anyone holding a callback URL could send one.
+
+Every entry point takes the function's collaborators (services.IngesterServices: ledger, campaign cache, hasher,
+bus, clock), built once at the handler's edge; nothing here reaches a module-level factory.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,14 +29,12 @@ from donation_ingester.models import (
     DONATION_HINT,
     EVENT_SOURCE,
     CallbackDonation,
-    CampaignRef,
     DonationHint,
     event_id_for,
 )
-from donation_ingester.resources import campaign_info, fresh_campaign_info, hasher, ledger
-from donation_ingester.settings import settings
+from donation_ingester.services import IngesterServices
 from donation_ingester.store import CampaignInfo
-from hub_core import events
+from hub_core.campaigns import CampaignKey
 from hub_core.ledger import PENDING, donation_pk
 from hub_core.observability import logger_for, metrics_for
 from hub_core.tokens import callback_token_matches, is_callback_token_shaped
@@ -44,34 +44,38 @@ logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
 
 
-def verify_token(campaign: CampaignRef, token: str | None) -> CampaignInfo:
+def verify_token(services: IngesterServices, campaign: CampaignKey | None, token: str | None) -> CampaignInfo:
     """Before the payload is looked at: CallbackTokenMissing without a token, CallbackTokenRefused (or, after a stop's
     grace period, CallbackRevoked) with one this campaign does not hold (any more).
 
     The campaign (with its token's hash) comes from the per-container cache; a token that does not match is checked
     once more against a fresh read, so a token issued by a `PUT` moments ago works at once. A replaced token is
-    refused once the cache has moved on (CAMPAIGN_CACHE_SECONDS at most).
+    refused once the cache has moved on (CAMPAIGN_CACHE_SECONDS at most). `campaign` is None when the URL's path
+    cannot name one of ours (CampaignKey.from_path): refused like a token no campaign holds, with nothing read.
     """
     if not is_callback_token_shaped(token):
         metrics.add_metric(name="DonationCallbackUnauthorized", unit="Count", value=1)
         raise CallbackTokenMissing
     assert token is not None
-    info = campaign_info(campaign.ref)
+    if campaign is None:
+        metrics.add_metric(name="DonationCallbackForbidden", unit="Count", value=1)
+        raise CallbackTokenRefused
+    info = services.campaigns.get(campaign.ref)
     if info is None or not callback_token_matches(token, info.callback_token_hash):
-        info = fresh_campaign_info(campaign.ref)
+        info = services.campaigns.fresh(campaign.ref)
     if info is None or not callback_token_matches(token, info.callback_token_hash):
         metrics.add_metric(name="DonationCallbackForbidden", unit="Count", value=1)
         raise CallbackTokenRefused
-    grace = settings().callback_grace_after_stop_seconds
-    if info.state == "stopped" and info.stopped_at is not None and time.time() > info.stopped_at + grace:
+    grace = services.settings.callback_grace_after_stop_seconds
+    if info.state == "stopped" and info.stopped_at is not None and services.now() > info.stopped_at + grace:
         metrics.add_metric(name="DonationCallbackRevoked", unit="Count", value=1)
         raise CallbackRevoked
     return info
 
 
-def parse_donation(fields: dict[str, Any]) -> CallbackDonation:
+def parse_donation(services: IngesterServices, fields: dict[str, Any]) -> CallbackDonation:
     """The payload's fields; InvalidDonation naming each problem (and nothing stored) when they are not a donation."""
-    config = settings()
+    config = services.settings
     context = {"msisdn_pattern": config.msisdn_pattern, "max_amount_ore": config.callback_max_amount_ore}
     try:
         return CallbackDonation.model_validate(fields, context=context)
@@ -90,14 +94,19 @@ class Received:
 
 
 def receive(
-    campaign: CampaignRef, donation: CallbackDonation, *, source: str = "callback", announce: bool = True
+    services: IngesterServices,
+    campaign: CampaignKey,
+    donation: CallbackDonation,
+    *,
+    source: str = "callback",
+    announce: bool = True,
 ) -> Received:
     """Record the donation once, pending, and hand it to the fold; a repeat changes nothing but may hand it again.
 
     `announce=False` is reconciliation's: it verifies what it records itself, at once.
     """
-    now = int(time.time())
-    info = campaign_info(campaign.ref)
+    now = int(services.now())
+    info = services.campaigns.get(campaign.ref)
     flags = _flags(campaign, donation, info)
     donated_at = donation.donatedAt or datetime.fromtimestamp(now, UTC)
     item: dict[str, Any] = {
@@ -113,7 +122,7 @@ def receive(
     }
     optional = {
         # Only ever matched (erasure), never read back: a keyed hash, not the number.
-        "msisdn": hasher().hash(donation.msisdn) if donation.msisdn else None,
+        "msisdn": services.hasher.hash(donation.msisdn) if donation.msisdn else None,
         "text": donation.text,
         "route_name": donation.routeName,
         "donation_code": donation.donationCode,
@@ -121,7 +130,7 @@ def receive(
     item |= {name: value for name, value in optional.items() if value}
     if flags:
         item["flags"] = flags
-    outcome = ledger().record(item)
+    outcome = services.ledger.record(item)
     logger.append_keys(campaign=campaign.ref, message_key=donation.messageKey)
     if outcome.new:
         metrics.add_metric(name="DonationRecorded", unit="Count", value=1)
@@ -134,7 +143,7 @@ def receive(
         log = logger.debug if source == "callback" else logger.info
         log("donation recorded", extra={"amount": donation.amount, "source": source, "donor": _masked(donation)})
         if announce:
-            _publish_hint(campaign.ref, donation.messageKey, donation.amount, now, flags)
+            _publish_hint(services, _hint(campaign.ref, donation.messageKey, donation.amount, now, flags))
         return Received("recorded", donation.messageKey, flags, published=announce)
     existing = outcome.existing
     assert existing is not None
@@ -146,13 +155,14 @@ def receive(
         return Received("duplicate", donation.messageKey, ["message_key_conflict"], verification=existing.verification)
     if announce and not existing.settled and existing.verification == PENDING:
         # The first hint may have failed to leave; the fold de-duplicates (the donation is folded once).
-        _publish_hint(existing.campaign_ref, existing.message_key, existing.amount, existing.received_at, flags)
+        hint = _hint(existing.campaign_ref, existing.message_key, existing.amount, existing.received_at, flags)
+        _publish_hint(services, hint)
         metrics.add_metric(name="DonationEventRepublished", unit="Count", value=1)
         return Received("duplicate", donation.messageKey, flags, published=True, verification=existing.verification)
     return Received("duplicate", donation.messageKey, flags, verification=existing.verification)
 
 
-def _flags(campaign: CampaignRef, donation: CallbackDonation, info: CampaignInfo | None) -> list[str]:
+def _flags(campaign: CampaignKey, donation: CallbackDonation, info: CampaignInfo | None) -> list[str]:
     """Why a donation deserves an operator's look; whether it counts is Umbrella's list's to say."""
     flags = []
     if info is None:
@@ -172,8 +182,8 @@ def _masked(donation: CallbackDonation) -> str | None:
     return mask_msisdn(donation.msisdn) if donation.msisdn else None
 
 
-def _publish_hint(campaign_ref: str, message_key: str, amount: int, received_at: int, flags: Sequence[str]) -> None:
-    detail = DonationHint(
+def _hint(campaign_ref: str, message_key: str, amount: int, received_at: int, flags: Sequence[str]) -> DonationHint:
+    return DonationHint(
         eventId=event_id_for(message_key),
         campaign=campaign_ref,
         messageKey=message_key,
@@ -181,8 +191,11 @@ def _publish_hint(campaign_ref: str, message_key: str, amount: int, received_at:
         receivedAt=received_at,
         flags=list(flags),
     )
+
+
+def _publish_hint(services: IngesterServices, detail: DonationHint) -> None:
     try:
-        events.publish(EVENT_SOURCE, DONATION_HINT, detail.as_detail())
+        services.publish(EVENT_SOURCE, DONATION_HINT, detail.as_detail())
     except Exception as exc:
         # Stored, not handed to the fold: Umbrella must send it again (app.py answers 503), and the repeat publishes.
         metrics.add_metric(name="DonationEventFailed", unit="Count", value=1)

@@ -5,12 +5,13 @@ asks Umbrella which messageKeys it holds; those become DonationReceived events a
 of up to 99 donations, each chunk one transaction that also marks them verified and folded, with Umbrella's amount.
 One not listed yet is retried by the queue, and marked `unconfirmed` (metric DonationUnconfirmed, never a total) once
 the confirm window has passed.
+
+Every entry point takes the function's collaborators (services.IngesterServices), built at the handler's edge.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,15 +21,13 @@ from donation_ingester import SERVICE
 from donation_ingester.models import (
     DONATION_RECEIVED,
     EVENT_SOURCE,
-    CampaignRef,
     DonationHint,
     DonationReceived,
     event_id_for,
 )
-from donation_ingester.resources import campaign_info, ledger, umbrella
-from donation_ingester.settings import settings
+from donation_ingester.services import IngesterServices
 from donation_ingester.store import CampaignInfo, FoldEntry
-from hub_core import events
+from hub_core.campaigns import CampaignKey
 from hub_core.deadline import fits, record_budget
 from hub_core.ledger import PENDING
 from hub_core.observability import logger_for, metrics_for
@@ -43,11 +42,11 @@ def _received_detail(
     campaign_ref: str, listed: CampaignDonation, info: CampaignInfo | None, flags: Sequence[str]
 ) -> dict[str, Any]:
     """The donation as Umbrella listed it: the only DonationReceived there is (loyalty acts on it)."""
-    campaign = CampaignRef.parse(campaign_ref)
+    campaign = CampaignKey.from_ref(campaign_ref)
     return DonationReceived(
         eventId=event_id_for(listed.messageKey),
         campaign=campaign_ref,
-        serviceId=int(campaign.service_id),
+        serviceId=campaign.service_id,
         route=campaign.route,
         donationCode=campaign.donation_code,
         messageKey=listed.messageKey,
@@ -70,6 +69,7 @@ class Settled:
 
 
 def confirm_listed(
+    services: IngesterServices,
     campaign_ref: str,
     to_confirm: Sequence[tuple[CampaignDonation, Sequence[str]]],
     info: CampaignInfo | None,
@@ -78,12 +78,14 @@ def confirm_listed(
 ) -> Settled:
     """Announce and fold donations Umbrella listed: the event first (consumers de-duplicate on its eventId), so that
     a fold that fails is simply repeated; a donation is folded once whatever is repeated."""
-    config = settings()
+    config = services.settings
     result = Settled()
     entries: list[FoldEntry] = []
     # Ten to a PutEvents request: a fold batch of 100 donations costs 10 requests, not 100.
     details = [_received_detail(campaign_ref, listed, info, flags) for listed, flags in to_confirm]
-    for (listed, _), put in zip(to_confirm, events.publish_many(EVENT_SOURCE, DONATION_RECEIVED, details), strict=True):
+    for (listed, _), put in zip(
+        to_confirm, services.publish_many(EVENT_SOURCE, DONATION_RECEIVED, details), strict=True
+    ):
         if not put:
             result.failed.append(listed.messageKey)
             continue
@@ -94,7 +96,7 @@ def confirm_listed(
     for start in range(0, len(entries), config.fold_chunk):
         chunk = entries[start : start + config.fold_chunk]
         try:
-            outcome = ledger().fold(campaign_ref, chunk, now=now, attempts=config.fold_conflict_attempts)
+            outcome = services.ledger.fold(campaign_ref, chunk, now=now, attempts=config.fold_conflict_attempts)
         except Exception as exc:
             logger.warning("fold failed", extra={"campaign": campaign_ref, "kind": type(exc).__name__})
             result.failed.extend(entry.message_key for entry in chunk)
@@ -104,8 +106,8 @@ def confirm_listed(
     return result
 
 
-def mark_unconfirmed(campaign_ref: str, message_key: str, now: int) -> bool:
-    if not ledger().mark_unconfirmed(message_key, now=now):
+def mark_unconfirmed(services: IngesterServices, campaign_ref: str, message_key: str, now: int) -> bool:
+    if not services.ledger.mark_unconfirmed(message_key, now=now):
         return False
     metrics.add_metric(name="DonationUnconfirmed", unit="Count", value=1)
     logger.warning("callback never confirmed by Umbrella; not counted", extra={"campaign": campaign_ref})
@@ -125,7 +127,7 @@ class FoldReport:
     not_started: int = 0
 
 
-def fold_batch(records: Sequence[dict[str, Any]]) -> FoldReport:
+def fold_batch(services: IngesterServices, records: Sequence[dict[str, Any]]) -> FoldReport:
     """Callback hints (SQS records whose bodies are EventBridge events) verified and added to their campaigns' totals.
 
     Grouped by campaign, because the point is one Umbrella call and one total write per chunk per campaign, not per
@@ -144,7 +146,7 @@ def fold_batch(records: Sequence[dict[str, Any]]) -> FoldReport:
             continue
         known, ids = by_campaign[hint.campaign].get(hint.messageKey, (hint, []))
         by_campaign[hint.campaign][hint.messageKey] = (known, [*ids, message_id])
-    step_seconds = settings().fold_campaign_seconds
+    step_seconds = services.settings.fold_campaign_seconds
     for campaign_ref, hints in by_campaign.items():
         if not fits(step_seconds):
             # Not started rather than cut off: the queue brings these records again.
@@ -153,7 +155,7 @@ def fold_batch(records: Sequence[dict[str, Any]]) -> FoldReport:
             continue
         try:
             with record_budget(step_seconds):
-                settled = _verify_campaign(campaign_ref, [hint for hint, _ in hints.values()], report)
+                settled = _verify_campaign(services, campaign_ref, [hint for hint, _ in hints.values()], report)
         except Exception as exc:
             kind = exc.log_fields() if isinstance(exc, PartnerError) else {"kind": type(exc).__name__}
             logger.warning("verification failed; the hints come back", extra={"campaign": campaign_ref, **kind})
@@ -173,11 +175,13 @@ def fold_batch(records: Sequence[dict[str, Any]]) -> FoldReport:
     return report
 
 
-def _verify_campaign(campaign_ref: str, hints: Sequence[DonationHint], report: FoldReport) -> Settled:
+def _verify_campaign(
+    services: IngesterServices, campaign_ref: str, hints: Sequence[DonationHint], report: FoldReport
+) -> Settled:
     """One Umbrella call for all of this campaign's hints in the batch that are still pending."""
-    config = settings()
-    now = int(time.time())
-    stored = ledger().known([hint.messageKey for hint in hints])
+    config = services.settings
+    now = int(services.now())
+    stored = services.ledger.known([hint.messageKey for hint in hints])
     pending = [
         stored[hint.messageKey]
         for hint in hints
@@ -189,11 +193,11 @@ def _verify_campaign(campaign_ref: str, hints: Sequence[DonationHint], report: F
     report.skipped += len(hints) - len(pending)
     if not pending:
         return Settled()
-    campaign = CampaignRef.parse(campaign_ref)
+    campaign = CampaignKey.from_ref(campaign_ref)
     since = max(0, min(donation.received_at for donation in pending) - config.verify_overlap_seconds)
     report.umbrella_calls += 1
     try:
-        answer = umbrella().donations(int(campaign.service_id), campaign.route, campaign.donation_code, since=since)
+        answer = services.umbrella.donations(campaign.service_id, campaign.route, campaign.donation_code, since=since)
     except PartnerNotFound:
         # Umbrella answers nothing for a stopped campaign: it confirms nothing more, so nothing more is counted.
         answer = []
@@ -210,10 +214,10 @@ def _verify_campaign(campaign_ref: str, hints: Sequence[DonationHint], report: F
                 flags.append("amount_corrected")
             to_confirm.append((found, flags))
         elif now - donation.received_at >= config.confirm_window_seconds:
-            unconfirmed += mark_unconfirmed(campaign_ref, donation.message_key, now)
+            unconfirmed += mark_unconfirmed(services, campaign_ref, donation.message_key, now)
         else:
             waiting.append(donation.message_key)
-    settled = confirm_listed(campaign_ref, to_confirm, campaign_info(campaign_ref), now=now)
+    settled = confirm_listed(services, campaign_ref, to_confirm, services.campaigns.get(campaign_ref), now=now)
     settled.unconfirmed = unconfirmed
     settled.waiting = waiting
     return settled

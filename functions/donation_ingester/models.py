@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -147,21 +146,3 @@ class DonationHint(BaseModel):
 
     def as_detail(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
-
-
-@dataclass(frozen=True)
-class CampaignRef:
-    """The campaign a callback URL names: its parts exactly as the URL spells them (that is what was stored)."""
-
-    service_id: str
-    route: str
-    donation_code: str
-
-    @property
-    def ref(self) -> str:
-        return f"{self.service_id}/{self.route}/{self.donation_code}"
-
-    @classmethod
-    def parse(cls, ref: str) -> CampaignRef:
-        service_id, route, code = ref.split("/")
-        return cls(service_id, route, code)

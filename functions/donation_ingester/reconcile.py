@@ -4,12 +4,13 @@ On a schedule, each active (or lately stopped) campaign's donations since its wa
 callback) minus an overlap are read from Umbrella; the ones the ledger lacks are recorded, and those and every listed
 pending or unconfirmed one are verified the fold's way; pending ones past the window and not listed are marked
 unconfirmed. The ledger's verified total is then compared with Umbrella's.
+
+Every entry point takes the function's collaborators (services.IngesterServices), built at the handler's edge; the
+one exception is reconcile_before_stop, itself an edge: the campaign function's stop calls it in-process.
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,11 +18,10 @@ from typing import Any
 from donation_ingester import SERVICE
 from donation_ingester.callback import receive
 from donation_ingester.fold import confirm_listed, mark_unconfirmed
-from donation_ingester.models import CallbackDonation, CampaignRef
-from donation_ingester.resources import directory, ledger, umbrella
-from donation_ingester.settings import settings
+from donation_ingester.models import CallbackDonation
+from donation_ingester.services import IngesterServices, services
 from donation_ingester.store import CampaignInfo
-from hub_core.ledger import read_totals
+from hub_core.campaigns import CampaignKey
 from hub_core.observability import logger_for, metrics_for
 from partners.errors import PartnerError, PartnerNotFound
 from partners.umbrella import CampaignDonation
@@ -51,32 +51,32 @@ class Reconciled:
         return dict(self.__dict__)
 
 
-def reconcile_all(remaining_ms: Callable[[], int]) -> dict[str, Any]:
+def reconcile_all(services: IngesterServices, remaining_ms: Callable[[], int]) -> dict[str, Any]:
     """Every campaign that can still receive donations, in random order (a run cut short favours none)."""
-    config = settings()
-    now = int(time.time())
-    campaigns = list(directory().reconcilable(stopped_since=now - config.reconcile_after_stop_seconds))
-    random.shuffle(campaigns)
+    config = services.settings
+    now = int(services.now())
+    campaigns = list(services.directory.reconcilable(stopped_since=now - config.reconcile_after_stop_seconds))
+    services.shuffle(campaigns)
     results: list[Reconciled] = []
     for campaign in campaigns:
         if remaining_ms() < config.reconcile_reserve_ms:
             break
-        results.append(reconcile_campaign(campaign))
+        results.append(reconcile_campaign(services, campaign))
     left = len(campaigns) - len(results)
     if left:
         logger.warning("reconciliation stopped for time; the rest wait for the next run", extra={"left": left})
     return _summary(results, left)
 
 
-def reconcile_refs(refs: Iterable[str]) -> dict[str, Any]:
+def reconcile_refs(services: IngesterServices, refs: Iterable[str]) -> dict[str, Any]:
     """The named campaigns only (the operator's `hub reconcile CAMPAIGN`)."""
     results = []
     for ref in refs:
-        info = directory().get(ref)
+        info = services.directory.get(ref)
         if info is None:
             results.append(Reconciled(campaign=ref, status="unknown_campaign"))
             continue
-        results.append(reconcile_campaign(info))
+        results.append(reconcile_campaign(services, info))
     return _summary(results, 0)
 
 
@@ -107,19 +107,22 @@ def _summary(results: Sequence[Reconciled], left: int) -> dict[str, Any]:
     }
 
 
-def reconcile_campaign(info: CampaignInfo) -> Reconciled:
+def reconcile_campaign(services: IngesterServices, info: CampaignInfo) -> Reconciled:
     """Recover and verify what Umbrella lists, mark what it never listed, compare totals. An outage moves nothing."""
-    config = settings()
-    campaign = CampaignRef.parse(info.ref)
+    config = services.settings
+    ledger = services.ledger
+    campaign = CampaignKey.from_ref(info.ref)
     result = Reconciled(campaign=info.ref, status="ok")
-    state = ledger().reconcile_state(info.ref)
+    state = ledger.reconcile_state(info.ref)
     watermark = state.watermark if state else info.created_at
-    now = int(time.time())
-    pending = ledger().pending(info.ref)
+    now = int(services.now())
+    pending = ledger.pending(info.ref)
     # Far enough back for the watermark's overlap and for every callback still waiting for its confirmation.
     since = max(0, min([watermark, *(p.received_at for p in pending)]) - config.reconcile_overlap_seconds)
     try:
-        donations = umbrella().donations(int(campaign.service_id), campaign.route, campaign.donation_code, since=since)
+        donations = services.umbrella.donations(
+            campaign.service_id, campaign.route, campaign.donation_code, since=since
+        )
     except PartnerNotFound:
         result.status = "gone"
         result.possibly_unseen = state is None or state.reconciled_at_stop is None
@@ -129,18 +132,18 @@ def reconcile_campaign(info: CampaignInfo) -> Reconciled:
         result.status = "partner_unavailable"
         return result
     result.fetched = len(donations)
-    blocked_at = _settle_listed(info, campaign, donations, result, now)
+    blocked_at = _settle_listed(services, info, campaign, donations, result=result, now=now)
     listed = {donation.messageKey for donation in donations}
     for waiting in pending:
         if waiting.message_key not in listed and now - waiting.received_at >= config.confirm_window_seconds:
-            result.unconfirmed += mark_unconfirmed(info.ref, waiting.message_key, now)
+            result.unconfirmed += mark_unconfirmed(services, info.ref, waiting.message_key, now)
     stamps = [int(d.donatedAt.timestamp()) for d in donations]
     new_watermark = max([watermark, *(s for s in stamps if blocked_at is None or s < blocked_at)])
     if result.recovered:
         logger.info("reconciliation recovered donations", extra={"campaign": info.ref, "count": result.recovered})
     result.watermark = new_watermark
-    _compare_totals(info, campaign, result)
-    ledger().save_reconcile_state(
+    _compare_totals(services, info, campaign, result)
+    ledger.save_reconcile_state(
         info.ref,
         watermark=new_watermark,
         now=now,
@@ -152,23 +155,35 @@ def reconcile_campaign(info: CampaignInfo) -> Reconciled:
 
 def reconcile_before_stop(ref: str) -> Reconciled:
     """The campaign's last reconciliation, run by its stop (campaign_lifecycle, in-process) while Umbrella still
-    answers for it: a donation whose callback was lost is recovered now. Marked, so that the `gone` of later runs
-    is known to lose nothing; an unsuccessful run is not marked, and its `gone` later raises ReconciliationGone."""
-    info = directory().get(ref)
+    answers for it: the edge of that call, so it builds the ingester's services (from the campaign function's own
+    environment) and hands them to reconcile_at_stop."""
+    return reconcile_at_stop(services(), ref)
+
+
+def reconcile_at_stop(services: IngesterServices, ref: str) -> Reconciled:
+    """A donation whose callback was lost is recovered now. Marked, so that the `gone` of later runs is known to
+    lose nothing; an unsuccessful run is not marked, and its `gone` later raises ReconciliationGone."""
+    info = services.directory.get(ref)
     if info is None:
         return Reconciled(campaign=ref, status="unknown_campaign")
-    result = reconcile_campaign(info)
+    result = reconcile_campaign(services, info)
     if result.status in ("ok", "drift"):
-        ledger().mark_reconciled_at_stop(ref, now=int(time.time()))
+        services.ledger.mark_reconciled_at_stop(ref, now=int(services.now()))
     return result
 
 
 def _settle_listed(
-    info: CampaignInfo, campaign: CampaignRef, donations: Sequence[CampaignDonation], result: Reconciled, now: int
+    services: IngesterServices,
+    info: CampaignInfo,
+    campaign: CampaignKey,
+    donations: Sequence[CampaignDonation],
+    *,
+    result: Reconciled,
+    now: int,
 ) -> int | None:
     """Record what the ledger lacks and verify every listed donation not yet folded; the earliest donation left
     unsettled (the watermark must not pass it), or None."""
-    known = ledger().known([donation.messageKey for donation in donations])
+    known = services.ledger.known([donation.messageKey for donation in donations])
     to_confirm: list[tuple[CampaignDonation, Sequence[str]]] = []
     unsettled: list[int] = []
     for donation in donations:
@@ -178,24 +193,25 @@ def _settle_listed(
         if stored is None:
             # announce=False publishes nothing, so no PublishFailed can come from here: the donation is verified
             # below, and one whose event or fold fails there holds the watermark back.
-            received = receive(campaign, _as_callback(donation), source="reconciliation", announce=False)
+            donated = _as_callback(services, donation)
+            received = receive(services, campaign, donated, source="reconciliation", announce=False)
             result.recovered += received.status == "recorded"
         else:
             result.verified += 1
         to_confirm.append((donation, []))
-    failed = set(confirm_listed(info.ref, to_confirm, info, now=now).failed)
+    failed = set(confirm_listed(services, info.ref, to_confirm, info, now=now).failed)
     unsettled += [int(d.donatedAt.timestamp()) for d in donations if d.messageKey in failed]
     return min(unsettled) if unsettled else None
 
 
-def _compare_totals(info: CampaignInfo, campaign: CampaignRef, result: Reconciled) -> None:
+def _compare_totals(services: IngesterServices, info: CampaignInfo, campaign: CampaignKey, result: Reconciled) -> None:
     """Umbrella's collected amount against our verified total (this run's verifications are folded already)."""
     try:
-        partner = umbrella().collected_amount(int(campaign.service_id), campaign.route, campaign.donation_code)
+        partner = services.umbrella.collected_amount(campaign.service_id, campaign.route, campaign.donation_code)
     except PartnerError as exc:
         logger.warning("reconciliation: collected amount unavailable", extra={"campaign": info.ref, **exc.log_fields()})
         return
-    ours = read_totals(settings().donations_table_name, info.ref).amount
+    ours = services.totals(info.ref).amount
     result.ledger_amount = ours
     result.partner_amount = partner.amount
     if ours != partner.amount:
@@ -206,7 +222,7 @@ def _compare_totals(info: CampaignInfo, campaign: CampaignRef, result: Reconcile
         )
 
 
-def _as_callback(donation: CampaignDonation) -> CallbackDonation:
+def _as_callback(services: IngesterServices, donation: CampaignDonation) -> CallbackDonation:
     """Umbrella's own list: the callback's amount bound does not apply (Umbrella says the money moved)."""
     return CallbackDonation.model_validate(
         {
@@ -218,5 +234,5 @@ def _as_callback(donation: CampaignDonation) -> CallbackDonation:
             "msisdn": donation.msisdn or None,
             "text": donation.text or None,
         },
-        context={"msisdn_pattern": settings().msisdn_pattern},
+        context={"msisdn_pattern": services.settings.msisdn_pattern},
     )

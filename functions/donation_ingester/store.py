@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from hub_core import aws, reconcile_index
+from hub_core.caches import TtlCache
 from hub_core.dynamo import from_item, put_if, to_item, update_if
 from hub_core.ledger import (
     PENDING,
@@ -356,6 +357,32 @@ class CampaignDirectory:
         for page in paginator.paginate(**request):
             for item in page.get("Items", []):
                 yield _campaign_info(dict(item))
+
+
+class CampaignCache:
+    """The directory's campaigns reused for `ttl_seconds` per container: a telethon's callbacks read their campaign
+    once a minute per container, not once per donation (flags computed from it may lag a stop by this much)."""
+
+    def __init__(
+        self,
+        directory: CampaignDirectory,
+        *,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 4096,
+    ) -> None:
+        self.directory = directory
+        self.ttl_seconds = ttl_seconds
+        self._cache = TtlCache(max_entries=max_entries, clock=clock)
+
+    def get(self, ref: str) -> CampaignInfo | None:
+        return self._cache.get_or_load(ref, lambda: self.directory.get(ref), ttl_seconds=self.ttl_seconds)
+
+    def fresh(self, ref: str) -> CampaignInfo | None:
+        """Read again and cached: a token issued by a `PUT` moments ago works at once."""
+        info = self.directory.get(ref)
+        self._cache.put(ref, info, ttl_seconds=self.ttl_seconds)
+        return info
 
 
 def _campaign_info(item: dict[str, Any]) -> CampaignInfo:

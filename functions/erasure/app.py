@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from erasure import SERVICE, deferred, flow
 from erasure.models import ErasureRequest
+from erasure.services import ErasureServices, services
 from erasure.settings import settings
 from hub_core import priming
 from hub_core.deadline import deadline_aware
@@ -63,9 +64,10 @@ def _partner_step(exc: flow.PartnerStepFailed) -> Response[str]:
 )
 def post_erasure() -> Response[str]:
     _require_iam_caller()
+    collaborators = services()
     event = app.current_event
-    fields = submitted_fields(event.raw_event, event.headers, max_bytes=settings().max_body_bytes)
-    report = flow.erase(flow.parse(fields))
+    fields = submitted_fields(event.raw_event, event.headers, max_bytes=collaborators.settings.max_body_bytes)
+    report = flow.erase(collaborators, flow.parse(collaborators, fields))
     return json_response(200, report.body())
 
 
@@ -79,13 +81,13 @@ def _require_iam_caller() -> None:
     )  # fmt: skip
 
 
-def handle_erasure_requested(event: dict[str, Any]) -> dict[str, Any]:
+def handle_erasure_requested(services: ErasureServices, event: dict[str, Any]) -> dict[str, Any]:
     """The back office's request. A bad one is logged (fields and rules only) and acknowledged: retrying cannot
     mend it. One that fails (app's miles, or our own tables) is kept in ErasureRequestsTable and retried from
     ErasureRetryQueue by its id (erasure.deferred), so no DLQ holds the person's identifiers. Only when even that
     fails does this raise: Lambda retries, then its OnFailure record goes to the same retry queue."""
     try:
-        request = flow.parse(event.get("detail"))
+        request = flow.parse(services, event.get("detail"))
     except flow.Invalid as exc:
         metrics.add_metric(name="ErasureRequestRejected", unit="Count", value=1)
         logger.warning(
@@ -94,20 +96,20 @@ def handle_erasure_requested(event: dict[str, Any]) -> dict[str, Any]:
         )
         return {"rejected": True, "problems": [p.as_dict() for p in exc.problems]}
     try:
-        return flow.erase(request).body()
+        return flow.erase(services, request).body()
     except flow.PartnerStepFailed as exc:
         logger.warning("app's miles erasure failed; deferred", extra=exc.cause.log_fields())
-        return exc.report.body() | {"deferred": deferred.defer(request)}
+        return exc.report.body() | {"deferred": deferred.defer(services, request)}
     except Exception as exc:
         # Our tables failed part-way (every step is repeatable): the retry runs the whole erasure again.
         logger.warning("erasure failed; deferred", extra={"kind": type(exc).__name__})
-        return {"deferred": deferred.defer(request)}
+        return {"deferred": deferred.defer(services, request)}
 
 
-def handle_direct(request: Any) -> dict[str, Any]:
+def handle_direct(services: ErasureServices, request: Any) -> dict[str, Any]:
     """The CLI's invoke: the report, or the problems, or the local report with app's miles' failure, as data."""
     try:
-        return flow.erase(flow.parse(request)).body()
+        return flow.erase(services, flow.parse(services, request)).body()
     except flow.Invalid as exc:
         return {"error": "validation_failed", "problems": [p.as_dict() for p in exc.problems]}
     except flow.PartnerStepFailed as exc:
@@ -128,11 +130,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if trigger is Trigger.HTTP:
         return app.resolve(event, context)
     if trigger is Trigger.EVENT and event["detail-type"] == "ErasureRequested":
-        return handle_erasure_requested(event)
+        return handle_erasure_requested(services(), event)
     if trigger is Trigger.SQS:
         return dict(deferred.handle(event, context))
     if "erase" in event:
-        return handle_direct(event["erase"])
+        return handle_direct(services(), event["erase"])
     raise ValueError('unrecognised event: expected an HTTP API request, an ErasureRequested event or {"erase": {...}}')
 
 

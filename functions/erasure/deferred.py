@@ -6,13 +6,13 @@ record carries the whole event, so a failed erasure would leave the e-mail, numb
 14 days. Here the identifiers stay in one table, encrypted, readable by this function only, deleted once the erasure
 is done (and by TTL when it never is, after the DLQ's own retention). The erasure function's OnFailure destination
 is this same queue: a failure record found here is erased from its event (and deferred by id if that fails).
+
+defer and retry take the function's collaborators (services.ErasureServices); a queue record builds them at its edge.
 """
 
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -21,10 +21,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from erasure import SERVICE, flow
 from erasure.models import ErasureRequest
-from erasure.settings import settings
-from hub_core import aws, batches
+from erasure.services import ErasureServices, services
+from hub_core import batches
 from hub_core.deadline import fits, record_budget
-from hub_core.dynamo import from_item, to_item
 from hub_core.observability import logger_for, metrics_for
 
 logger = logger_for(SERVICE)
@@ -42,66 +41,56 @@ class RecordNotStarted(Exception):
     """Too little of the invocation is left for this record: it is handed back untouched, never cut off."""
 
 
-def defer(request: ErasureRequest) -> str:
+def defer(services: ErasureServices, request: ErasureRequest) -> str:
     """Keep the request for a later attempt; returns the id the retry message carries."""
-    config = settings()
-    request_id = str(uuid.uuid4())
-    now = int(time.time())
-    aws.dynamodb().put_item(
-        TableName=config.erasure_requests_table_name,
-        Item=to_item(
-            {
-                "request_id": request_id,
-                "request": request.model_dump(exclude_none=True),
-                "created_at": now,
-                "expires_at": now + config.deferred_retention_days * 86400,
-            }
-        ),
+    config = services.settings
+    request_id = services.new_id()
+    now = int(services.now())
+    services.deferred.keep(
+        request_id,
+        request.model_dump(exclude_none=True),
+        created_at=now,
+        expires_at=now + config.deferred_retention_days * 86400,
     )
-    aws.sqs().send_message(
-        QueueUrl=config.erasure_retry_queue_url,
-        MessageBody=json.dumps({MESSAGE_KEY: request_id}),
-        DelaySeconds=config.erasure_retry_delay_seconds,
-    )
+    services.send_retry({MESSAGE_KEY: request_id}, config.erasure_retry_delay_seconds)
     metrics.add_metric(name="ErasureDeferred", unit="Count", value=1)
     return request_id
 
 
-def retry(request_id: str) -> dict[str, Any] | None:
+def retry(services: ErasureServices, request_id: str) -> dict[str, Any] | None:
     """One more attempt at a stored request; None when there is none left (done, or expired)."""
-    table = settings().erasure_requests_table_name
-    key = {"request_id": {"S": request_id}}
-    item = aws.dynamodb().get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-    if item is None:
+    stored = services.deferred.get(request_id)
+    if stored is None:
         logger.info("deferred erasure already done or expired", extra={"erasure_request_id": request_id})
         return None
-    request = flow.parse(from_item(item)["request"])
+    request = flow.parse(services, stored)
     try:
-        report = flow.erase(request)
+        report = flow.erase(services, request)
     except flow.PartnerStepFailed as exc:
         logger.warning("deferred erasure: app's miles failed again", extra=exc.cause.log_fields())
         raise ErasureNotDoneYet(request_id) from None
     # Only now: until app's miles has erased the person too, the request is what lets a redrive finish the job.
-    aws.dynamodb().delete_item(TableName=table, Key=key)
+    services.deferred.delete(request_id)
     metrics.add_metric(name="ErasureDeferredCompleted", unit="Count", value=1)
     return report.body()
 
 
 def _record(record: SQSRecord) -> None:
-    budget = settings().retry_record_seconds
+    collaborators = services()
+    budget = collaborators.settings.retry_record_seconds
     if not fits(budget):
         raise RecordNotStarted(record.message_id)
     with record_budget(budget):
-        _retry_record(record)
+        _retry_record(collaborators, record)
 
 
-def _retry_record(record: SQSRecord) -> None:
+def _retry_record(services: ErasureServices, record: SQSRecord) -> None:
     try:
         body = json.loads(record.body)
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get(MESSAGE_KEY), str):
-        retry(body[MESSAGE_KEY])
+        retry(services, body[MESSAGE_KEY])
         return
     # Lambda's failure record of an event whose deferral failed too (this queue is the OnFailure destination), or
     # one redriven from ErasureDLQ: erased from its event, which defers by id if it fails again.
@@ -109,7 +98,7 @@ def _retry_record(record: SQSRecord) -> None:
     if isinstance(payload, dict) and payload.get("detail-type") == "ErasureRequested":
         from erasure import app  # noqa: PLC0415 - app imports this module
 
-        app.handle_erasure_requested(payload)
+        app.handle_erasure_requested(services, payload)
         return
     logger.error("erasure retry message without a request id dropped", extra={"message_id": record.message_id})
 

@@ -1,24 +1,21 @@
 """One erasure: the hub's tables first (every step repeatable), then app's miles' user/multidelete; the report says
-what was erased where. Nothing here logs, raises or answers an identifier of the person."""
+what was erased where. Nothing here logs, raises or answers an identifier of the person.
+
+Every entry point takes the function's collaborators (services.ErasureServices: the tables, the donor hasher, app's
+miles, the clock), built once at the handler's edge; nothing here reaches a module-level factory."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from pydantic import ValidationError
 
 from erasure import SERVICE
 from erasure.models import MIIMOSA_NOTE, AppsMilesOutcome, Erased, ErasureReport, ErasureRequest
-from erasure.settings import settings
-from erasure.store import ErasureStore
-from hub_core.appsmiles import appsmiles_client
-from hub_core.caches import container_cached
+from erasure.services import ErasureServices
 from hub_core.http_api import FieldProblem, problems_from
 from hub_core.identifiers import email_key
 from hub_core.observability import logger_for, metrics_for
-from hub_core.tokens import donor_hasher
-from partners.appsmiles import AppsMilesClient
 from partners.errors import PartnerError
 
 logger = logger_for(SERVICE)
@@ -42,38 +39,21 @@ class PartnerStepFailed(Exception):
         self.cause = cause
 
 
-@container_cached
-def store() -> ErasureStore:
-    config = settings()
-    return ErasureStore(
-        leads=config.leads_table_name,
-        campaigns=config.campaigns_table_name,
-        donations=config.donations_table_name,
-        loyalty=config.loyalty_table_name,
-        licences=config.licences_table_name,
-    )
-
-
-def appsmiles() -> AppsMilesClient:
-    """app's miles, as every function of the hub reaches it (one client and token per container)."""
-    return appsmiles_client()
-
-
-def parse(fields: Any) -> ErasureRequest:
+def parse(services: ErasureServices, fields: Any) -> ErasureRequest:
     if not isinstance(fields, dict):
         raise Invalid([FieldProblem("body", "object", "must be a JSON object of email, msisdn, appsMilesUserId")])
     try:
-        config = settings()
+        config = services.settings
         context = {"msisdn_pattern": config.msisdn_pattern, "phone_country_code": config.phone_country_code}
         return ErasureRequest.model_validate(fields, context=context)
     except ValidationError as exc:
         raise Invalid(problems_from(exc.errors(include_input=False, include_url=False))) from None
 
 
-def erase(request: ErasureRequest) -> ErasureReport:
+def erase(services: ErasureServices, request: ErasureRequest) -> ErasureReport:
     """Erase the person everywhere; raises PartnerStepFailed (with the local report) when app's miles failed."""
-    now = int(time.time())
-    tables = store()
+    now = int(services.now())
+    tables = services.store
     erased = Erased()
     if request.email or request.msisdn or request.appsMilesUserId:
         # A lead's phone is found by the same key intake stored (hub_core.identifiers.phone_key).
@@ -88,7 +68,7 @@ def erase(request: ErasureRequest) -> ErasureReport:
         )
     if request.msisdn:
         # Donations hold the number's keyed hash (under any key of the ring), or the number itself if stored earlier.
-        erased.donations = tables.erase_donor([*donor_hasher().candidates(request.msisdn), request.msisdn])
+        erased.donations = tables.erase_donor([*services.hasher.candidates(request.msisdn), request.msisdn])
     if request.appsMilesUserId:
         erased.loyalty_records = tables.erase_loyalty_user(request.appsMilesUserId)
         erased.licences = tables.erase_licence_member(request.appsMilesUserId)
@@ -97,7 +77,7 @@ def erase(request: ErasureRequest) -> ErasureReport:
     logger.info("erased locally", extra={"erased": erased.model_dump(), "kinds": _kinds(request)})
     if request.appsMilesUserId:
         try:
-            answer = appsmiles().multidelete([request.appsMilesUserId])
+            answer = services.appsmiles().multidelete([request.appsMilesUserId])
         except PartnerError as exc:
             report.appsmiles = None
             metrics.add_metric(name="ErasurePartnerFailed", unit="Count", value=1)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hub_core import aws
-from hub_core.dynamo import delete_if, put_if, to_item, update_if
+from hub_core.dynamo import delete_if, from_item, put_if, to_item, update_if
 
 LEADS_BY_EMAIL = "EmailIndex"
 LEADS_BY_MEMBER = "MemberIndex"
@@ -157,3 +157,23 @@ class ErasureStore:
         """1 when this write erased something; 0 when the item no longer held the value (erased meanwhile)."""
         written = {"put_item": put_if, "update_item": update_if, "delete_item": delete_if}[operation](**arguments)
         return 1 if written.applied else 0
+
+
+class DeferredRequests:
+    """ErasureRequestsTable: the requests whose erasure could not finish at once, kept by id until done (or TTL)."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def keep(self, request_id: str, request: dict[str, Any], *, created_at: int, expires_at: int) -> None:
+        item = {"request_id": request_id, "request": request, "created_at": created_at, "expires_at": expires_at}
+        aws.dynamodb().put_item(TableName=self.table_name, Item=to_item(item))
+
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        """The stored request's fields; None when it is done (deleted) or expired."""
+        key = {"request_id": {"S": request_id}}
+        item = aws.dynamodb().get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+        return None if item is None else dict(from_item(item)["request"])
+
+    def delete(self, request_id: str) -> None:
+        aws.dynamodb().delete_item(TableName=self.table_name, Key={"request_id": {"S": request_id}})

@@ -203,7 +203,7 @@ def test_a_function_error_is_one_line(live, local, campaigns, umbrella, monkeypa
     # Reconciled in the order of their refs: the first one fails.
     first = min(create_campaign(live)[0], create_campaign(live)[0])
 
-    def broken(refs):
+    def broken(services, refs):
         raise RuntimeError("ledger table unreachable")
 
     # The local stack runs the function in this process: its flow is the one patched here.

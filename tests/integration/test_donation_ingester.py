@@ -18,9 +18,10 @@ import pytest
 
 from donation_ingester import callback, fold
 from donation_ingester import reconcile as reconciliation
-from donation_ingester.models import CampaignRef
+from donation_ingester.services import services
 from hub_core import aws, events
 from hub_core.caches import reset_all
+from hub_core.campaigns import CampaignKey
 from hub_core.ledger import PendingTotals, read_pending
 from tests.conftest import load_event
 from tests.integration.conftest import CANARY_MSISDN, UMBRELLA_KEY, response_json
@@ -408,10 +409,10 @@ def test_100_concurrent_identical_callbacks_leave_one_record_and_one_count(stack
     for name, value in stack.function_env(FUNCTION).items():
         monkeypatch.setenv(name, value)
     reset_all()
-    campaign = CampaignRef(str(fields["serviceId"]), fields["route"], fields["donationCode"])
-    parsed = callback.parse_donation(payload)
+    campaign = CampaignKey(fields["serviceId"], fields["route"], fields["donationCode"])
+    parsed = callback.parse_donation(services(), payload)
     with ThreadPoolExecutor(max_workers=16) as pool:
-        outcomes = list(pool.map(lambda _: callback.receive(campaign, parsed).status, range(100)))
+        outcomes = list(pool.map(lambda _: callback.receive(services(), campaign, parsed).status, range(100)))
     assert outcomes.count("recorded") == 1
     assert outcomes.count("duplicate") == 99
     assert len(donations_of(stack, ref_of(fields))) == 1
@@ -601,7 +602,7 @@ def test_one_fold_writes_a_campaigns_total_once_per_chunk(stack, umbrella, monke
 
     monkeypatch.setattr(client, "transact_write_items", counting)
     umbrella.clear_requests()
-    report = fold.fold_batch(records)
+    report = fold.fold_batch(services(), records)
     assert report.failed_message_ids == []
     assert report.folded == 12
     assert transactions == [6, 6, 3]  # 5 + 5 + 2 donations, each chunk with the total's one update
@@ -866,13 +867,13 @@ def test_a_callback_umbrella_does_not_list_yet_waits_inside_the_window(stack, um
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("CONFIRM_WINDOW_SECONDS", "900")
     reset_all()
-    report = fold.fold_batch(records)
+    report = fold.fold_batch(services(), records)
     # Not listed, still inside the window: the queue brings it back; it stays pending.
     assert report.failed_message_ids == [message["MessageId"]]
     assert ledger_item(stack, payload["messageKey"])["verification"]["S"] == "pending"
     monkeypatch.setenv("CONFIRM_WINDOW_SECONDS", "0")
     reset_all()
-    report = fold.fold_batch(records)
+    report = fold.fold_batch(services(), records)
     assert report.failed_message_ids == []
     assert report.unconfirmed == 1
     assert ledger_item(stack, payload["messageKey"])["verification"]["S"] == "unconfirmed"

@@ -262,14 +262,14 @@ def test_the_totals_fold_starts_no_campaign_that_would_not_fit(monkeypatch, cloc
 
     verified: list[str] = []
 
-    def slow_verify(campaign_ref, hints, report):
+    def slow_verify(services, campaign_ref, hints, report):
         # One Umbrella call and the fold writes of one campaign's hints.
         verified.append(campaign_ref)
         clock.now += 0.4
         return ingester.Settled(verified=len(hints))
 
-    monkeypatch.setattr(ingester, "settings", lambda: SimpleNamespace(fold_campaign_seconds=0.5))
     monkeypatch.setattr(ingester, "_verify_campaign", slow_verify)
+    collaborators = SimpleNamespace(settings=SimpleNamespace(fold_campaign_seconds=0.5))
 
     def record(index):
         detail = {
@@ -280,7 +280,7 @@ def test_the_totals_fold_starts_no_campaign_that_would_not_fit(monkeypatch, cloc
         return {"messageId": f"m{index}", "body": json.dumps({"detail": detail})}
 
     with bounded_by(Deadline.after(1.0, clock)):
-        report = ingester.fold_batch([record(i) for i in range(3)])
+        report = ingester.fold_batch(collaborators, [record(i) for i in range(3)])
     # 1 s: a campaign at 0 and one at 0.4 (0.6 left) fit; at 0.8 only 0.2 is left of the 0.5 a campaign may take.
     assert verified == ["1/r/c0", "1/r/c1"]
     assert report.failed_message_ids == ["m2"]
@@ -296,11 +296,14 @@ def test_the_erasure_retry_queue_starts_no_record_that_would_not_fit(monkeypatch
 
     retried: list[str] = []
 
-    def slow_retry(request_id):
+    collaborators = SimpleNamespace(settings=SimpleNamespace(retry_record_seconds=2.0))
+
+    def slow_retry(services, request_id):
+        assert services is collaborators
         retried.append(request_id)
         clock.now += 1.5
 
-    monkeypatch.setattr(deferred, "settings", lambda: SimpleNamespace(retry_record_seconds=2.0))
+    monkeypatch.setattr(deferred, "services", lambda: collaborators)
     monkeypatch.setattr(deferred, "retry", slow_retry)
     records = [SQSRecord({"messageId": f"m{i}", "body": f'{{"erasure_request_id": "r{i}"}}'}) for i in range(3)]
     outcomes = []
