@@ -4,6 +4,9 @@ Creating is the delicate part: Umbrella's create is not idempotent and a timed-o
 code is held in our table before Umbrella is called, the campaign becomes active only when Umbrella said so (or when
 a check finds it there after an interrupted attempt), and a request that was interrupted may be sent again: it
 resumes where it stopped instead of making a second campaign or failing on its own first attempt.
+
+Every entry point takes the function's collaborators (services.CampaignServices: table, Umbrella, limits, clock),
+which the handler builds once per container; nothing here reaches for a client or the time by itself.
 """
 
 from __future__ import annotations

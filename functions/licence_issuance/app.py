@@ -186,11 +186,11 @@ def handle_licence_requested(event: dict[str, Any], *, requeues: int = 0) -> dic
         # DynamoDB or SQS) does Lambda retry the event, and then dead-letter it.
         from licence_issuance import requeue  # noqa: PLC0415 - only events that failed need the batch code
 
-        if not requeue.can_requeue(requeues):
+        if not requeue.can_requeue(services(), requeues):
             raise
         if isinstance(exc, PartnerError):
             logger.warning("licence order re-queued after a partner failure", extra=exc.log_fields())
-        requeue.requeue(event, requeues)
+        requeue.requeue(services(), event, requeues)
         return {"requeued": True, "requeues": requeues + 1}
     except ValidationError as exc:
         return _reject_event(event, problems_from(exc.errors(include_input=False, include_url=False)))
@@ -227,7 +227,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if trigger is Trigger.SQS:
         from licence_issuance import requeue  # noqa: PLC0415 - as lead_intake's retries: queue invocations only
 
-        return dict(requeue.handle_batch(event, context, handle_licence_requested))
+        return dict(requeue.handle_batch(services(), event, context, handle_licence_requested))
     return app.resolve(event, context)
 
 

@@ -11,6 +11,9 @@ Two layers keep it to one:
    turns, so while an order holds the turn the only new licence of that kind can be its own. A create Pimenko did
    not answer may still be processed after our timeout, so for `recreate_grace_seconds` after it the order's
    attempts only look for its licence; they create again only once it has had time to land.
+
+Every entry point takes the function's collaborators (services.LicenceServices: store, Pimenko, bus, clocks, the
+deadline), which the handler builds once per container; nothing here reaches for a client or the time by itself.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def test_a_requeued_order_waits_in_the_table_and_its_message_carries_only_an_id(
     queue = stack.physical("LicenceRetryQueue")
     assert stack.drain("LicenceRetryQueue", timeout=30)  # another test's waits (PurgeQueue allows one a minute)
     event = bridge_event(order(customer_reference=CANARY_EMAIL))
-    requeue.requeue(event, 0)
+    requeue.requeue(services(), event, 0)
 
     (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", [])
     body = json.loads(message["Body"])
@@ -88,12 +88,14 @@ def test_a_requeued_order_waits_in_the_table_and_its_message_carries_only_an_id(
     record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs",
               "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:LicenceRetryQueue",
               "receiptHandle": message["ReceiptHandle"], "attributes": {}, "messageAttributes": {}}  # fmt: skip
-    answer = requeue.handle_batch({"Records": [record]}, None, lambda event, requeues: handled.append(event))
+    answer = requeue.handle_batch(
+        services(), {"Records": [record]}, None, lambda event, requeues: handled.append(event)
+    )
     assert answer == {"batchItemFailures": []}
     assert handled == [event]
     assert table_item(stack, f"waiting#{body[requeue.WAITING_ID]}") is None
     # A second delivery of the same message (at least once) finds nothing left to run, and is acknowledged.
-    assert requeue.handle_batch({"Records": [record]}, None, lambda event, requeues: handled.append(event)) == {
-        "batchItemFailures": []
-    }
+    assert requeue.handle_batch(
+        services(), {"Records": [record]}, None, lambda event, requeues: handled.append(event)
+    ) == {"batchItemFailures": []}
     assert len(handled) == 1

@@ -6,6 +6,7 @@ order to one licence); Pimenko, the bus, the wall clock, the pauses and the dead
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -16,7 +17,7 @@ import pytest
 from moto import mock_aws
 
 from hub_core.caches import TtlCache
-from licence_issuance import flow
+from licence_issuance import flow, requeue
 from licence_issuance.models import LicenceRequest, LicenceState
 from licence_issuance.services import LicenceServices
 from licence_issuance.settings import LicenceSettings
@@ -565,3 +566,116 @@ def test_pimenko_not_finding_the_licence_propagates(rig):
     rig.mlm.fail["add_site"] = [PartnerNotFound("mlm", "no such licence", status=404)]
     with pytest.raises(PartnerNotFound):
         flow.add_site(rig.services, key, "https://second.example.org")
+
+
+# ---------------------------------------------------------------- the retry queue (requeue.py), on moto's SQS
+
+
+@pytest.fixture
+def queued(rig) -> Iterator[tuple[Rig, str]]:
+    url = boto3.client("sqs").create_queue(QueueName="LicenceRetryQueue")["QueueUrl"]
+    config = SETTINGS.model_copy(
+        update={"licence_retry_queue_url": url, "requeue_delay_min_seconds": 0, "requeue_delay_max_seconds": 0}
+    )
+    rig.services = LicenceServices(**{**rig.services.__dict__, "settings": config})
+    return rig, url
+
+
+def _received(url: str) -> list[dict[str, Any]]:
+    return boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+
+
+def _record(message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:LicenceRetryQueue",
+        "receiptHandle": message["ReceiptHandle"], "attributes": {}, "messageAttributes": {},
+    }  # fmt: skip
+
+
+def _waiting(waiting_id: str) -> dict[str, Any] | None:
+    key = {"pk": {"S": f"waiting#{waiting_id}"}}
+    return boto3.client("dynamodb").get_item(TableName="Licences", Key=key).get("Item")
+
+
+@pytest.mark.parametrize(("url", "requeues", "expected"), [("", 0, False), ("q", 29, True), ("q", 30, False)])
+def test_an_event_is_requeued_only_with_a_queue_and_under_its_limit(rig, url, requeues, expected):
+    config = SETTINGS.model_copy(update={"licence_retry_queue_url": url, "licence_max_requeues": 30})
+    services = LicenceServices(**{**rig.services.__dict__, "settings": config})
+    assert requeue.can_requeue(services, requeues) is expected
+
+
+def test_a_requeued_event_waits_in_the_table_and_its_message_carries_only_an_id_and_a_count(queued):
+    rig, url = queued
+    event = {"id": "event-1", "detail": ORDER}
+    requeue.requeue(rig.services, event, 2)
+
+    [message] = _received(url)
+    body = json.loads(message["Body"])
+    assert set(body) == {requeue.WAITING_ID, "requeues"}
+    assert body["requeues"] == 3
+    assert "cust-42" not in message["Body"]
+    waiting = _waiting(body[requeue.WAITING_ID])
+    assert json.loads(waiting["event"]["S"]) == event
+    assert int(waiting["expires_at"]["N"]) == int(START) + requeue.WAITING_SECONDS
+
+
+def test_a_retry_message_runs_its_waiting_event_once_with_its_count_then_forgets_it(queued):
+    rig, url = queued
+    event = {"id": "event-1", "detail": ORDER}
+    requeue.requeue(rig.services, event, 4)
+    [message] = _received(url)
+    handled: list[tuple[dict[str, Any], int]] = []
+
+    def handle(event: dict[str, Any], *, requeues: int) -> dict[str, Any]:
+        handled.append((event, requeues))
+        return {}
+
+    assert requeue.handle_batch(rig.services, {"Records": [_record(message)]}, None, handle) == {
+        "batchItemFailures": []
+    }
+    assert handled == [(event, 5)]
+    assert _waiting(json.loads(message["Body"])[requeue.WAITING_ID]) is None
+    # A second delivery (at least once) finds nothing to run, and is acknowledged.
+    assert requeue.handle_batch(rig.services, {"Records": [_record(message)]}, None, handle) == {
+        "batchItemFailures": []
+    }
+    assert len(handled) == 1
+
+
+def test_a_retry_whose_handling_fails_is_reported_and_its_event_kept_for_the_next_delivery(queued):
+    rig, url = queued
+    requeue.requeue(rig.services, {"id": "event-1", "detail": ORDER}, 0)
+    [message] = _received(url)
+
+    def handle(event: dict[str, Any], *, requeues: int) -> dict[str, Any]:
+        raise ConnectionError("our table is out")
+
+    answer = requeue.handle_batch(rig.services, {"Records": [_record(message)]}, None, handle)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert _waiting(json.loads(message["Body"])[requeue.WAITING_ID]) is not None
+
+
+def test_a_retry_the_deadline_has_no_room_for_goes_back_untouched(queued):
+    rig, url = queued
+    requeue.requeue(rig.services, {"id": "event-1", "detail": ORDER}, 0)
+    [message] = _received(url)
+    rig.deadline_left = SETTINGS.record_seconds - 1
+    handled: list[Any] = []
+    answer = requeue.handle_batch(
+        rig.services, {"Records": [_record(message)]}, None, lambda event, requeues: handled.append(event)
+    )
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert handled == []
+    assert _waiting(json.loads(message["Body"])[requeue.WAITING_ID]) is not None
+
+
+def test_a_message_from_before_ids_is_run_from_its_own_body(queued):
+    rig, _ = queued
+    event = {"id": "event-old", "detail": ORDER}
+    message = {"MessageId": "m-old", "Body": json.dumps({"event": event, "requeues": 1}), "ReceiptHandle": "r"}
+    handled: list[tuple[Any, int]] = []
+    requeue.handle_batch(
+        rig.services, {"Records": [_record(message)]}, None, lambda event, requeues: handled.append((event, requeues))
+    )
+    assert handled == [(event, 1)]
