@@ -403,7 +403,7 @@ def test_a_number_sent_its_share_of_confirm_smss_is_429_on_that_field_and_nothin
         create(rig, form(donationCode="anna51"), client_ip="192.0.2.8")
     assert raised.value.field == "confirmMsisdn"
     assert raised.value.retry_after == 1234
-    assert rig.store.get(KEY.model_copy(update={"donation_code": "anna51"})) is None
+    assert rig.store.get(CampaignKey(service_id=1, route="hjerte", donation_code="anna51")) is None
     assert rig.umbrella.calls.count("create_campaign") == 1
 
 
