@@ -27,6 +27,7 @@ from campaign_lifecycle.errors import (
     RefusedByUmbrella,
 )
 from campaign_lifecycle.models import DONATION_CODE, ROUTE_NAME, CampaignChanges, CampaignForm, CampaignKey
+from campaign_lifecycle.services import services as collaborators
 from campaign_lifecycle.settings import settings, validation_context
 from hub_core import priming
 from hub_core.deadline import deadline_aware
@@ -111,7 +112,7 @@ map_refusals(
     responses=answers({200: "the services"}, 502, 503),
 )
 def get_services() -> Response[str]:
-    services = [service.model_dump() for service in creation.services()]
+    services = [service.model_dump() for service in creation.umbrella_services(collaborators())]
     return json_response(200, {"services": services}, cache_seconds=settings().services_cache_seconds)
 
 
@@ -127,7 +128,7 @@ def get_services() -> Response[str]:
 )
 def post_campaign() -> Response[str]:
     form = _validated(CampaignForm, "the campaign is not valid")
-    created = creation.create(form, request_base_url=_request_base_url(), client_ip=_client_ip())
+    created = creation.create(collaborators(), form, request_base_url=_request_base_url(), client_ip=_client_ip())
     metrics.add_metric(name="CampaignCreated", unit=MetricUnit.Count, value=1)
     if created.recovered:
         metrics.add_metric(name="CampaignCreateRecovered", unit=MetricUnit.Count, value=1)
@@ -151,8 +152,9 @@ def post_campaign() -> Response[str]:
     ),
 )
 def get_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
-    record = management.campaign(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
-    collected = management.collected(record)
+    services = collaborators()
+    record = management.campaign(services, CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
+    collected = management.collected(services, record)
     body = {
         "campaign": management.public_view(record),
         "collected": collected.as_dict(),
@@ -170,7 +172,7 @@ def get_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationC
 def put_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
     record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
     changes = _validated(CampaignChanges, "the change is not valid")
-    updated = management.update(record, changes)
+    updated = management.update(collaborators(), record, changes)
     metrics.add_metric(name="CampaignUpdated", unit=MetricUnit.Count, value=1)
     return json_response(200, {"campaign": management.public_view(updated)})
 
@@ -183,7 +185,7 @@ def put_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationC
 )
 def delete_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
     record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
-    stopped = management.stop(record)
+    stopped = management.stop(collaborators(), record)
     metrics.add_metric(name="CampaignStopped", unit=MetricUnit.Count, value=1)
     return json_response(200, {"campaign": management.public_view(stopped)})
 
@@ -203,7 +205,7 @@ def get_donations(
 ) -> Response[str]:
     record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
     moment = _since_either(since, timestampSince)
-    donations = management.donations(record, moment)
+    donations = management.donations(collaborators(), record, moment)
     body = {
         "donations": [management.donation_view(donation) for donation in donations],
         "count": len(donations),
@@ -232,8 +234,8 @@ def get_collected(
 ) -> Response[str]:
     record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
     moment = _since_either(since, timestampSince)
-    ledger = management.collected(record)
-    umbrella = management.umbrella_collected(record, moment)
+    ledger = management.collected(collaborators(), record)
+    umbrella = management.umbrella_collected(collaborators(), record, moment)
     body = {
         "ledger": {"amount": ledger.amount, "count": ledger.count, "note": ledger.note},
         "umbrella": {"amount": umbrella.amount, "timestampSince": _seconds(moment), "note": umbrella.note},
@@ -261,7 +263,7 @@ def _validated[M: BaseModel](model: type[M], message: str) -> M:
 
 
 def _authorized(key: CampaignKey) -> Any:
-    record = management.campaign(key)
+    record = management.campaign(collaborators(), key)
     management.authorize(record, app.current_event.headers.get("authorization"))
     return record
 

@@ -4,11 +4,13 @@ Creating is the delicate part: Umbrella's create is not idempotent and a timed-o
 code is held in our table before Umbrella is called, the campaign becomes active only when Umbrella said so (or when
 a check finds it there after an interrupted attempt), and a request that was interrupted may be sent again: it
 resumes where it stopped instead of making a second campaign or failing on its own first attempt.
+
+Every entry point takes the function's collaborators (services.CampaignServices: table, Umbrella, limits, clock),
+which the handler builds once per container; nothing here reaches for a client or the time by itself.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
@@ -25,16 +27,15 @@ from campaign_lifecycle.errors import (
     RefusedByUmbrella,
 )
 from campaign_lifecycle.models import CampaignForm, CampaignKey, CampaignState
-from campaign_lifecycle.resources import store, umbrella
-from campaign_lifecycle.settings import settings
+from campaign_lifecycle.services import CampaignServices
+from campaign_lifecycle.settings import CampaignSettings
 from campaign_lifecycle.store import CampaignRecord, Claim, CodeHeld
 from campaign_lifecycle.texts import kroner, render
-from hub_core.caches import TtlCache
 from hub_core.config import ConfigError
-from hub_core.member_signature import Verdict, site_key_ring, verify
+from hub_core.member_signature import Verdict, verify
 from hub_core.observability import logger_for, metrics_for
-from hub_core.ratelimit import Limit, RateLimited, hit
-from hub_core.tokens import callback_token_hash, hashing_key, new_callback_token, new_manage_token, token_hash
+from hub_core.ratelimit import Limit, RateLimited
+from hub_core.tokens import callback_token_hash, new_callback_token, new_manage_token, token_hash
 from partners.errors import PartnerNotFound, PartnerRejected, PartnerUnavailable
 from partners.umbrella import CampaignCreationRequest, CampaignService, CodeInUse
 
@@ -50,18 +51,17 @@ TOKEN_MASK = "********"  # noqa: S105 - a mask, not a secret
 
 # ------------------------------------------------------------------------------------------------ services
 
-_SERVICES = TtlCache(max_entries=1)
 
-
-def services() -> list[CampaignService]:
-    return _SERVICES.get_or_load(
-        "services", lambda: umbrella().list_services(), ttl_seconds=settings().services_cache_seconds
+def umbrella_services(services: CampaignServices) -> list[CampaignService]:
+    """Umbrella's services and their routes, from the container's cache while it is fresh."""
+    return services.umbrella_services.get_or_load(
+        "services", services.umbrella.list_services, ttl_seconds=services.settings.services_cache_seconds
     )
 
 
-def _check_service_and_route(form: CampaignForm) -> None:
+def _check_service_and_route(services: CampaignServices, form: CampaignForm) -> None:
     """From the cached list only: a request naming an unknown service must not make Umbrella calls of its own."""
-    service = next((s for s in services() if s.id == form.serviceId), None)
+    service = next((s for s in umbrella_services(services) if s.id == form.serviceId), None)
     if service is None:
         raise InvalidCampaign("serviceId", "unknown_service", "is not one of the services GET /services lists")
     if form.route not in service.routes:
@@ -78,10 +78,11 @@ class CreatedCampaign:
     recovered: bool
 
 
-def callback_url(key: CampaignKey, base: str, token: str) -> str:
-    """Our donation-callback route for this campaign, ending in its callback token (only its hash is stored)."""
+def callback_url(key: CampaignKey, base: str, token: str, *, path: str) -> str:
+    """Our donation-callback route (`path`, the callback_path setting) for this campaign, ending in its callback
+    token (only its hash is stored)."""
     segments = "/".join(quote(str(part), safe="") for part in (key.service_id, key.route, key.donation_code))
-    return f"{base.rstrip('/')}{settings().callback_path}/{segments}/{token}"
+    return f"{base.rstrip('/')}{path}/{segments}/{token}"
 
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -105,9 +106,8 @@ class SmsTexts:
     stored_confirm_text: str
 
 
-def sms_texts(form: CampaignForm, manage_token: str) -> SmsTexts:
+def sms_texts(config: CampaignSettings, form: CampaignForm, manage_token: str) -> SmsTexts:
     """Render the templates; a name making a text too long for the configured SMS count is InvalidCampaign."""
-    config = settings()
     values = {
         "name": form.campaignName or form.donationCode,
         "code": form.donationCode,
@@ -123,13 +123,13 @@ def sms_texts(form: CampaignForm, manage_token: str) -> SmsTexts:
     return SmsTexts(answer.text, confirm.text, stored.text)
 
 
-def with_verified_member(form: CampaignForm) -> CampaignForm:
+def with_verified_member(services: CampaignServices, form: CampaignForm) -> CampaignForm:
     """The form with its member id only when the site's signature vouches for it; the signature is never kept."""
     if form.appsMilesUserId is None:
         return form.model_copy(update={"appsMilesSignature": None})
     verdict = verify(
-        form.appsMilesUserId, form.appsMilesSignature, site_key_ring,
-        max_lifetime_seconds=settings().member_signature_max_seconds,
+        form.appsMilesUserId, form.appsMilesSignature, services.site_key_ring, now=services.now(),
+        max_lifetime_seconds=services.settings.member_signature_max_seconds,
     )  # fmt: skip
     if verdict is Verdict.VALID:
         return form.model_copy(update={"appsMilesSignature": None})
@@ -138,10 +138,10 @@ def with_verified_member(form: CampaignForm) -> CampaignForm:
     return form.model_copy(update={"appsMilesUserId": None, "appsMilesSignature": None})
 
 
-def check_creation_limits(form: CampaignForm, client_ip: str) -> None:
+def check_creation_limits(services: CampaignServices, form: CampaignForm, client_ip: str) -> None:
     """Per number (each create may send it a confirm SMS) and per client IP; CreationRateLimited beyond them."""
-    config = settings()
-    now = time.time()
+    config = services.settings
+    now = services.now()
     limits = (
         (Limit("create-ip", config.create_limit_per_ip, config.create_limit_ip_window_seconds), client_ip),
         (
@@ -149,10 +149,10 @@ def check_creation_limits(form: CampaignForm, client_ip: str) -> None:
             form.confirmMsisdn,
         ),
     )
-    key = hashing_key()
+    key = services.hashing_key()
     for limit, subject in limits:
         try:
-            hit(config.rate_limit_table_name, limit, subject, now=now, key=key)
+            services.count_hit(config.rate_limit_table_name, limit, subject, now=now, key=key)
         except RateLimited as exc:
             logger.info("campaign creation rate limited", extra={"limit": exc.scope})
             field = "confirmMsisdn" if exc.scope == "confirm-msisdn" else None
@@ -164,23 +164,23 @@ def check_creation_limits(form: CampaignForm, client_ip: str) -> None:
             raise CreationRateLimited(message, retry_after=exc.retry_after, field=field) from None
 
 
-def create(form: CampaignForm, *, request_base_url: str, client_ip: str) -> CreatedCampaign:
+def create(services: CampaignServices, form: CampaignForm, *, request_base_url: str, client_ip: str) -> CreatedCampaign:
     """Create the campaign on Umbrella once; see the module docstring for how an interrupted create resumes.
 
     The manage token goes only into the confirm SMS Umbrella sends to confirmMsisdn, never into our answer: holding
     it proves holding that phone.
     """
-    _check_service_and_route(form)
-    config = settings()
-    form = with_verified_member(form)
+    _check_service_and_route(services, form)
+    config = services.settings
+    form = with_verified_member(services, form)
     key = form.key
     base = _callback_base(config.callback_base_url or request_base_url)
     manage_token = new_manage_token()
-    texts = sms_texts(form, manage_token)
+    texts = sms_texts(config, form, manage_token)
     callback_token = new_callback_token()
-    url = callback_url(key, base, callback_token)
-    check_creation_limits(form, client_ip)
-    claim = store().claim(
+    url = callback_url(key, base, callback_token, path=config.callback_path)
+    check_creation_limits(services, form, client_ip)
+    claim = services.store.claim(
         form,
         attempt_id=str(uuid.uuid4()),
         manage_token_hash=token_hash(manage_token),
@@ -188,7 +188,7 @@ def create(form: CampaignForm, *, request_base_url: str, client_ip: str) -> Crea
         confirm_text=texts.stored_confirm_text,
         callback_token_hash=callback_token_hash(callback_token),
         callback_base=base,
-        now=int(time.time()),
+        now=int(services.now()),
         lease_seconds=config.create_lease_seconds,
     )
     if isinstance(claim, CodeHeld):
@@ -203,15 +203,15 @@ def create(form: CampaignForm, *, request_base_url: str, client_ip: str) -> Crea
         confirmMsisdn=form.confirmMsisdn,
         confirmText=texts.confirm_text,
     )
-    made = _create_at_umbrella(form, claim, request)
+    made = _create_at_umbrella(services, form, claim, request)
     recovered = made != _MADE_NOW
     # Made by the interrupted attempt we resumed: the SMS Umbrella sent then carries that attempt's token, so that
     # token stays the valid one (this attempt's token was never sent to anyone).
     earlier = claim.previous if made == _MADE_BEFORE else None
-    record = store().activate(
+    record = services.store.activate(
         key,
         claim.attempt_id,
-        now=int(time.time()),
+        now=int(services.now()),
         recovered=recovered,
         manage_token_hash=earlier.manage_token_hash if earlier is not None else None,
         # Umbrella holds the earlier attempt's callbackUrl, so its token is the one callbacks will carry.
@@ -226,7 +226,9 @@ _MADE_NOW_RECOVERED = "now_recovered"  # this attempt's create call made it, as 
 _MADE_BEFORE = "before"  # the earlier, interrupted attempt this one resumed had made it
 
 
-def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreationRequest) -> str:
+def _create_at_umbrella(
+    services: CampaignServices, form: CampaignForm, claim: Claim, request: CampaignCreationRequest
+) -> str:
     """Make sure the campaign exists at Umbrella; which attempt made it (_MADE_NOW, _MADE_NOW_RECOVERED, _MADE_BEFORE).
 
     `claim.previous` is an interrupted attempt this one took over. If it was this very request, what it may have
@@ -234,22 +236,23 @@ def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreat
     their attempt is put back for them to resume.
     """
     key = form.key
+    store = services.store
     previous = claim.previous
     foreign = previous is not None and previous.request_fingerprint != form.fingerprint()
 
     def give_back() -> None:
         if previous is not None and foreign:
-            store().restore(previous, claim.attempt_id)
+            store.restore(previous, claim.attempt_id)
         else:
-            store().release(key, claim.attempt_id)
+            store.release(key, claim.attempt_id)
 
     try:
-        if previous is not None and _exists_at_umbrella(key):
+        if previous is not None and _exists_at_umbrella(services, key):
             if foreign:
                 give_back()
                 raise DonationCodeInUse()
             return _MADE_BEFORE
-        outcome = umbrella().create_campaign(key.service_id, request)
+        outcome = services.umbrella.create_campaign(key.service_id, request)
         return _MADE_NOW_RECOVERED if outcome.recovered else _MADE_NOW
     except CodeInUse:
         if previous is not None and not foreign:
@@ -258,7 +261,7 @@ def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreat
         raise DonationCodeInUse() from None
     except PartnerNotFound:
         give_back()
-        _SERVICES.clear()
+        services.umbrella_services.clear()
         raise InvalidCampaign("serviceId", "unknown_service", "Umbrella does not know this service") from None
     except PartnerRejected as exc:
         give_back()
@@ -269,9 +272,9 @@ def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreat
             give_back()
         elif exc.ambiguous or previous is not None:
             # It may exist at Umbrella: keep the code for this request to resume rather than free it for another.
-            store().hold(key, claim.attempt_id, now=int(time.time()), ambiguous=True)
+            store.hold(key, claim.attempt_id, now=int(services.now()), ambiguous=True)
         else:
-            store().release(key, claim.attempt_id)
+            store.release(key, claim.attempt_id)
         raise
     except CampaignError:
         raise
@@ -281,9 +284,9 @@ def _create_at_umbrella(form: CampaignForm, claim: Claim, request: CampaignCreat
         raise
 
 
-def _exists_at_umbrella(key: CampaignKey) -> bool:
+def _exists_at_umbrella(services: CampaignServices, key: CampaignKey) -> bool:
     try:
-        umbrella().collected_amount(key.service_id, key.route, key.donation_code)
+        services.umbrella.collected_amount(key.service_id, key.route, key.donation_code)
     except PartnerNotFound:
         return False
     return True

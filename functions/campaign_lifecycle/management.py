@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,11 +19,9 @@ from campaign_lifecycle.errors import (
     RefusedByUmbrella,
 )
 from campaign_lifecycle.models import CampaignChanges, CampaignKey, CampaignState
-from campaign_lifecycle.resources import store, umbrella
-from campaign_lifecycle.settings import settings
+from campaign_lifecycle.services import CampaignServices
 from campaign_lifecycle.store import FIELD_NAMES, CampaignRecord
 from hub_core.deadline import record_budget
-from hub_core.ledger import read_pending, read_totals
 from hub_core.observability import logger_for
 from hub_core.tokens import callback_token_hash, new_callback_token, token_matches
 from partners.errors import PartnerNotFound, PartnerRejected
@@ -35,9 +32,9 @@ logger = logger_for(SERVICE)
 # ------------------------------------------------------------------------------------------------ read
 
 
-def campaign(key: CampaignKey) -> CampaignRecord:
+def campaign(services: CampaignServices, key: CampaignKey) -> CampaignRecord:
     """Our record of a campaign the hub created; CampaignNotFound for any other (and for one never completed)."""
-    record = store().get(key)
+    record = services.store.get(key)
     if record is None or record.state in (CampaignState.CREATING, CampaignState.PENDING):
         raise CampaignNotFound
     return record
@@ -61,13 +58,12 @@ class Collected:
         return {"amount": self.amount, "count": self.count, "note": self.note, "pending": pending}
 
 
-def collected(record: CampaignRecord) -> Collected:
+def collected(services: CampaignServices, record: CampaignRecord) -> Collected:
     """The hub's own ledger: the verified total (the ingester folds it once Umbrella lists each donation) and, apart,
     what callbacks announced that Umbrella has not confirmed yet."""
-    config = settings()
     try:
-        totals = read_totals(config.donations_table_name, record.key.ref)
-        pending = read_pending(config.donations_table_name, record.key.ref, limit=config.pending_read_limit)
+        totals = services.ledger.totals(record.key.ref)
+        pending = services.ledger.pending(record.key.ref, limit=services.settings.pending_read_limit)
     except ClientError as exc:
         logger.warning("ledger total unavailable", extra={"kind": type(exc).__name__})
         return Collected(None, None, "the collected amount is unavailable just now; try again shortly")
@@ -83,12 +79,12 @@ def authorize(record: CampaignRecord, authorization: str | None) -> None:
         raise ManageTokenRefused
 
 
-def donations(record: CampaignRecord, since: datetime | None) -> list[CampaignDonation]:
+def donations(services: CampaignServices, record: CampaignRecord, since: datetime | None) -> list[CampaignDonation]:
     key = record.key
-    return umbrella().donations(key.service_id, key.route, key.donation_code, since=since)
+    return services.umbrella.donations(key.service_id, key.route, key.donation_code, since=since)
 
 
-def umbrella_collected(record: CampaignRecord, since: datetime | None) -> Collected:
+def umbrella_collected(services: CampaignServices, record: CampaignRecord, since: datetime | None) -> Collected:
     """Umbrella's own collected amount for the campaign (since `since`), beside the ledger's; its absence is a note.
 
     Partner outages propagate (PartnerUnavailable, as for every Umbrella call); a campaign Umbrella no longer has
@@ -96,7 +92,7 @@ def umbrella_collected(record: CampaignRecord, since: datetime | None) -> Collec
     """
     key = record.key
     try:
-        total = umbrella().collected_amount(key.service_id, key.route, key.donation_code, since=since)
+        total = services.umbrella.collected_amount(key.service_id, key.route, key.donation_code, since=since)
     except PartnerNotFound:
         return Collected(None, None, "Umbrella no longer has this campaign (stopped campaigns answer 404 there)")
     return Collected(total.amount)
@@ -105,7 +101,7 @@ def umbrella_collected(record: CampaignRecord, since: datetime | None) -> Collec
 # ------------------------------------------------------------------------------------------------ change
 
 
-def update(record: CampaignRecord, changes: CampaignChanges) -> CampaignRecord:
+def update(services: CampaignServices, record: CampaignRecord, changes: CampaignChanges) -> CampaignRecord:
     """Send the whole campaign with the changes to Umbrella (its PUT replaces), then record them.
 
     Every update also issues a new callback token (the callbackUrl Umbrella gets ends in it) and the old one is
@@ -115,52 +111,51 @@ def update(record: CampaignRecord, changes: CampaignChanges) -> CampaignRecord:
     _require_active(record)
     changed = changes.changed()
     current = {camel: getattr(record, snake) for camel, snake in FIELD_NAMES.items()}
-    base = settings().callback_base_url or record.callback_base
+    config = services.settings
+    base = config.callback_base_url or record.callback_base
     callback_token = new_callback_token()
-    url = callback_url(record.key, base, callback_token)
+    url = callback_url(record.key, base, callback_token, path=config.callback_path)
     request = CampaignUpdateRequest.model_validate(current | changed | {"callbackUrl": url})
     key = record.key
     try:
-        umbrella().update_campaign(key.service_id, key.route, key.donation_code, request)
+        services.umbrella.update_campaign(key.service_id, key.route, key.donation_code, request)
     except PartnerNotFound:
-        store().mark_stopped(key, now=int(time.time()), action="gone_at_umbrella")
+        services.store.mark_stopped(key, now=int(services.now()), action="gone_at_umbrella")
         raise CampaignStopped("Umbrella no longer has this campaign; it is stopped") from None
     except PartnerRejected as exc:
         raise RefusedByUmbrella(exc.message) from None
-    now = int(time.time())
+    now = int(services.now())
     new_hash = callback_token_hash(callback_token)
-    updated = store().apply_changes(record, changed, now=now, callback_base=base, callback_token_hash=new_hash)
+    updated = services.store.apply_changes(record, changed, now=now, callback_base=base, callback_token_hash=new_hash)
     if updated is None:
         raise CampaignChanged
     logger.info("campaign updated", extra={"fields": sorted(changed)})
     return updated
 
 
-def stop(record: CampaignRecord) -> CampaignRecord:
+def stop(services: CampaignServices, record: CampaignRecord) -> CampaignRecord:
     """Stop at Umbrella, then record it; stopping a stopped campaign is a success that changes nothing."""
     if record.state is CampaignState.STOPPED:
         return record
     key = record.key
-    _reconcile_first(key)
-    outcome = umbrella().stop_campaign(key.service_id, key.route, key.donation_code)
+    _reconcile_first(services, key)
+    outcome = services.umbrella.stop_campaign(key.service_id, key.route, key.donation_code)
     action = "stopped" if not outcome.already_stopped else "stopped_at_umbrella_already"
-    stopped = store().mark_stopped(key, now=int(time.time()), action=action)
+    stopped = services.store.mark_stopped(key, now=int(services.now()), action=action)
     logger.info("campaign stopped", extra={"already_stopped": outcome.already_stopped})
-    return stopped or campaign(key)
+    return stopped or campaign(services, key)
 
 
-def _reconcile_first(key: CampaignKey) -> None:
+def _reconcile_first(services: CampaignServices, key: CampaignKey) -> None:
     """Reconcile the campaign while Umbrella still answers for it: a donation whose callback was lost is counted
     before the stop makes it unreachable (docs/exactly-once.md).
 
     The ingester's reconcile runs in-process, as a library call: the function holds the permissions it needs
     (template.yaml). A failed reconcile does not block the stop, which is the owner's to make; it is simply not
     marked, so the scheduled run that finds the campaign gone raises ReconciliationGone."""
-    from donation_ingester import reconcile as ingester  # noqa: PLC0415 - only a stop needs the ingester's code
-
     try:
-        with record_budget(settings().stop_reconcile_seconds):
-            result = ingester.reconcile_before_stop(key.ref)
+        with record_budget(services.settings.stop_reconcile_seconds):
+            result = services.reconcile_before_stop(key.ref)
     except Exception as exc:
         logger.warning("reconcile before stop failed; stopping all the same", extra={"kind": type(exc).__name__})
         return

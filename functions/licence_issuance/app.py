@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -33,6 +32,7 @@ from hub_core.request_body import submitted_fields
 from hub_core.triggers import Trigger, trigger_of
 from licence_issuance import SERVICE, flow
 from licence_issuance.models import ORDER_ID_PATTERN, IssuedLicence, LicenceRequest, LicenceState, SiteRequest
+from licence_issuance.services import services
 from licence_issuance.settings import settings
 from partners.errors import PartnerAuthError, PartnerError, PartnerUnavailable
 from partners.mlm import MaxSitesReached
@@ -84,13 +84,13 @@ map_refusals(
 def post_licence() -> Response[str]:
     _require_iam_caller()
     request = _verified_member(_validated(LicenceRequest))
-    return _outcome(flow.issue(request))
+    return _outcome(flow.issue(services(), request))
 
 
 @app.get("/licences/<orderId>")
 def get_licence(orderId: Annotated[str, Path(pattern=ORDER_ID_PATTERN)]) -> Response[str]:
     _require_iam_caller()
-    record = flow.licence_for_order(orderId)
+    record = flow.licence_for_order(services(), orderId)
     if record is None or record.state in (LicenceState.CREATING, LicenceState.UNCERTAIN):
         raise RequestRejected(404, "not_found", "no licence was issued for this order (yet)")
     return json_response(200, {"licence": record.licence.body()})
@@ -106,7 +106,7 @@ def post_site(key: LicenceKey) -> Response[str]:
     _require_iam_caller()
     site = _validated(SiteRequest)
     try:
-        licence, added = flow.add_site(key, site.url)
+        licence, added = flow.add_site(services(), key, site.url)
     except LookupError:
         raise RequestRejected(404, "not_found", "no licence with this key was issued here") from None
     metrics.add_metric(name="LicenceSiteAdded" if added else "LicenceSiteRepeated", unit=MetricUnit.Count, value=1)
@@ -116,14 +116,14 @@ def post_site(key: LicenceKey) -> Response[str]:
 @app.get("/licence-types")
 def get_licence_types() -> Response[str]:
     _require_iam_caller()
-    kinds = [kind.model_dump(mode="json") for kind in flow.licence_types()]
+    kinds = [kind.model_dump(mode="json") for kind in flow.licence_types(services())]
     return json_response(200, {"licence_types": kinds}, cache_seconds=settings().catalogue_cache_seconds)
 
 
 @app.get("/products")
 def get_products() -> Response[str]:
     _require_iam_caller()
-    products = [product.model_dump(mode="json") for product in flow.products()]
+    products = [product.model_dump(mode="json") for product in flow.products(services())]
     return json_response(200, {"products": products}, cache_seconds=settings().catalogue_cache_seconds)
 
 
@@ -139,7 +139,7 @@ def _require_iam_caller() -> None:
 
 def _verified_member(request: LicenceRequest) -> LicenceRequest:
     """An unsigned, badly signed or expired member id is dropped (the licence is still issued) and counted."""
-    verified, verdict = flow.with_verified_member(request)
+    verified, verdict = flow.with_verified_member(services(), request)
     if verdict is not None and verdict is not Verdict.VALID:
         metrics.add_metric(name="MemberIdDropped", unit=MetricUnit.Count, value=1)
         logger.info("app's miles member id dropped", extra={"reason": verdict.value})
@@ -178,7 +178,7 @@ def handle_licence_requested(event: dict[str, Any], *, requeues: int = 0) -> dic
     try:
         envelope = parse(event=event, model=LicenceRequestedEvent)
         request = _verified_member(LicenceRequest.model_validate(envelope.detail))
-        licence = flow.issue(request)
+        licence = flow.issue(services(), request)
     except (flow.OrderInProgress, PartnerUnavailable, PartnerAuthError) as exc:
         # Re-queued by id rather than raised: Lambda's failure record of an asynchronous invocation carries the whole
         # event (the shop's customer reference, a member id) into LicenceRequestDLQ, while the retry queue and its
@@ -186,11 +186,11 @@ def handle_licence_requested(event: dict[str, Any], *, requeues: int = 0) -> dic
         # DynamoDB or SQS) does Lambda retry the event, and then dead-letter it.
         from licence_issuance import requeue  # noqa: PLC0415 - only events that failed need the batch code
 
-        if not requeue.can_requeue(requeues):
+        if not requeue.can_requeue(services(), requeues):
             raise
         if isinstance(exc, PartnerError):
             logger.warning("licence order re-queued after a partner failure", extra=exc.log_fields())
-        requeue.requeue(event, requeues)
+        requeue.requeue(services(), event, requeues)
         return {"requeued": True, "requeues": requeues + 1}
     except ValidationError as exc:
         return _reject_event(event, problems_from(exc.errors(include_input=False, include_url=False)))
@@ -208,7 +208,9 @@ def handle_licence_requested(event: dict[str, Any], *, requeues: int = 0) -> dic
 
 def _reject_event(event: dict[str, Any], problems: list[FieldProblem]) -> dict[str, Any]:
     event_id = str(event.get("id") or "unknown")
-    flow.store().record_rejected_event(event_id, problems=[p.as_dict() for p in problems], now=int(time.time()))
+    collaborators = services()
+    problems_found = [p.as_dict() for p in problems]
+    collaborators.store.record_rejected_event(event_id, problems=problems_found, now=int(collaborators.now()))
     metrics.add_metric(name="LicenceRequestRejected", unit=MetricUnit.Count, value=1)
     fields = [p.field for p in problems]
     logger.warning("LicenceRequested event rejected", extra={"event_id": event_id, "fields": fields})
@@ -225,7 +227,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if trigger is Trigger.SQS:
         from licence_issuance import requeue  # noqa: PLC0415 - as lead_intake's retries: queue invocations only
 
-        return dict(requeue.handle_batch(event, context, handle_licence_requested))
+        return dict(requeue.handle_batch(services(), event, context, handle_licence_requested))
     return app.resolve(event, context)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -21,10 +20,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hub_core import aws, batches
-from hub_core.deadline import fits, record_budget
+from hub_core.deadline import record_budget
 from hub_core.observability import logger_for, metrics_for
 from licence_issuance import SERVICE
-from licence_issuance.settings import settings
+from licence_issuance.services import LicenceServices
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
@@ -34,8 +33,8 @@ class RecordNotStarted(Exception):
     """Too little of the invocation is left for this record: it goes back to the queue untouched."""
 
 
-def can_requeue(requeues: int) -> bool:
-    config = settings()
+def can_requeue(services: LicenceServices, requeues: int) -> bool:
+    config = services.settings
     return bool(config.licence_retry_queue_url) and requeues < config.licence_max_requeues
 
 
@@ -45,10 +44,10 @@ WAITING_ID = "waiting_id"
 WAITING_SECONDS = 14 * 86_400
 
 
-def requeue(event: dict[str, Any], requeues: int) -> None:
+def requeue(services: LicenceServices, event: dict[str, Any], requeues: int) -> None:
     """Put the event back for a later turn: a new message (its receive count starts afresh) after a random delay,
     so a burst spreads out instead of coming back at once."""
-    config = settings()
+    config = services.settings
     low, high = sorted((config.requeue_delay_min_seconds, config.requeue_delay_max_seconds))
     waiting_id = str(uuid.uuid4())
     aws.dynamodb().put_item(
@@ -56,7 +55,7 @@ def requeue(event: dict[str, Any], requeues: int) -> None:
         Item={
             "pk": {"S": f"waiting#{waiting_id}"},
             "event": {"S": json.dumps(event)},
-            "expires_at": {"N": str(int(time.time()) + WAITING_SECONDS)},
+            "expires_at": {"N": str(int(services.now()) + WAITING_SECONDS)},
         },
     )
     aws.sqs().send_message(
@@ -68,29 +67,30 @@ def requeue(event: dict[str, Any], requeues: int) -> None:
     logger.info("licence order re-queued for a later turn", extra={"requeues": requeues + 1})
 
 
-def _waiting_event(waiting_id: str) -> dict[str, Any] | None:
+def _waiting_event(table_name: str, waiting_id: str) -> dict[str, Any] | None:
     key = {"pk": {"S": f"waiting#{waiting_id}"}}
-    item = aws.dynamodb().get_item(TableName=settings().licences_table_name, Key=key, ConsistentRead=True).get("Item")
+    item = aws.dynamodb().get_item(TableName=table_name, Key=key, ConsistentRead=True).get("Item")
     return None if item is None else dict(json.loads(item["event"]["S"]))
 
 
-def _forget_waiting(waiting_id: str) -> None:
-    aws.dynamodb().delete_item(TableName=settings().licences_table_name, Key={"pk": {"S": f"waiting#{waiting_id}"}})
+def _forget_waiting(table_name: str, waiting_id: str) -> None:
+    aws.dynamodb().delete_item(TableName=table_name, Key={"pk": {"S": f"waiting#{waiting_id}"}})
 
 
 def handle_batch(
-    event: dict[str, Any], context: LambdaContext, handle: Callable[..., dict[str, Any]]
+    services: LicenceServices, event: dict[str, Any], context: LambdaContext, handle: Callable[..., dict[str, Any]]
 ) -> PartialItemFailureResponse:
     """Each re-queued event through `handle` (the event path of app.py), its requeue count carried along."""
 
     def one(record: SQSRecord) -> None:
-        budget = settings().record_seconds
-        if not fits(budget):
+        table_name = services.settings.licences_table_name
+        budget = services.settings.record_seconds
+        if not services.fits(budget):
             raise RecordNotStarted(record.message_id)
         body = json.loads(record.body)
         waiting_id = body.get(WAITING_ID)
         # A message from before ids (it carried the event itself) is still run as it is.
-        event = _waiting_event(str(waiting_id)) if waiting_id is not None else body.get("event")
+        event = _waiting_event(table_name, str(waiting_id)) if waiting_id is not None else body.get("event")
         if event is None:
             # Handled by an earlier delivery of this message (at least once), or expired with its DLQ retention.
             logger.info("licence retry message without a waiting event", extra={"message_id": record.message_id})
@@ -98,6 +98,6 @@ def handle_batch(
         with record_budget(budget):
             handle(event, requeues=int(body.get("requeues", 0)))
         if waiting_id is not None:
-            _forget_waiting(str(waiting_id))
+            _forget_waiting(table_name, str(waiting_id))
 
     return batches.each_record(event, context, one)

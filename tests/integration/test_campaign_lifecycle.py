@@ -14,10 +14,12 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from botocore.exceptions import ClientError
 
-from campaign_lifecycle import creation, management
+from campaign_lifecycle import creation
 from campaign_lifecycle.errors import CreateInProgress, DonationCodeInUse
 from campaign_lifecycle.models import CampaignForm
+from campaign_lifecycle.services import services
 from campaign_lifecycle.settings import validation_context
+from hub_core import ledger
 from hub_core.tokens import callback_token_hash
 from tests.conftest import load_event, manage_token_from_sms, member_signature
 from tests.integration.conftest import CANARY_MSISDN, UMBRELLA_KEY, response_json
@@ -476,7 +478,7 @@ def test_concurrent_creates_of_one_code_make_one_campaign(stack, umbrella, monke
 
     def attempt(_: int) -> str:
         try:
-            creation.create(form, request_base_url="https://api.example.org", client_ip="127.0.0.1")
+            creation.create(services(), form, request_base_url="https://api.example.org", client_ip="127.0.0.1")
         except CreateInProgress:
             return "create_in_progress"
         except DonationCodeInUse:
@@ -566,7 +568,8 @@ def test_the_collected_amount_degrades_when_the_ledger_cannot_be_read(stack, umb
     def throttled(*_args):
         raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "GetItem")
 
-    monkeypatch.setattr(management, "read_totals", throttled)
+    # The function's ledger reads hub_core.ledger's functions on each call (campaign_lifecycle.services).
+    monkeypatch.setattr(ledger, "read_totals", throttled)
     body = get(stack, fields)
     assert body["collected"]["amount"] is None
     assert "unavailable" in body["collected"]["note"]

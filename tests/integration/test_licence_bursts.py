@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from licence_issuance import app, flow
+from licence_issuance import app
+from licence_issuance.services import services
 from licence_issuance.settings import settings
 from tests.integration.test_licence_issuance import FUNCTION, bridge_event, licences_for, order, table_item
 
@@ -55,10 +56,10 @@ def test_the_lease_is_the_functions_timeout_so_a_killed_attempt_frees_the_turn_w
     assert settings().create_lease_seconds == timeout
     now = int(time.time())
     # An attempt Lambda killed never ends its turn: its lease alone frees it.
-    assert flow.store().take_turn(4, 4, holder="killed", now=now, lease_seconds=settings().create_lease_seconds)
-    assert not flow.store().take_turn(4, 4, holder="next", now=now + int(timeout), lease_seconds=1)
-    assert flow.store().take_turn(4, 4, holder="next", now=now + int(timeout) + 1, lease_seconds=1)
-    flow.store().end_turn(4, 4, holder="next")
+    assert services().store.take_turn(4, 4, holder="killed", now=now, lease_seconds=settings().create_lease_seconds)
+    assert not services().store.take_turn(4, 4, holder="next", now=now + int(timeout), lease_seconds=1)
+    assert services().store.take_turn(4, 4, holder="next", now=now + int(timeout) + 1, lease_seconds=1)
+    services().store.end_turn(4, 4, holder="next")
 
 
 def test_a_requeued_order_waits_in_the_table_and_its_message_carries_only_an_id(stack, mlm, monkeypatch):
@@ -73,7 +74,7 @@ def test_a_requeued_order_waits_in_the_table_and_its_message_carries_only_an_id(
     queue = stack.physical("LicenceRetryQueue")
     assert stack.drain("LicenceRetryQueue", timeout=30)  # another test's waits (PurgeQueue allows one a minute)
     event = bridge_event(order(customer_reference=CANARY_EMAIL))
-    requeue.requeue(event, 0)
+    requeue.requeue(services(), event, 0)
 
     (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2).get("Messages", [])
     body = json.loads(message["Body"])
@@ -87,12 +88,14 @@ def test_a_requeued_order_waits_in_the_table_and_its_message_carries_only_an_id(
     record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs",
               "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:LicenceRetryQueue",
               "receiptHandle": message["ReceiptHandle"], "attributes": {}, "messageAttributes": {}}  # fmt: skip
-    answer = requeue.handle_batch({"Records": [record]}, None, lambda event, requeues: handled.append(event))
+    answer = requeue.handle_batch(
+        services(), {"Records": [record]}, None, lambda event, requeues: handled.append(event)
+    )
     assert answer == {"batchItemFailures": []}
     assert handled == [event]
     assert table_item(stack, f"waiting#{body[requeue.WAITING_ID]}") is None
     # A second delivery of the same message (at least once) finds nothing left to run, and is acknowledged.
-    assert requeue.handle_batch({"Records": [record]}, None, lambda event, requeues: handled.append(event)) == {
-        "batchItemFailures": []
-    }
+    assert requeue.handle_batch(
+        services(), {"Records": [record]}, None, lambda event, requeues: handled.append(event)
+    ) == {"batchItemFailures": []}
     assert len(handled) == 1

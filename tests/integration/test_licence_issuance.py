@@ -14,6 +14,7 @@ import pytest
 from hub_core.caches import reset_all
 from licence_issuance import app, flow
 from licence_issuance.models import LicenceRequest
+from licence_issuance.services import LicenceServices, services
 from tests.conftest import load_event, member_signature
 from tests.integration.conftest import MLM_TOKEN, response_json
 
@@ -132,7 +133,7 @@ def test_concurrent_identical_orders_make_one_licence(stack, mlm, monkeypatch):
 
     def attempt(_: int) -> str:
         try:
-            return flow.issue(request).state.value
+            return flow.issue(services(), request).state.value
         except flow.OrderInProgress:
             return "in_progress"
 
@@ -142,7 +143,7 @@ def test_concurrent_identical_orders_make_one_licence(stack, mlm, monkeypatch):
     assert set(outcomes) <= {"issued", "in_progress"}
     assert len(licences_for(mlm, 3, 3)) == 1
     # Those told "in progress" get the one licence when they come back.
-    assert flow.issue(request).state.value == "issued"
+    assert flow.issue(services(), request).state.value == "issued"
     assert len(licences_for(mlm, 3, 3)) == 1
 
 
@@ -154,7 +155,7 @@ def test_concurrent_different_orders_of_one_kind_each_get_their_own(stack, mlm, 
     def until_issued(request: LicenceRequest) -> int:
         for _ in range(200):
             try:
-                licence = flow.issue(request)
+                licence = flow.issue(services(), request)
             except flow.OrderInProgress:
                 continue
             assert licence.licence_id is not None
@@ -396,7 +397,7 @@ def test_an_event_whose_turn_is_taken_is_requeued_then_issued_once_the_turn_is_f
     for name, value in stack.function_env(FUNCTION).items():
         monkeypatch.setenv(name, value)
     fields = order(url="https://requeued.example.org")
-    blocker = flow.store()
+    blocker = services().store
     assert blocker.take_turn(2, 1, holder="someone-else", now=int(time.time()), lease_seconds=30)
     try:
         assert invoke(stack, bridge_event(fields)) == {"requeued": True, "requeues": 1}
@@ -411,7 +412,7 @@ def test_an_event_whose_turn_is_taken_is_requeued_then_issued_once_the_turn_is_f
 def test_an_event_out_of_requeues_raises_so_lambda_retries(stack, mlm, monkeypatch):
     for name, value in stack.function_env(FUNCTION).items():
         monkeypatch.setenv(name, value)
-    blocker = flow.store()
+    blocker = services().store
     assert blocker.take_turn(2, 1, holder="someone-else", now=int(time.time()), lease_seconds=30)
     try:
         with pytest.raises(flow.OrderInProgress):
@@ -539,9 +540,9 @@ def issued_requests(monkeypatch):
     seen: list[LicenceRequest] = []
     original = flow.issue
 
-    def spy(request: LicenceRequest):
+    def spy(collaborators: LicenceServices, request: LicenceRequest):
         seen.append(request)
-        return original(request)
+        return original(collaborators, request)
 
     monkeypatch.setattr(flow, "issue", spy)
     return seen

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from licence_issuance import flow
 from licence_issuance.models import LicenceRequest
+from licence_issuance.services import services
 from tests.integration.conftest import response_json
 from tests.integration.test_licence_issuance import (
     FUNCTION,
@@ -58,7 +59,7 @@ def test_two_corrected_retries_at_once_make_one_licence(stack, mlm, monkeypatch)
     def attempt(_: int) -> str:
         for _ in range(100):
             try:
-                return flow.issue(corrected).state.value
+                return flow.issue(services(), corrected).state.value
             except flow.OrderInProgress:
                 continue
         return "never"

@@ -83,8 +83,9 @@ def test_the_licence_retry_queue_gets_a_batch_processor_per_invocation(monkeypat
     from licence_issuance import requeue  # noqa: PLC0415
 
     used = _processors_used(monkeypatch)
-    requeue.handle_batch(_event("one"), None, handle=lambda event, requeues: None)  # type: ignore[arg-type]
-    requeue.handle_batch(_event("two"), None, handle=lambda event, requeues: None)  # type: ignore[arg-type]
+    # No record is run (the processor is patched), so the function's collaborators are never reached.
+    requeue.handle_batch(None, _event("one"), None, handle=lambda event, requeues: None)  # type: ignore[arg-type]
+    requeue.handle_batch(None, _event("two"), None, handle=lambda event, requeues: None)  # type: ignore[arg-type]
     assert len(used) == 2
     assert used[0] is not used[1]
 
