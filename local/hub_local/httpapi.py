@@ -178,15 +178,10 @@ def build_event(
         event["requestContext"]["authorizer"] = {"iam": LOCAL_IAM_CALLER}
     if match.path_parameters:
         event["pathParameters"] = match.path_parameters
+    text = is_text_content_type(lowered.get("content-type"))
     if body:
-        if is_text_content_type(lowered.get("content-type")):
-            event["body"] = body.decode("utf-8", errors="replace")
-            event["isBase64Encoded"] = False
-        else:
-            event["body"] = base64.b64encode(body).decode()
-            event["isBase64Encoded"] = True
-    else:
-        event["isBase64Encoded"] = False
+        event["body"] = body.decode("utf-8", errors="replace") if text else base64.b64encode(body).decode()
+    event["isBase64Encoded"] = bool(body) and not text
     return event
 
 
