@@ -38,7 +38,8 @@ from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 from schemathesis import GenerationMode
 
-from hub_local.gateway import NOT_FOUND, match_route
+from hub_local.gateway import NOT_FOUND
+from hub_local.httpapi import match_route
 from hub_local.openapi import DOCUMENT_PATH
 from hub_local.stack import LocalStack
 from tests.conftest import ROOT, manage_token_from_sms

@@ -285,7 +285,7 @@ def test_a_signed_caller_not_on_the_allow_list_is_refused(stack, mlm, caller):
 
 
 def test_the_shops_role_session_and_the_local_gateways_caller_are_on_the_default_list(stack, mlm):
-    from hub_local.gateway import LOCAL_IAM_CALLER  # noqa: PLC0415
+    from hub_local.httpapi import LOCAL_IAM_CALLER  # noqa: PLC0415
 
     allowed = stack.function_env(FUNCTION)["IAM_CALLER_ARNS"].split(",")
     assert LOCAL_IAM_CALLER["userArn"] in allowed
