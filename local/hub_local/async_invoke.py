@@ -141,10 +141,6 @@ class AsyncInvoker:
         with self._condition:
             return len(self._heap) + self._running
 
-    def seconds_to_next(self) -> float | None:
-        with self._condition:
-            return None if not self._heap else max(0.0, self._heap[0].due - self.clock())
-
     def _pop_due(self) -> _Job | None:
         with self._condition:
             if not self._heap or self._heap[0].due > self.clock():

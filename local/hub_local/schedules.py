@@ -115,7 +115,6 @@ class ScheduleTimer(StoppableThreads):
         self.clock = clock
         self._origin = clock()
         self._origin_monotonic = time.monotonic()
-        self.fired = 0
 
     def now(self) -> datetime.datetime:
         """Schedule time: the clock's start plus real time elapsed, scaled."""
@@ -142,7 +141,6 @@ class ScheduleTimer(StoppableThreads):
                 continue
             try:
                 self.fire(schedule, when)
-                self.fired += 1
             except Exception:  # one failing schedule does not stop the others
                 print(f"schedule {schedule.name}: firing failed", file=sys.stderr)
                 traceback.print_exc(file=sys.stderr)
