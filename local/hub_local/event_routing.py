@@ -12,24 +12,23 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from hub_local.eventbus import (
+from hub_local.async_invoke import AsyncInvoker
+from hub_local.event_targets import (
     PUT_EVENTS_LIMIT,
     TAP_INPUT_TEMPLATE,
     TAP_PATTERN,
     TAP_RULE_NAME,
     TAP_TARGET_ID,
-    AsyncInvoker,
-    BusRouter,
-    ScheduleTimer,
     lambda_payload,
     normalise_entry,
     render_target_input,
-    scheduled_event_text,
     send_to_queue,
     tap_queue_name,
 )
+from hub_local.eventbus import BusRouter
 from hub_local.redelivery import Redelivery
 from hub_local.resources import UnknownResourceError
+from hub_local.schedules import ScheduleTimer, scheduled_event_text
 from hub_local.sqs_pump import queue_is_empty
 from hub_local.template import ACCOUNT_ID, REGION, EventRuleSpec, LocalTemplate, RuleTarget, ScheduleSpec
 

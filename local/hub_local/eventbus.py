@@ -18,69 +18,9 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-# The bus's parts live in their own modules; their public names stay importable from here.
-from hub_local.async_invoke import AsyncInvoker, Invoke, error_payload, function_arn, invocation_record
-from hub_local.event_targets import (
-    ENVELOPE_KEYS,
-    PUT_EVENTS_LIMIT,
-    TAP_INPUT_TEMPLATE,
-    TAP_PATTERN,
-    TAP_QUEUE_PREFIX,
-    TAP_RULE_NAME,
-    TAP_TARGET_ID,
-    PatternMatcher,
-    compact_json,
-    compile_pattern,
-    entries_from_document,
-    entry_from_envelope,
-    event_envelope,
-    iso_time,
-    json_path,
-    lambda_payload,
-    normalise_entry,
-    render_target_input,
-    send_to_queue,
-    tap_queue_name,
-    transform_input,
-)
-from hub_local.schedules import Fire, ScheduleTimer, next_fire_time, scheduled_event_text
+from hub_local.event_targets import compile_pattern, event_envelope
 from hub_local.template import EventRuleSpec, RuleTarget
 from hub_local.workers import StoppableThreads
-
-__all__ = [
-    "ENVELOPE_KEYS",
-    "PUT_EVENTS_LIMIT",
-    "TAP_INPUT_TEMPLATE",
-    "TAP_PATTERN",
-    "TAP_QUEUE_PREFIX",
-    "TAP_RULE_NAME",
-    "TAP_TARGET_ID",
-    "AsyncInvoker",
-    "BusRouter",
-    "Deliver",
-    "Fire",
-    "Invoke",
-    "PatternMatcher",
-    "ScheduleTimer",
-    "compact_json",
-    "compile_pattern",
-    "entries_from_document",
-    "entry_from_envelope",
-    "error_payload",
-    "event_envelope",
-    "function_arn",
-    "invocation_record",
-    "iso_time",
-    "json_path",
-    "lambda_payload",
-    "next_fire_time",
-    "normalise_entry",
-    "render_target_input",
-    "scheduled_event_text",
-    "send_to_queue",
-    "tap_queue_name",
-    "transform_input",
-]
 
 Deliver = Callable[[EventRuleSpec, RuleTarget, dict[str, Any]], None]
 

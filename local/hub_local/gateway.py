@@ -15,7 +15,8 @@ from urllib.parse import unquote, urlsplit
 from botocore.exceptions import ClientError
 
 from hub_local import httpapi
-from hub_local.eventbus import entries_from_document, error_payload
+from hub_local.async_invoke import error_payload
+from hub_local.event_targets import entries_from_document
 from hub_local.httpapi import INTERNAL_ERROR, Headers, HttpResponse, json_response
 from hub_local.limits import (
     HTTP_API_INTEGRATION_TIMEOUT,

@@ -14,7 +14,7 @@ import boto3
 
 from hub_local.concurrency import ConcurrencySlots, concurrency_limit, install
 from hub_local.event_routing import EventRouting, put_events, schedule_for
-from hub_local.eventbus import ScheduleTimer, lambda_payload, scheduled_event_text
+from hub_local.event_targets import lambda_payload
 from hub_local.gateway import Gateway
 from hub_local.limits import FunctionTimedOut
 from hub_local.partners import PartnerSpec, Sandbox, default_partners
@@ -40,6 +40,7 @@ from hub_local.runtime import (
     invoke_function,
     load_handler,
 )
+from hub_local.schedules import ScheduleTimer, scheduled_event_text
 from hub_local.sqs_pump import SqsPump, build_pumps, drain_pumps, pumps_of, stop_pumps
 from hub_local.template import (
     DEFAULT_STACK_NAME,

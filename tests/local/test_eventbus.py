@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 
 from hub_cli.app import main
-from hub_local.eventbus import (
-    AsyncInvoker,
+from hub_local.async_invoke import AsyncInvoker
+from hub_local.event_targets import (
     entries_from_document,
     event_envelope,
     json_path,
-    next_fire_time,
     render_target_input,
     tap_queue_name,
     transform_input,
 )
+from hub_local.schedules import next_fire_time
 from hub_local.stack import LocalStack, UnknownResourceError
 from hub_local.template import (
     AsyncDestination,

@@ -11,7 +11,7 @@ from hub_cli.errors import EXIT_USAGE, CliError
 from hub_cli.inputs import read_json
 from hub_cli.settings import Settings, pass_settings
 from hub_cli.target import BUS_TYPES, Target
-from hub_local.eventbus import PUT_EVENTS_LIMIT, entries_from_document, normalise_entry
+from hub_local.event_targets import PUT_EVENTS_LIMIT, entries_from_document, normalise_entry
 
 
 @click.group("events")

@@ -11,7 +11,7 @@ import click
 
 from hub_cli.commands.local.common import UsageError, fail, hub_url, read_json, reported
 from hub_cli.commands.local.run import LOOPBACK
-from hub_local.eventbus import entries_from_document
+from hub_local.event_targets import entries_from_document
 from hub_local.gateway import EVENTS_PATH
 
 
