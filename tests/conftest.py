@@ -6,10 +6,14 @@ import copy
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from hub_core.caches import reset_all
 from partners.http import reset_sessions
@@ -51,6 +55,30 @@ def member_signature(stack: Any, member_id: str, *, valid_for: int = 3600, now: 
     from hub_core.member_signature import sign  # noqa: PLC0415 - functions/ is on the path once pytest runs
 
     return sign(member_id, int(time.time() if now is None else now) + valid_for, site_key_ring(stack))
+
+
+@contextmanager
+def in_process_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's mock_aws in this process, with dummy credentials and no endpoint override: no request leaves it."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+def create_hash_table(name: str, hash_key: str) -> None:
+    """An on-demand DynamoDB table keyed by one string attribute (inside in_process_aws)."""
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": hash_key, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": hash_key, "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def load_event(relative: str) -> dict[str, Any]:

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from campaign_lifecycle import creation, management
 from campaign_lifecycle.errors import (
@@ -52,6 +50,7 @@ from partners.umbrella import (
     CreateOutcome,
     StopOutcome,
 )
+from tests.conftest import create_hash_table, in_process_aws
 
 START = 1_800_000_000.0  # every assertion on time is relative to it
 KEY_RING = "k1:" + "ab" * 32
@@ -210,20 +209,8 @@ class Rig:
 
 @pytest.fixture
 def rig(monkeypatch) -> Iterator[Rig]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName="Campaigns",
-            AttributeDefinitions=[{"AttributeName": "campaign_ref", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "campaign_ref", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    with in_process_aws(monkeypatch):
+        create_hash_table("Campaigns", "campaign_ref")
         clock = Clock()
         umbrella, counter, ledger = FakeUmbrella(), FakeCounter(), FakeLedger()
         store = CampaignStore("Campaigns")

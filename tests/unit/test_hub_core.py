@@ -10,7 +10,6 @@ import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from hub_core import aws, events
 from hub_core.caches import TtlCache
@@ -19,7 +18,7 @@ from hub_core.http_api import RequestRejected, error_response, install_error_han
 from hub_core.request_body import submitted_fields
 from hub_core.secrets import secret
 from partners.errors import PartnerAuthError, PartnerBadResponse, PartnerRejected, PartnerUnavailable
-from tests.conftest import load_event
+from tests.conftest import in_process_aws, load_event
 
 
 class ExampleSettings(Settings):
@@ -29,14 +28,7 @@ class ExampleSettings(Settings):
 
 @pytest.fixture
 def aws_env(monkeypatch):
-    for name, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    with in_process_aws(monkeypatch):
         yield
 
 

@@ -13,9 +13,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from hub_core.config import ConfigError
 from hub_core.dynamo import to_item
@@ -34,6 +32,7 @@ from partners.errors import (
     PartnerUnavailable,
 )
 from partners.miimosa import LeadReceipt, ProjectPage
+from tests.conftest import create_hash_table, in_process_aws
 
 START = 1_800_000_000.0  # any moment: every assertion is relative to the clock
 
@@ -927,20 +926,8 @@ def test_project_listings_are_cached_per_filter_set(rig):
 
 @pytest.fixture
 def moto_store(monkeypatch) -> Iterator[LeadStore]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName="Leads",
-            AttributeDefinitions=[{"AttributeName": "lead_id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "lead_id", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    with in_process_aws(monkeypatch):
+        create_hash_table("Leads", "lead_id")
         yield LeadStore("Leads")
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from hub_core.caches import TtlCache
 from licence_issuance import flow, requeue
@@ -24,6 +23,7 @@ from licence_issuance.settings import LicenceSettings
 from licence_issuance.store import LicenceStore
 from partners.errors import PartnerAuthError, PartnerBadResponse, PartnerNotFound, PartnerUnavailable
 from partners.mlm import InvalidLicenceData, Licence, LicenceType, MaxSitesReached, Product
+from tests.conftest import create_hash_table, in_process_aws
 
 START = 1_800_000_000.0  # every assertion on time is relative to it
 LEASE = 15
@@ -157,20 +157,8 @@ class Rig:
 
 @pytest.fixture
 def rig(monkeypatch) -> Iterator[Rig]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName="Licences",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    with in_process_aws(monkeypatch):
+        create_hash_table("Licences", "pk")
         clock, pauses, mlm = Clock(START), Pauses(), FakeMlm()
         store = LicenceStore("Licences")
         holder: list[Rig] = []

@@ -11,10 +11,8 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from hub_core.config import ConfigError
 from hub_core.ratelimit import Limit, RateLimited
@@ -26,6 +24,7 @@ from loyalty_relay.store import LoyaltyStore, record_key
 from partners.appsmiles_wire import AppsMilesRejected, StoreResult
 from partners.deadline import Deadline, bounded_by
 from partners.errors import PartnerAuthError, PartnerRejected, PartnerUnavailable
+from tests.conftest import create_hash_table, in_process_aws
 
 DAY = 86_400
 START = 1_800_000_000.0 // DAY * DAY + 3_600  # an hour into a UTC day; every assertion is relative to it
@@ -402,20 +401,8 @@ def test_with_multistore_a_call_that_would_not_fit_is_not_started():
 
 @pytest.fixture
 def moto_records(monkeypatch) -> Iterator[LoyaltyStore]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName="loyalty",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    with in_process_aws(monkeypatch):
+        create_hash_table("loyalty", "pk")
         yield LoyaltyStore("loyalty")
 
 
