@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub_local.template import load_yaml
+from hub_local.cfn import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PATHS = [ROOT / "layers/adapters", ROOT / "functions"]

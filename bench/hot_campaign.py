@@ -39,8 +39,8 @@ from hub_core import aws, events  # noqa: E402
 from hub_core.caches import reset_all  # noqa: E402
 from hub_core.campaigns import CampaignKey  # noqa: E402
 from hub_core.ledger import read_totals  # noqa: E402
+from hub_local.cfn import load_yaml  # noqa: E402
 from hub_local.stack import LocalStack  # noqa: E402
-from hub_local.template import load_yaml  # noqa: E402
 
 EVENTS = ROOT / "events"
 

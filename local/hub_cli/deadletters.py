@@ -17,7 +17,8 @@ from typing import Any, Final, Literal
 import yaml
 
 from hub_cli.errors import CliError
-from hub_local.template import TemplateError, load_template
+from hub_local.cfn import TemplateError
+from hub_local.template import load_template
 
 Kind = Literal["sqs-redrive", "lambda-on-failure", "lambda-dlq", "eventbridge-dlq"]
 KIND_TEXT: Final[Mapping[Kind, str]] = {

@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub_local.cfn import ACCOUNT_ID, REGION
 from hub_local.event_targets import compact_json
-from hub_local.template import ACCOUNT_ID, REGION, AsyncDestination, FunctionSpec, QueueSpec
+from hub_local.specs import AsyncDestination, FunctionSpec, QueueSpec
 
 Invoke = Callable[..., Any]
 

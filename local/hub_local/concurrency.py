@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from hub_local.template import FunctionSpec
+    from hub_local.specs import FunctionSpec
 
 # Without a setting of its own (ReservedConcurrentExecutions, an SQS source's MaximumConcurrency), a function runs up
 # to this many invocations at once locally: enough for races to happen, few enough for a 2-core laptop.

@@ -13,6 +13,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from hub_local.async_invoke import AsyncInvoker
+from hub_local.cfn import ACCOUNT_ID, REGION
 from hub_local.event_targets import (
     PUT_EVENTS_LIMIT,
     TAP_INPUT_TEMPLATE,
@@ -29,8 +30,9 @@ from hub_local.eventbus import BusRouter
 from hub_local.redelivery import Redelivery
 from hub_local.resources import UnknownResourceError
 from hub_local.schedules import ScheduleTimer, scheduled_event_text
+from hub_local.specs import EventRuleSpec, RuleTarget, ScheduleSpec
 from hub_local.sqs_pump import queue_is_empty
-from hub_local.template import ACCOUNT_ID, REGION, EventRuleSpec, LocalTemplate, RuleTarget, ScheduleSpec
+from hub_local.template import LocalTemplate
 
 # Threads that run asynchronous invocations (several functions' at once; each function is held to its own limit).
 _ASYNC_WORKERS: Final = 8

@@ -9,7 +9,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
-from hub_local.template import ACCOUNT_ID, QueueSpec, RuleTarget
+from hub_local.cfn import ACCOUNT_ID
+from hub_local.specs import QueueSpec, RuleTarget
 
 TAP_RULE_NAME: Final = "hub-local-bus-tap"
 TAP_TARGET_ID: Final = "hub-local-bus-tap"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hub_local.event_targets import compile_pattern, event_envelope
-from hub_local.template import EventRuleSpec, RuleTarget
+from hub_local.specs import EventRuleSpec, RuleTarget
 from hub_local.workers import StoppableThreads
 
 Deliver = Callable[[EventRuleSpec, RuleTarget, dict[str, Any]], None]

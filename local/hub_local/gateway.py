@@ -25,7 +25,7 @@ from hub_local.limits import (
     TOO_LARGE,
     FunctionTimedOut,
 )
-from hub_local.template import CorsConfig, HttpRoute
+from hub_local.specs import CorsConfig, HttpRoute
 from sandboxes.httpserver import BodyRefused, LoopbackHandler, ServerThread
 
 Invoke = Callable[[str, dict[str, Any]], Any]

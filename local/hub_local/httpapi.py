@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from hub_local.template import ACCOUNT_ID, LOCAL_API_ID, CorsConfig, HttpRoute
+from hub_local.cfn import ACCOUNT_ID
+from hub_local.specs import CorsConfig, HttpRoute
+from hub_local.template import LOCAL_API_ID
 
 Headers = list[tuple[str, str]]
 

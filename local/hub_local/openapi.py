@@ -12,7 +12,8 @@ from typing import Any, Final
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-from hub_local.template import HttpRoute, load_template
+from hub_local.specs import HttpRoute
+from hub_local.template import load_template
 
 TITLE: Final = "Partner hub HTTP API"
 VERSION: Final = "1"

@@ -15,10 +15,12 @@ import boto3
 import botocore.session
 from botocore.exceptions import ClientError
 
+from hub_local.cfn import ACCOUNT_ID, REGION
 from hub_local.gateway import LAMBDA_PATH
 from hub_local.partners import PartnerSpec, Sandbox, hub_secret_values, secret_parameter_name
 from hub_local.runtime import DUMMY_CREDENTIAL
-from hub_local.template import ACCOUNT_ID, REGION, FunctionSpec, LocalTemplate, QueueSpec, TableSpec
+from hub_local.specs import FunctionSpec, QueueSpec, TableSpec
+from hub_local.template import LocalTemplate
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer

@@ -15,9 +15,11 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from hub_local.cfn import ACCOUNT_ID, REGION
 from hub_local.concurrency import ConcurrencySlots, host_environ, invocation_environ
 from hub_local.limits import FunctionTimedOut
-from hub_local.template import ACCOUNT_ID, REGION, FunctionSpec, LocalTemplate
+from hub_local.specs import FunctionSpec
+from hub_local.template import LocalTemplate
 
 if TYPE_CHECKING:
     from hub_local.partners import PartnerSpec

@@ -1,4 +1,4 @@
-"""Schedules locally: when an EventBridge/Scheduler expression fires next, what it sends, the timer thread."""
+"""Schedules locally: what an EventBridge/Scheduler schedule sends, and the timer thread that fires them."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import sys
 import time
 import traceback
 import uuid
-import zoneinfo
 from collections.abc import Callable, Sequence
 
+from hub_local.cfn import ACCOUNT_ID, REGION
+from hub_local.cron import next_fire_time
 from hub_local.event_targets import PLACEHOLDER, iso_time, render_target_input
-from hub_local.template import ACCOUNT_ID, REGION, ScheduleExpression, ScheduleSpec
+from hub_local.specs import ScheduleSpec
 from hub_local.workers import StoppableThreads
 
 
@@ -38,53 +39,6 @@ def scheduled_event_text(schedule: ScheduleSpec, when: datetime.datetime) -> str
         "detail": "{}" if schedule.kind == "ScheduleV2" else {},
     }
     return render_target_input(schedule.target, envelope, schedule.name, schedule.arn)
-
-
-def next_fire_time(expression: ScheduleExpression, after: datetime.datetime) -> datetime.datetime | None:
-    """The first time strictly after `after` (aware) at which the expression fires; None if it never does.
-
-    rate(): `after` plus the period (the timer counts periods from its start, as a new rule does).
-    """
-    if expression.kind == "rate":
-        assert expression.period is not None
-        return after + expression.period
-    if expression.kind == "at":
-        assert expression.at is not None
-        return expression.at.astimezone(datetime.UTC) if expression.at > after else None
-    return _next_cron_time(expression, after)
-
-
-def _next_cron_time(expression: ScheduleExpression, after: datetime.datetime) -> datetime.datetime | None:
-    if not expression.timer_supported or expression.cron is None:
-        return None
-    minutes, hours, days, months, weekdays, years = expression.cron
-    zone = zoneinfo.ZoneInfo(expression.timezone)
-    # Naive wall-clock time of `zone`, one minute at a time from the minute after `after`.
-    moment = after.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0) + datetime.timedelta(minutes=1)
-    last_year = max(years) if years else 2199
-    one_day = datetime.timedelta(days=1)
-    while moment.year <= last_year:
-        if years is not None and moment.year not in years:
-            moment = datetime.datetime(moment.year + 1, 1, 1)
-        elif months is not None and moment.month not in months:
-            year, month = divmod(moment.month, 12)
-            moment = datetime.datetime(moment.year + year, month + 1, 1)
-        elif not _day_matches(moment, days, weekdays):
-            moment = datetime.datetime(moment.year, moment.month, moment.day) + one_day
-        elif hours is not None and moment.hour not in hours:
-            moment = moment.replace(minute=0) + datetime.timedelta(hours=1)
-        elif minutes is not None and moment.minute not in minutes:
-            moment += datetime.timedelta(minutes=1)
-        else:
-            return moment.replace(tzinfo=zone).astimezone(datetime.UTC)
-    return None
-
-
-def _day_matches(moment: datetime.datetime, days: frozenset[int] | None, weekdays: frozenset[int] | None) -> bool:
-    if days is not None:
-        return moment.day in days
-    # cron's day-of-week runs from 1 (Sunday) to 7 (Saturday); Python's weekday() from 0 (Monday).
-    return weekdays is None or (moment.weekday() + 1) % 7 + 1 in weekdays
 
 
 Fire = Callable[[ScheduleSpec, datetime.datetime], None]

@@ -10,9 +10,11 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from hub_local.cfn import REGION
 from hub_local.redelivery import Redelivery
 from hub_local.resources import UnknownResourceError
-from hub_local.template import REGION, LocalTemplate, QueueSpec, SqsSource
+from hub_local.specs import QueueSpec, SqsSource
+from hub_local.template import LocalTemplate
 from hub_local.workers import StoppableThreads
 
 if TYPE_CHECKING:

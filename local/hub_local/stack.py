@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import boto3
 
+from hub_local.cfn import DEFAULT_STACK_NAME
 from hub_local.concurrency import ConcurrencySlots, concurrency_limit, install
 from hub_local.event_routing import EventRouting, put_events, schedule_for
 from hub_local.event_targets import lambda_payload
@@ -41,15 +42,9 @@ from hub_local.runtime import (
     load_handler,
 )
 from hub_local.schedules import ScheduleTimer, scheduled_event_text
+from hub_local.specs import EventRuleSpec, FunctionSpec, ScheduleSpec
 from hub_local.sqs_pump import SqsPump, build_pumps, drain_pumps, pumps_of, stop_pumps
-from hub_local.template import (
-    DEFAULT_STACK_NAME,
-    EventRuleSpec,
-    FunctionSpec,
-    LocalTemplate,
-    ScheduleSpec,
-    load_template,
-)
+from hub_local.template import LocalTemplate, load_template
 from hub_local.web import WebServer, swagger_ui_dir, with_page_origins
 
 if TYPE_CHECKING:

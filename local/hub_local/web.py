@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
-from hub_local.template import load_yaml
+from hub_local.cfn import load_yaml
 from sandboxes.httpserver import LoopbackHandler, ServerThread
 
 # The pages name the API by this base URL (make run's default); served pages get the running gateway's instead.

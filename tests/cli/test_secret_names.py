@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from hub_cli.commands.secrets import SECRETS
-from hub_local.template import load_yaml
+from hub_local.cfn import load_yaml
 from tests.conftest import ROOT
 
 

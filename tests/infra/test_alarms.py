@@ -6,7 +6,8 @@ import pytest
 
 from hub_cli.deadletters import dead_letter_queues
 from hub_core.observability import METRICS_NAMESPACE
-from hub_local.template import load_template, load_yaml
+from hub_local.cfn import load_yaml
+from hub_local.template import load_template
 from tests.conftest import ROOT
 
 TEMPLATE = ROOT / "template.yaml"

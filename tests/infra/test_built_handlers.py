@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from hub_local import envvars
+from hub_local.cfn import REGION
 from hub_local.examples import prepare
 from hub_local.stack import LocalStack
-from hub_local.template import REGION
 from tests.conftest import EVENTS, ROOT
 
 BUILD = ROOT / ".aws-sam" / "build"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from hub_cli.deadletters import dead_letter_queues
-from hub_local.template import load_yaml
+from hub_local.cfn import load_yaml
 from tests.conftest import ROOT
 
 TEMPLATE = ROOT / "template.yaml"

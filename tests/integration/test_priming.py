@@ -10,7 +10,7 @@ import pytest
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
 from hub_core import appsmiles, aws, priming
-from hub_local.template import load_yaml
+from hub_local.cfn import load_yaml
 from tests.conftest import ROOT
 
 HANDLERS = {

@@ -14,6 +14,8 @@ import pytest
 
 from hub_cli.app import main
 from hub_local.async_invoke import AsyncInvoker
+from hub_local.cfn import TemplateError
+from hub_local.cron import next_fire_time, parse_schedule_expression
 from hub_local.event_targets import (
     entries_from_document,
     event_envelope,
@@ -22,16 +24,9 @@ from hub_local.event_targets import (
     tap_queue_name,
     transform_input,
 )
-from hub_local.schedules import next_fire_time
+from hub_local.specs import AsyncDestination, FunctionSpec, RuleTarget
 from hub_local.stack import LocalStack, UnknownResourceError
-from hub_local.template import (
-    AsyncDestination,
-    FunctionSpec,
-    RuleTarget,
-    TemplateError,
-    load_template,
-    parse_schedule_expression,
-)
+from hub_local.template import load_template
 from tests.local import fake_handlers
 from tests.local.fake_handlers import RECEIVED, REQUEST_IDS
 from tests.local.test_stack import request

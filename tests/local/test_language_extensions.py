@@ -10,8 +10,8 @@ import pytest
 from samcli.lib.cfn_language_extensions.sam_integration import expand_language_extensions as sam_expand
 
 from hub_cli.app import main
+from hub_local.cfn import TemplateError, load_yaml
 from hub_local.language_extensions import expand_language_extensions
-from hub_local.template import TemplateError, load_yaml
 from tests.conftest import ROOT
 
 TRANSFORMS = ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]

@@ -32,9 +32,9 @@ from hub_cli.commands.local import run as local_run
 from hub_local.gateway import Gateway
 from hub_local.httpapi import CorsPolicy, RouteMatch, build_event, is_text_content_type, match_route, to_http_response
 from hub_local.partners import PartnerSpec, Sandbox, default_partners, secret_parameter_name
+from hub_local.specs import CorsConfig, HttpRoute, QueueSpec, SqsSource, TableSpec
 from hub_local.sqs_pump import SqsPump, failed_message_ids
 from hub_local.stack import FunctionTimedOut, HandlerImportError, LocalStack, UnknownResourceError, load_handler
-from hub_local.template import CorsConfig, HttpRoute, QueueSpec, SqsSource, TableSpec
 from tests.local import fake_handlers
 from tests.local.fake_handlers import TEMPLATE
 

@@ -9,14 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from hub_local.template import (
-    IMPLICIT_HTTP_API,
-    NO_VALUE,
-    Resolver,
-    TemplateError,
-    load_template,
-    load_yaml,
-)
+from hub_local.cfn import NO_VALUE, Resolver, TemplateError, load_yaml
+from hub_local.specs import IMPLICIT_HTTP_API
+from hub_local.template import load_template
 from tests.local.fake_handlers import TEMPLATE
 
 REPO = Path(__file__).resolve().parents[2]

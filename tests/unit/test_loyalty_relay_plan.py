@@ -9,7 +9,7 @@ import pytest
 
 from hub_core.caches import reset_all
 from hub_core.config import ConfigError
-from hub_local.template import load_yaml
+from hub_local.cfn import load_yaml
 from loyalty_relay import flow
 from loyalty_relay.models import Outcome, OwnerRecord, PendingAction
 from loyalty_relay.services import services

@@ -8,7 +8,7 @@ import pytest
 
 from hub_core.config import ConfigError
 from hub_core.umbrella import UmbrellaSettings
-from hub_local.template import load_yaml
+from hub_local.cfn import load_yaml
 from partners.appsmiles_wire import AppsMilesFields
 from partners.profiles import AppsMilesProfile, MiimosaProfile, MlmProfile, ProfileError, UmbrellaProfile
 

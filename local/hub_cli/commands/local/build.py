@@ -12,8 +12,8 @@ from typing import Final
 import click
 
 from hub_cli.commands.local.common import UsageError, fail, reported, template_option
+from hub_local.cfn import TemplateError, load_yaml
 from hub_local.openapi import DOCUMENT_PATH, OpenApiError, build_document, render
-from hub_local.template import TemplateError, load_yaml
 
 LAYER_LIMIT_UNZIPPED: Final = 250 * 1024 * 1024
 

@@ -15,7 +15,8 @@ import yaml
 
 from hub_cli.errors import EXIT_USAGE
 from hub_cli.settings import Settings
-from hub_local.template import TemplateError, load_template
+from hub_local.cfn import TemplateError
+from hub_local.template import load_template
 
 DEFAULT_TEMPLATE: Final = "template.yaml"
 

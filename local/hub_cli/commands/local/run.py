@@ -14,10 +14,11 @@ import click
 from hub_cli.commands.local import common
 from hub_cli.commands.local.common import check_template, fail, reported, stack_options
 from hub_local import envvars
+from hub_local.cfn import REGION
 from hub_local.gateway import EVENTS_PATH, STACK_PATH
 from hub_local.resources import port_if_free
+from hub_local.specs import ScheduleSpec
 from hub_local.stack import LocalStack
-from hub_local.template import REGION, ScheduleSpec
 
 LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
 # Every URL the stack hands out names 127.0.0.1, so only loopback itself or every address will do.
