@@ -26,7 +26,8 @@ from bench.common import NOT_BUILT, SOURCE_PATHS, Row, base_env, built_handlers,
 from bench.invocations import AWS, Call, partner_requests
 from bench.stack import NEW_EVENTS, EventFactory, bench_stack, function_environment, load_event
 from hub_core.caches import reset_all
-from hub_local.stack import LambdaContext, LocalStack, load_handler
+from hub_local.runtime import LambdaContext, load_handler
+from hub_local.stack import LocalStack
 
 CHILD = Path(__file__).with_name("first_request.py")
 TARGET = "<= 1.5"

@@ -20,7 +20,8 @@ from typing import Any
 from bench.common import NOT_BUILT, Row, built_handlers
 from bench.invocations import AWS, Call
 from bench.stack import NEW_EVENTS, EventFactory, bench_stack, callback_event, function_environment, new_campaign
-from hub_local.stack import LambdaContext, LocalStack, load_handler
+from hub_local.runtime import LambdaContext, load_handler
+from hub_local.stack import LocalStack
 
 # On-demand list prices, US East (N. Virginia), USD, first tier. Written from memory (2024-11), then checked on
 # 2026-12-02 against stored copies of these pages (every figure was unchanged, so none was corrected):

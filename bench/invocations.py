@@ -38,7 +38,8 @@ from bench.stack import (
     new_relay_batch,
 )
 from hub_core.caches import reset_all
-from hub_local.stack import LambdaContext, LocalStack, load_handler
+from hub_local.runtime import LambdaContext, load_handler
+from hub_local.stack import LocalStack
 
 Call = tuple[str, str, dict[str, Any]]  # (service, operation, parameters)
 

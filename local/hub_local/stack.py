@@ -17,14 +17,12 @@ from hub_local.concurrency import ConcurrencySlots, concurrency_limit, install
 from hub_local.event_routing import EventRouting, put_events, schedule_for
 from hub_local.event_targets import lambda_payload
 from hub_local.gateway import Gateway
-from hub_local.limits import FunctionTimedOut
 from hub_local.partners import PartnerSpec, Sandbox, default_partners
 from hub_local.redelivery import Redelivery
 from hub_local.resources import (
     UnknownResourceError,
     aws_session,
     create_resources,
-    create_table_arguments,
     describe_stack,
     port_if_free,
     start_moto,
@@ -32,14 +30,10 @@ from hub_local.resources import (
     stop_sandboxes,
 )
 from hub_local.runtime import (
-    _HANDLERS,
-    HandlerImportError,
-    LambdaContext,
     as_lambda_json,
     extend_import_path,
     function_environment,
     invoke_function,
-    load_handler,
 )
 from hub_local.schedules import ScheduleTimer, scheduled_event_text
 from hub_local.specs import EventRuleSpec, FunctionSpec, ScheduleSpec
@@ -49,17 +43,6 @@ from hub_local.web import WebServer, swagger_ui_dir, with_page_origins
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
-
-# What tests and tools import from here, wherever it now lives (`_HANDLERS`: tests plant handlers in it).
-__all__ = [
-    "_HANDLERS",
-    "FunctionTimedOut",
-    "HandlerImportError",
-    "LambdaContext",
-    "LocalStack",
-    "UnknownResourceError",
-    "load_handler",
-]
 
 
 class LocalStack:
@@ -287,9 +270,6 @@ class LocalStack:
         LocalStack._last_moto_port = self._moto.get_host_and_port()[1]
         self._moto_url = f"http://127.0.0.1:{LocalStack._last_moto_port}"
         self._session = aws_session()
-
-    # Kept for the tests that read it here.
-    _create_table_arguments = staticmethod(create_table_arguments)
 
     def _build_function_env(self, function: FunctionSpec) -> dict[str, str]:
         return function_environment(

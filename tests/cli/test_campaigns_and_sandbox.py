@@ -9,7 +9,8 @@ import pytest
 import requests
 
 from hub_local.examples import callback_token
-from hub_local.stack import LocalStack, load_handler
+from hub_local.runtime import load_handler
+from hub_local.stack import LocalStack
 from tests.canaries import CANARY_MSISDN
 from tests.cli.conftest import one_line_error
 from tests.conftest import ROOT, SUITE_LIMITS

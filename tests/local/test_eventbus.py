@@ -24,8 +24,9 @@ from hub_local.event_targets import (
     tap_queue_name,
     transform_input,
 )
+from hub_local.resources import UnknownResourceError
 from hub_local.specs import AsyncDestination, FunctionSpec, RuleTarget
-from hub_local.stack import LocalStack, UnknownResourceError
+from hub_local.stack import LocalStack
 from hub_local.template import load_template
 from tests.local import fake_handlers
 from tests.local.fake_handlers import RECEIVED, REQUEST_IDS

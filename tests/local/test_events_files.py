@@ -9,7 +9,7 @@ import pytest
 
 from hub_cli.app import main
 from hub_local.examples import CALLBACK_TOKEN, ExampleError, Handouts, callback_token, fill
-from hub_local.stack import load_handler
+from hub_local.runtime import load_handler
 from hub_local.template import load_template
 from tests.conftest import EVENTS, ROOT
 

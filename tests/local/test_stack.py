@@ -29,12 +29,16 @@ import pytest
 from hub_cli.app import main
 from hub_cli.commands.local import build as local_build
 from hub_cli.commands.local import run as local_run
+from hub_local import runtime
 from hub_local.gateway import Gateway
 from hub_local.httpapi import CorsPolicy, RouteMatch, build_event, is_text_content_type, match_route, to_http_response
+from hub_local.limits import FunctionTimedOut
 from hub_local.partners import PartnerSpec, Sandbox, default_partners, secret_parameter_name
+from hub_local.resources import UnknownResourceError, create_table_arguments
+from hub_local.runtime import HandlerImportError, load_handler
 from hub_local.specs import CorsConfig, HttpRoute, QueueSpec, SqsSource, TableSpec
 from hub_local.sqs_pump import SqsPump, failed_message_ids
-from hub_local.stack import FunctionTimedOut, HandlerImportError, LocalStack, UnknownResourceError, load_handler
+from hub_local.stack import LocalStack
 from tests.local import fake_handlers
 from tests.local.fake_handlers import TEMPLATE
 
@@ -295,13 +299,11 @@ def test_an_invocation_past_its_timeout_is_abandoned_and_its_late_result_ignored
 
 
 def test_a_handler_may_invoke_another_function_in_process(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hub_local import stack as stack_module  # noqa: PLC0415
-
     def nested(event: Any, context: Any) -> dict[str, Any]:
         inner = stack.invoke("EchoFunction", {})  # inline: the outer invocation's thread holds the lock and times it
         return {"inner_env": json.loads(inner["body"])["env"]["ECHO_ONLY"], "outer_env": os.environ.get("ENV_ONLY")}
 
-    monkeypatch.setitem(stack_module._HANDLERS, "tests.local.fake_handlers.nested", nested)
+    monkeypatch.setitem(runtime._HANDLERS, "tests.local.fake_handlers.nested", nested)
     monkeypatch.setattr(stack.functions["EnvFunction"], "handler", "tests.local.fake_handlers.nested")
     monkeypatch.setitem(stack.timeout_overrides, "EnvFunction", 5)
     # Each function sees its own variables; the outer one gets them back after the inner call.
@@ -709,7 +711,7 @@ def test_provisioned_tables_with_local_indexes() -> None:
         local_secondary_indexes=[index],
         stream_specification={"StreamEnabled": False},
     )
-    arguments = LocalStack._create_table_arguments(table)
+    arguments = create_table_arguments(table)
     throughput = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
     assert arguments["ProvisionedThroughput"] == throughput
     assert arguments["GlobalSecondaryIndexes"] == [

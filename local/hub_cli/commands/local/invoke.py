@@ -14,7 +14,8 @@ import click
 
 from hub_cli.commands.local.common import check_template, env_vars, fail, read_event, reported, stack_options
 from hub_local.examples import ExampleError, prepare
-from hub_local.stack import HandlerImportError, LocalStack
+from hub_local.runtime import HandlerImportError
+from hub_local.stack import LocalStack
 
 
 @reported
