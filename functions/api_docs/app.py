@@ -6,12 +6,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api_docs import SERVICE
 from hub_core import priming
-from hub_core.http_api import install_error_handlers
+from hub_core.entry import http_resolver
 from hub_core.observability import logger_for
 
 # Shipped with the function's code (CodeUri functions/); the repository root links to it.
@@ -21,8 +21,7 @@ logger = logger_for(SERVICE)
 # No validation: the one route takes no parameter and answers a string, so there is nothing to validate, and the
 # validation middlewares would load pydantic's schema machinery on the cold start for nothing. (Its document then
 # lists no 422 for GET /openapi.json, which it never answers.)
-app = APIGatewayHttpResolver()
-install_error_handlers(app, logger)
+app = http_resolver(logger, enable_validation=False)
 
 
 @cache

@@ -7,48 +7,26 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
-from campaign_lifecycle import SERVICE, creation, management
-from campaign_lifecycle.errors import (
-    CampaignChanged,
-    CampaignNotFound,
-    CampaignStopped,
-    CreateInProgress,
-    CreationRateLimited,
-    DonationCodeInUse,
-    InvalidCampaign,
-    ManageTokenMissing,
-    ManageTokenRefused,
-    RefusedByUmbrella,
-)
+from campaign_lifecycle import SERVICE, creation, errors, management
 from campaign_lifecycle.models import DONATION_CODE, ROUTE_NAME, CampaignChanges, CampaignForm, CampaignKey
 from campaign_lifecycle.services import services as collaborators
 from campaign_lifecycle.settings import settings, validation_context
 from hub_core import priming
-from hub_core.deadline import deadline_aware
-from hub_core.http_api import (
-    FieldProblem,
-    Refusal,
-    RequestRejected,
-    install_error_handlers,
-    json_response,
-    map_refusals,
-    problems_from,
-)
+from hub_core.entry import entry_point, http_resolver
+from hub_core.http_api import FieldProblem, Refusal, RequestRejected, json_response, map_refusals, problems_from
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
 from hub_core.request_body import is_form_post, submitted_fields
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
-
-app = APIGatewayHttpResolver(enable_validation=True)
-install_error_handlers(app, logger)
+app = http_resolver(logger)
 
 MAX_BODY_BYTES = 8 * 1024
 _DIGITS = re.compile(r"^[0-9]{1,12}$")  # ASCII: int() also reads Arabic-Indic digits
@@ -59,6 +37,7 @@ ServiceId = Annotated[int, Path(gt=0, le=2**31 - 1)]
 RouteName = Annotated[str, Path(pattern=ROUTE_NAME.pattern)]
 DonationCode = Annotated[str, Path(pattern=DONATION_CODE.pattern)]
 # PUT, DELETE and the donations list: `Authorization: Bearer <manageToken>` from the create answer.
+CAMPAIGN = "/campaigns/<serviceId>/<route>/<donationCode>"
 MANAGE_TOKEN: list[dict[str, list[str]]] = [{"manageToken": []}]
 # The read routes take Umbrella's own name and unit (timestampSince, epoch seconds) beside the hub's `since`.
 Since = Annotated[
@@ -80,28 +59,28 @@ map_refusals(
     app,
     logger,
     {
-        InvalidCampaign: Refusal(
+        errors.InvalidCampaign: Refusal(
             422, "validation_failed", message="the campaign is not valid",
             problems=lambda exc: [FieldProblem(exc.field, exc.rule, exc.message)],
         ),
-        RefusedByUmbrella: Refusal(422, "rejected_by_umbrella", body_fields=lambda _: {"retryable": False}),
-        CreationRateLimited: Refusal(
+        errors.RefusedByUmbrella: Refusal(422, "rejected_by_umbrella", body_fields=lambda _: {"retryable": False}),
+        errors.CreationRateLimited: Refusal(
             429, "rate_limited",
             problems=lambda exc: [FieldProblem(exc.field, "rate_limit", exc.message)] if exc.field else [],
             headers=lambda exc: {"Retry-After": str(exc.retry_after)},
             body_fields=lambda exc: {"retryable": True, "retryAfterSeconds": exc.retry_after},
         ),
-        CampaignNotFound: Refusal(404, "not_found"),
-        ManageTokenMissing: Refusal(
+        errors.CampaignNotFound: Refusal(404, "not_found"),
+        errors.ManageTokenMissing: Refusal(
             401, "unauthorized", headers=lambda _: {"WWW-Authenticate": 'Bearer realm="campaigns"'}
         ),
-        ManageTokenRefused: Refusal(403, "forbidden"),
-        DonationCodeInUse: Refusal(
+        errors.ManageTokenRefused: Refusal(403, "forbidden"),
+        errors.DonationCodeInUse: Refusal(
             409, "donation_code_in_use", problems=lambda exc: [FieldProblem(exc.field, "in_use", exc.message)]
         ),
-        CreateInProgress: Refusal(409, "create_in_progress", body_fields=lambda _: {"retryable": True}),
-        CampaignStopped: Refusal(409, "campaign_stopped"),
-        CampaignChanged: Refusal(409, "campaign_changed"),
+        errors.CreateInProgress: Refusal(409, "create_in_progress", body_fields=lambda _: {"retryable": True}),
+        errors.CampaignStopped: Refusal(409, "campaign_stopped"),
+        errors.CampaignChanged: Refusal(409, "campaign_changed"),
     },
 )  # fmt: skip
 
@@ -141,7 +120,7 @@ def post_campaign() -> Response[str]:
 
 
 @app.get(
-    "/campaigns/<serviceId>/<route>/<donationCode>",
+    CAMPAIGN,
     summary="A campaign's public view and collected amount (øre)",
     responses=answers(
         {
@@ -163,14 +142,14 @@ def get_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationC
 
 
 @app.put(
-    "/campaigns/<serviceId>/<route>/<donationCode>",
+    CAMPAIGN,
     summary="Change a campaign",
     security=MANAGE_TOKEN,
     responses=answers({200: "changed"}, 400, 401, 403, 404, 409, 413, 415, 502, 503),
     openapi_extensions=form_body(CampaignChanges, "at least one field to change: JSON, or a form post"),
 )
 def put_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
-    record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
+    record = _authorized(serviceId, route, donationCode)
     changes = _validated(CampaignChanges, "the change is not valid")
     updated = management.update(collaborators(), record, changes)
     metrics.add_metric(name="CampaignUpdated", unit=MetricUnit.Count, value=1)
@@ -178,20 +157,20 @@ def put_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationC
 
 
 @app.delete(
-    "/campaigns/<serviceId>/<route>/<donationCode>",
+    CAMPAIGN,
     summary="Stop a campaign",
     security=MANAGE_TOKEN,
     responses=answers({200: "stopped (also when it already was)"}, 401, 403, 404, 502, 503),
 )
 def delete_campaign(serviceId: ServiceId, route: RouteName, donationCode: DonationCode) -> Response[str]:
-    record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
+    record = _authorized(serviceId, route, donationCode)
     stopped = management.stop(collaborators(), record)
     metrics.add_metric(name="CampaignStopped", unit=MetricUnit.Count, value=1)
     return json_response(200, {"campaign": management.public_view(stopped)})
 
 
 @app.get(
-    "/campaigns/<serviceId>/<route>/<donationCode>/donations",
+    f"{CAMPAIGN}/donations",
     summary="A campaign's donations, without donors' numbers",
     security=MANAGE_TOKEN,
     responses=answers({200: "the donations and their total"}, 401, 403, 404, 502, 503),
@@ -203,7 +182,7 @@ def get_donations(
     since: Since = None,
     timestampSince: TimestampSince = None,
 ) -> Response[str]:
-    record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
+    record = _authorized(serviceId, route, donationCode)
     moment = _since_either(since, timestampSince)
     donations = management.donations(collaborators(), record, moment)
     body = {
@@ -217,7 +196,7 @@ def get_donations(
 
 
 @app.get(
-    "/campaigns/<serviceId>/<route>/<donationCode>/collected",
+    f"{CAMPAIGN}/collected",
     summary="The hub's verified ledger total beside Umbrella's own collected amount (øre)",
     description="`umbrella.amount` is Umbrella's Get Collected Amount, since `since`/`timestampSince` when given; "
     "`ledger` is the hub's total of the donations it verified (all time).",
@@ -232,7 +211,7 @@ def get_collected(
     since: Since = None,
     timestampSince: TimestampSince = None,
 ) -> Response[str]:
-    record = _authorized(CampaignKey(service_id=serviceId, route=route, donation_code=donationCode))
+    record = _authorized(serviceId, route, donationCode)
     moment = _since_either(since, timestampSince)
     ledger = management.collected(collaborators(), record)
     umbrella = management.umbrella_collected(collaborators(), record, moment)
@@ -262,7 +241,9 @@ def _validated[M: BaseModel](model: type[M], message: str) -> M:
         raise RequestRejected(422, "validation_failed", message, problems) from None
 
 
-def _authorized(key: CampaignKey) -> Any:
+def _authorized(service_id: int, route: str, donation_code: str) -> Any:
+    """The campaign of a manage route, once the request's manage token is found to be its own."""
+    key = CampaignKey(service_id=service_id, route=route, donation_code=donation_code)
     record = management.campaign(collaborators(), key)
     management.authorize(record, app.current_event.headers.get("authorization"))
     return record
@@ -330,9 +311,7 @@ def _location(key: CampaignKey) -> str:
     return "/campaigns/" + "/".join(quote(part, safe="") for part in parts)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@deadline_aware
+@entry_point(SERVICE)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
 

@@ -6,16 +6,13 @@ phone number). The status codes, error codes and headers live in app.py's except
 
 from __future__ import annotations
 
+from hub_core.domain_errors import DomainError
 
-class CampaignError(Exception):
+
+class CampaignError(DomainError):
     """A campaign request the flow refuses; `message` is fit for the caller."""
 
     message = "the campaign request was refused"
-
-    def __init__(self, message: str | None = None) -> None:
-        if message is not None:
-            self.message = message
-        super().__init__(self.message)
 
 
 class InvalidCampaign(CampaignError):

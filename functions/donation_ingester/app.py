@@ -5,23 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from donation_ingester import SERVICE, callback, fold, reconcile
-from donation_ingester.errors import (
-    CallbackRevoked,
-    CallbackTokenMissing,
-    CallbackTokenRefused,
-    InvalidDonation,
-    PublishFailed,
-)
+from donation_ingester import SERVICE, callback, errors, fold, reconcile
 from donation_ingester.models import CallbackDonation
 from donation_ingester.services import services
 from hub_core import priming
 from hub_core.campaigns import CampaignKey
-from hub_core.deadline import deadline_aware
-from hub_core.http_api import Refusal, install_error_handlers, json_response, map_refusals, problems_from
+from hub_core.entry import entry_point, http_resolver
+from hub_core.http_api import Refusal, json_response, map_refusals, problems_from
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import form_body
 from hub_core.request_body import submitted_fields
@@ -29,9 +22,7 @@ from hub_core.triggers import Trigger, trigger_of
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
-
-app = APIGatewayHttpResolver(enable_validation=True)
-install_error_handlers(app, logger)
+app = http_resolver(logger)
 
 MAX_BODY_BYTES = 8 * 1024
 CALLBACK = "/donations/callback/<serviceId>/<route>/<donationCode>"
@@ -46,12 +37,12 @@ map_refusals(
     app,
     logger,
     {
-        CallbackTokenMissing: Refusal(401, "unauthorized"),
-        CallbackTokenRefused: Refusal(403, "forbidden"),
-        CallbackRevoked: Refusal(403, "callback_revoked"),
-        InvalidDonation: Refusal(400, "invalid_donation", problems=lambda exc: problems_from(exc.errors)),
+        errors.CallbackTokenMissing: Refusal(401, "unauthorized"),
+        errors.CallbackTokenRefused: Refusal(403, "forbidden"),
+        errors.CallbackRevoked: Refusal(403, "callback_revoked"),
+        errors.InvalidDonation: Refusal(400, "invalid_donation", problems=lambda exc: problems_from(exc.errors)),
         # Umbrella repeats a callback that is not answered 2xx; the repeat publishes what this one could not.
-        PublishFailed: Refusal(
+        errors.PublishFailed: Refusal(
             503,
             "event_not_published",
             headers=lambda _: {"Retry-After": "5"},
@@ -100,9 +91,7 @@ def _payload_fields() -> dict[str, Any]:
     return fields
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@deadline_aware
+@entry_point(SERVICE)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     trigger = trigger_of(event)
     if trigger is Trigger.HTTP:

@@ -8,16 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hub_core.domain_errors import DomainError
 
-class IngesterError(Exception):
+
+class IngesterError(DomainError):
     """A callback the flow refuses or could not finish; `message` is fit for the caller."""
 
     message = "the donation callback was refused"
-
-    def __init__(self, message: str | None = None) -> None:
-        if message is not None:
-            self.message = message
-        super().__init__(self.message)
 
 
 class CallbackTokenMissing(IngesterError):

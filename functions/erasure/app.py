@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from erasure import SERVICE, deferred, flow
@@ -14,9 +14,9 @@ from erasure.models import ErasureRequest
 from erasure.services import ErasureServices, services
 from erasure.settings import settings
 from hub_core import priming
-from hub_core.deadline import deadline_aware
-from hub_core.http_api import error_response, install_error_handlers, json_response
-from hub_core.iam_callers import parse_allow_list, require_allowed_caller
+from hub_core.entry import entry_point, http_resolver
+from hub_core.http_api import error_response, json_response
+from hub_core.iam_callers import require_configured_caller
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
 from hub_core.request_body import submitted_fields
@@ -25,9 +25,7 @@ from partners.errors import PartnerAuthError, PartnerUnavailable
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
-
-app = APIGatewayHttpResolver(enable_validation=True)
-install_error_handlers(app, logger)
+app = http_resolver(logger)
 
 
 @app.exception_handler(flow.Invalid)
@@ -72,13 +70,7 @@ def post_erasure() -> Response[str]:
 
 
 def _require_iam_caller() -> None:
-    """API Gateway lets only SigV4-signed callers through; this refuses one not on the stack's allow-list (and any
-    request that lost its AWS_IAM auth)."""
-    config = settings()
-    require_allowed_caller(
-        app.current_event.request_context.raw_event, parse_allow_list(config.iam_caller_arns),
-        required=config.require_iam_caller,
-    )  # fmt: skip
+    require_configured_caller(app.current_event.request_context.raw_event, settings())
 
 
 def handle_erasure_requested(services: ErasureServices, event: dict[str, Any]) -> dict[str, Any]:
@@ -122,9 +114,7 @@ def handle_direct(services: ErasureServices, request: Any) -> dict[str, Any]:
         }
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@deadline_aware
+@entry_point(SERVICE)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     trigger = trigger_of(event)
     if trigger is Trigger.HTTP:

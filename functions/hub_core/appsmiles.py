@@ -6,10 +6,10 @@ from pydantic import Field
 
 from hub_core.caches import container_cached, on_reset
 from hub_core.config import Settings
+from hub_core.partner_calls import client_options
 from hub_core.secrets import secret
 from partners.appsmiles import AppsMilesClient
 from partners.appsmiles_transport import reset_tokens
-from partners.http import RetryPolicy, Timeouts
 from partners.profiles import AppsMilesProfile, AppsMilesProfileSetting
 
 # A fresh container has no partner token: the tests' and the local runner's reset must forget it too.
@@ -44,7 +44,5 @@ def appsmiles_client() -> AppsMilesClient:
         config.appsmiles_app_id,
         config.appsmiles_partner_id,
         partner_secret=lambda: secret("APPSMILES_PARTNER_SECRET_PARAM"),
-        timeouts=Timeouts(connect=config.appsmiles_connect_timeout, read=config.appsmiles_read_timeout),
-        retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
-        **config.appsmiles_profile.client_options(),
+        **client_options(config.appsmiles_profile, config.appsmiles_connect_timeout, config.appsmiles_read_timeout),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from hub_core.http_api import RequestRejected
 
@@ -52,3 +52,21 @@ def require_allowed_caller(request_context: Mapping[str, Any], allowed: Iterable
     if not isinstance(caller, str) or not caller_allowed(caller, allowed):
         # The caller's ARN is not echoed: the answer says what to do, the operator knows the list.
         raise RequestRejected(403, "forbidden", "this caller is not on the stack's IamCallerArns allow-list")
+
+
+class CallerPolicy(Protocol):
+    """The settings of a function with AWS_IAM routes: whether a signed caller is required (on AWS) and whom they
+    serve (IAM_CALLER_ARNS, comma separated)."""
+
+    @property
+    def require_iam_caller(self) -> bool: ...
+
+    @property
+    def iam_caller_arns(self) -> str: ...
+
+
+def require_configured_caller(request_context: Mapping[str, Any], policy: CallerPolicy) -> None:
+    """API Gateway lets only SigV4-signed callers through; this refuses one not on the stack's allow-list (and any
+    request that lost its AWS_IAM auth)."""
+    allowed = parse_allow_list(policy.iam_caller_arns)
+    require_allowed_caller(request_context, allowed, required=policy.require_iam_caller)

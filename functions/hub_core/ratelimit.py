@@ -13,8 +13,9 @@ import hashlib
 import hmac
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from hub_core.dynamo import to_item, update_if
+from hub_core.dynamo import Written, to_item, update_if
 
 # DynamoDB deletes expired items within a day or two; the window check below never relies on that.
 _TTL_SLACK_SECONDS = 86_400
@@ -46,24 +47,31 @@ def subject_key(scope: str, subject: str, key: bytes | None = None) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def _count(table_name: str, limit: Limit, subject_hash: str, now: float, **update: Any) -> Written:
+    """One conditional update of the subject's counter for the window `now` falls in (`update`: its expressions and
+    values, `:expires` added here); RateLimited when the condition refuses it."""
+    window = max(1, limit.window_seconds)
+    start = int(now) // window * window
+    end = start + window
+    values = {**update.pop("ExpressionAttributeValues"), ":expires": {"N": str(end + _TTL_SLACK_SECONDS)}}
+    key = {"id": {"S": f"{limit.scope}#{subject_hash}#{start}"}}
+    written = update_if(TableName=table_name, Key=key, ExpressionAttributeValues=values, **update)
+    if not written.applied:
+        raise RateLimited(limit.scope, max(1, math.ceil(end - now)))
+    return written
+
+
 def hit(table_name: str, limit: Limit, subject: str, *, now: float, key: bytes | None = None) -> int:
     """Count one hit for `subject`; the hits used in this window, or RateLimited once `limit.count` were used."""
     if limit.count <= 0:
         return 0
-    window = max(1, limit.window_seconds)
-    start = int(now) // window * window
-    end = start + window
-    counter = f"{limit.scope}#{subject_key(limit.scope, subject, key)}#{start}"
-    written = update_if(
-        TableName=table_name,
-        Key={"id": {"S": counter}},
+    written = _count(
+        table_name, limit, subject_key(limit.scope, subject, key), now,
         UpdateExpression="ADD hits :one SET expires_at = if_not_exists(expires_at, :expires)",
         ConditionExpression="attribute_not_exists(hits) OR hits < :limit",
-        ExpressionAttributeValues=to_item({":one": 1, ":limit": limit.count, ":expires": end + _TTL_SLACK_SECONDS}),
+        ExpressionAttributeValues=to_item({":one": 1, ":limit": limit.count}),
         ReturnValues="UPDATED_NEW",
-    )
-    if not written.applied:
-        raise RateLimited(limit.scope, max(1, math.ceil(end - now)))
+    )  # fmt: skip
     return int(written.attributes["hits"]["N"])
 
 
@@ -75,22 +83,10 @@ def hit_distinct(table_name: str, limit: Limit, subject: str, item: str, *, now:
     """
     if limit.count <= 0:
         return
-    window = max(1, limit.window_seconds)
-    start = int(now) // window * window
-    end = start + window
-    key = f"{limit.scope}#{subject_key(limit.scope, subject)}#{start}"
-    written = update_if(
-        TableName=table_name,
-        Key={"id": {"S": key}},
+    _count(
+        table_name, limit, subject_key(limit.scope, subject), now,
         UpdateExpression="ADD #items :item SET expires_at = if_not_exists(expires_at, :expires)",
         ConditionExpression="attribute_not_exists(#items) OR size(#items) < :limit OR contains(#items, :one)",
         ExpressionAttributeNames={"#items": "items"},
-        ExpressionAttributeValues={
-            ":item": {"SS": [item]},
-            ":one": {"S": item},
-            ":limit": {"N": str(limit.count)},
-            ":expires": {"N": str(end + _TTL_SLACK_SECONDS)},
-        },
-    )
-    if not written.applied:
-        raise RateLimited(limit.scope, max(1, math.ceil(end - now)))
+        ExpressionAttributeValues={":item": {"SS": [item]}, ":one": {"S": item}, ":limit": {"N": str(limit.count)}},
+    )  # fmt: skip

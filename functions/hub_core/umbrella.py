@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from hub_core.config import Settings
+from hub_core.partner_calls import client_options
 from hub_core.secrets import secret
-from partners.http import RetryPolicy, Timeouts
 from partners.profiles import UmbrellaProfile, UmbrellaProfileSetting
 from partners.umbrella import UmbrellaClient
 
@@ -26,7 +26,5 @@ def umbrella_client(config: UmbrellaSettings) -> UmbrellaClient:
     return UmbrellaClient(
         config.umbrella_base_url,
         api_key=lambda: secret("UMBRELLA_API_KEY_PARAM"),
-        timeouts=Timeouts(connect=config.umbrella_connect_timeout, read=config.umbrella_read_timeout),
-        retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
-        **config.umbrella_profile.client_options(),
+        **client_options(config.umbrella_profile, config.umbrella_connect_timeout, config.umbrella_read_timeout),
     )

@@ -6,23 +6,15 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from hub_core import priming
-from hub_core.deadline import deadline_aware
-from hub_core.http_api import (
-    FieldProblem,
-    Refusal,
-    RequestRejected,
-    install_error_handlers,
-    json_response,
-    map_refusals,
-    problems_from,
-)
+from hub_core.entry import entry_point, http_resolver
+from hub_core.http_api import FieldProblem, Refusal, RequestRejected, json_response, map_refusals, problems_from
 from hub_core.member_signature import Verdict
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
@@ -37,9 +29,7 @@ from partners.miimosa import Category, CollectType, ProjectOrder
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
-
-app = APIGatewayHttpResolver(enable_validation=True)
-install_error_handlers(app, logger)
+app = http_resolver(logger)
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 
@@ -146,9 +136,7 @@ def _outcome_response(outcome: LeadOutcome) -> Response[str]:
     return json_response(_OUTCOME_STATUS.get(outcome.status, 202), outcome.body())
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@deadline_aware
+@entry_point(SERVICE)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
     if trigger_of(event) is Trigger.SQS:
         # Loaded on the queue's first invocation only: the form's cold start does without the batch utility.

@@ -10,10 +10,10 @@ from typing import Any
 
 from hub_core import aws, events
 from hub_core.caches import container_cached
+from hub_core.partner_calls import client_options
 from hub_core.secrets import secret
 from lead_intake.settings import LeadIntakeSettings, settings
 from lead_intake.store import LeadStore
-from partners.http import RetryPolicy, Timeouts
 from partners.miimosa import MiimosaClient
 
 # A retry-queue message: its body (the lead's id, never its personal data) and its delay in seconds (0 to 900).
@@ -55,10 +55,8 @@ def _miimosa(config: LeadIntakeSettings) -> MiimosaClient:
     return MiimosaClient(
         config.miimosa_base_url,
         api_key=lambda: secret("MIIMOSA_API_KEY_PARAM"),
-        timeouts=Timeouts(connect=config.miimosa_connect_timeout, read=config.miimosa_read_timeout),
-        retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
         max_pages=config.projects_max_pages,
-        **config.miimosa_profile.client_options(),
+        **client_options(config.miimosa_profile, config.miimosa_connect_timeout, config.miimosa_read_timeout),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
@@ -13,18 +13,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from hub_core import priming
-from hub_core.deadline import deadline_aware
+from hub_core.entry import entry_point, http_resolver
 from hub_core.http_api import (
     FieldProblem,
     Refusal,
     RequestRejected,
     error_response,
-    install_error_handlers,
     json_response,
     map_refusals,
     problems_from,
 )
-from hub_core.iam_callers import parse_allow_list, require_allowed_caller
+from hub_core.iam_callers import require_configured_caller
 from hub_core.member_signature import Verdict
 from hub_core.observability import logger_for, metrics_for
 from hub_core.openapi import answers, form_body
@@ -39,9 +38,7 @@ from partners.mlm import MaxSitesReached
 
 logger = logger_for(SERVICE)
 metrics = metrics_for(SERVICE)
-
-app = APIGatewayHttpResolver(enable_validation=True)
-install_error_handlers(app, logger)
+app = http_resolver(logger)
 
 # A licence key as documented: an UUID, "-", then a long random suffix; anything else cannot be one of ours.
 LicenceKey = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{16,128}$")]
@@ -128,13 +125,7 @@ def get_products() -> Response[str]:
 
 
 def _require_iam_caller() -> None:
-    """API Gateway lets only SigV4-signed callers through; this refuses one not on the stack's allow-list (and any
-    request that lost its AWS_IAM auth)."""
-    config = settings()
-    require_allowed_caller(
-        app.current_event.request_context.raw_event, parse_allow_list(config.iam_caller_arns),
-        required=config.require_iam_caller,
-    )  # fmt: skip
+    require_configured_caller(app.current_event.request_context.raw_event, settings())
 
 
 def _verified_member(request: LicenceRequest) -> LicenceRequest:
@@ -217,9 +208,7 @@ def _reject_event(event: dict[str, Any], problems: list[FieldProblem]) -> dict[s
     return {"rejected": True, "problems": [p.as_dict() for p in problems]}
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@deadline_aware
+@entry_point(SERVICE)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     trigger = trigger_of(event)
     if trigger in (Trigger.EVENT, Trigger.SCHEDULE):

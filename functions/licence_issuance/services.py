@@ -11,10 +11,10 @@ from typing import Any
 from hub_core import events
 from hub_core.caches import TtlCache, container_cached
 from hub_core.deadline import fits
+from hub_core.partner_calls import client_options
 from hub_core.secrets import secret
 from licence_issuance.settings import LicenceSettings, settings
 from licence_issuance.store import LicenceStore
-from partners.http import RetryPolicy, Timeouts
 from partners.mlm import MlmClient
 
 # An event for the bus: source, detail type, detail (hub_core.events.publish).
@@ -64,7 +64,5 @@ def _mlm(config: LicenceSettings) -> MlmClient:
     return MlmClient(
         config.mlm_base_url,
         api_token=lambda: secret("MLM_API_TOKEN_PARAM"),
-        timeouts=Timeouts(connect=config.mlm_connect_timeout, read=config.mlm_read_timeout),
-        retry=RetryPolicy(max_attempts=3, max_retry_after=3.0),
-        **config.mlm_profile.client_options(),
+        **client_options(config.mlm_profile, config.mlm_connect_timeout, config.mlm_read_timeout),
     )

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hub_core import batches, priming
-from hub_core.deadline import deadline_aware
+from hub_core.entry import entry_point
 from hub_core.observability import logger_for, metrics_for
 from loyalty_relay import SERVICE, flow
 from loyalty_relay.models import Outcome
@@ -32,9 +32,7 @@ METRIC_NAMES = {
 }
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@deadline_aware
+@entry_point(SERVICE)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # The whole batch is planned and sent first, so that actions of one tagId can share a multistore call and the
     # records of settled events are read in one request; Powertools then reports the failures record by record.

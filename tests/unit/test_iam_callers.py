@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from hub_core.http_api import RequestRejected
-from hub_core.iam_callers import caller_allowed, parse_allow_list, require_allowed_caller
+from hub_core.iam_callers import caller_allowed, parse_allow_list, require_allowed_caller, require_configured_caller
 
 SHOP_ROLE = "arn:aws:iam::111122223333:role/integrations/shop-backend"
 USER = "arn:aws:iam::111122223333:user/ops"
@@ -49,3 +51,17 @@ def test_an_empty_list_serves_no_one_and_the_check_can_be_turned_off():
     with pytest.raises(RequestRejected):
         require_allowed_caller(context(USER), [], required=True)
     require_allowed_caller({}, [], required=False)
+
+
+@dataclass(frozen=True)
+class Policy:
+    iam_caller_arns: str
+    require_iam_caller: bool = True
+
+
+def test_a_function_s_settings_name_the_list_and_whether_it_applies():
+    require_configured_caller(context(USER), Policy(f"{SHOP_ROLE},{USER}"))
+    with pytest.raises(RequestRejected) as rejected:
+        require_configured_caller(context(USER), Policy(SHOP_ROLE))
+    assert rejected.value.status == 403
+    require_configured_caller({}, Policy("", require_iam_caller=False))

@@ -165,15 +165,8 @@ class AppsMilesTransport:
         self.lang = lang
         self.token_refresh_margin = token_refresh_margin
         self._clock = clock
-        extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
         self.http = PartnerHttp(
-            PARTNER,
-            base_url,
-            credentials=self._credentials,
-            timeouts=timeouts,
-            retry=retry,
-            message_of=_message_of,
-            **extra,
+            PARTNER, base_url, self._credentials, message_of=_message_of, timeouts=timeouts, retry=retry, sleep=sleep
         )
         self._cache_key = (self.http.base_url, app_id, partner_id)
 

@@ -181,12 +181,12 @@ class PartnerHttp:
         self,
         partner: str,
         base_url: str,
-        *,
         credentials: Callable[[], Credentials] = Credentials,
+        *,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         message_of: MessageExtractor = default_message,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.partner = partner
         self.base_url = base_url.rstrip("/")
@@ -195,7 +195,7 @@ class PartnerHttp:
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self._message_of = message_of
-        self._sleep = sleep
+        self._sleep = sleep or time.sleep
 
     def url_for(self, path_or_url: str) -> str:
         """An absolute URL on this partner's origin; a URL pointing elsewhere is refused (it would get our key)."""

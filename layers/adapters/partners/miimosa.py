@@ -88,15 +88,8 @@ class MiimosaClient:
         self._api_key = api_key
         self._auth_scheme = auth_scheme
         self.max_pages = max_pages
-        extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
         self.http = PartnerHttp(
-            PARTNER,
-            base_url,
-            credentials=self._credentials,
-            timeouts=timeouts,
-            retry=retry,
-            message_of=_message_of,
-            **extra,
+            PARTNER, base_url, self._credentials, message_of=_message_of, timeouts=timeouts, retry=retry, sleep=sleep
         )
 
     def _credentials(self) -> Credentials:

@@ -157,15 +157,8 @@ class MlmClient:
     ) -> None:
         self._api_token = api_token
         self.max_sites_markers = tuple(marker.casefold() for marker in max_sites_markers if marker)
-        extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
         self.http = PartnerHttp(
-            PARTNER,
-            base_url,
-            credentials=self._credentials,
-            timeouts=timeouts,
-            retry=retry,
-            message_of=_message_of,
-            **extra,
+            PARTNER, base_url, self._credentials, message_of=_message_of, timeouts=timeouts, retry=retry, sleep=sleep
         )
 
     def _credentials(self) -> Credentials:

@@ -264,10 +264,10 @@ class UmbrellaClient:
         self.http = PartnerHttp(
             PARTNER,
             base_url,
-            credentials=self._credentials,
+            self._credentials,
+            message_of=self._error_message,
             timeouts=timeouts,
             retry=retry,
-            message_of=self._error_message,
             sleep=self._sleep,
         )
 
