@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hub_core.ratelimit import Limit, RateLimited, hit, subject_key
+from hub_core.ratelimit import subject_key
 from hub_core.tokens import hashing_key
 from hub_local.stack import LocalStack
 from tests.conftest import ROOT, SUITE_LIMITS, load_event
@@ -111,16 +111,3 @@ def test_the_counters_hold_no_number_or_address_and_expire(stack, monkeypatch):
     assert int(mine[0]["expires_at"]["N"]) > int(mine[0]["id"]["S"].rsplit("#", 1)[1])
     ttl = stack.boto3_client("dynamodb").describe_time_to_live(TableName=stack.physical("RateLimitTable"))
     assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
-
-
-def test_a_window_is_fixed_and_the_next_one_starts_afresh(stack, monkeypatch):
-    for name, value in stack.function_env(FUNCTION).items():
-        monkeypatch.setenv(name, value)
-    table = stack.physical("RateLimitTable")
-    limit = Limit("unit", 2, 60)
-    assert [hit(table, limit, "s", now=600), hit(table, limit, "s", now=630)] == [1, 2]
-    with pytest.raises(RateLimited) as refused:
-        hit(table, limit, "s", now=659.5)
-    assert refused.value.retry_after == 1
-    assert hit(table, limit, "s", now=660) == 1
-    assert hit(table, Limit("unit", 0, 60), "s", now=660) == 0  # a count of 0 is no limit

@@ -1,15 +1,14 @@
-"""SnapStart priming on the local stack: every function registers, the dry request touches nothing, restore renews."""
+"""SnapStart priming on the local stack: every function of the template registers, its dry request touches nothing
+(the steps themselves, rehearsals and restore, are unit tested in tests/unit/test_priming.py)."""
 
 from __future__ import annotations
 
 import importlib
-import random
 
 import botocore.endpoint
 import pytest
-from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
-from hub_core import appsmiles, aws, priming
+from hub_core import priming
 from hub_local.cfn import load_yaml
 from tests.conftest import ROOT
 
@@ -60,42 +59,3 @@ def test_the_dry_request_is_refused_or_static_and_touches_no_aws_service_nor_par
     else:
         assert status is not None
         assert 400 <= status < 500
-
-
-def test_restore_keeps_the_aws_clients_and_renews_partner_clients_and_random_state(monkeypatch, stack):
-    for name, value in stack.function_env("LoyaltyRelayFunction").items():
-        monkeypatch.setenv(name, value)
-    dynamodb, partner = aws.dynamodb(), appsmiles.appsmiles_client()
-    random.seed(1234)
-    state = random.getstate()
-    snapshot_draw = random.random()
-    random.setstate(state)  # as every environment restored from one snapshot would start
-    priming.after_restore()
-    assert random.random() != snapshot_draw
-    assert aws.dynamodb() is dynamodb
-    assert appsmiles.appsmiles_client() is not partner
-
-
-def test_restore_forgets_cached_secrets_but_keeps_the_ssm_client(monkeypatch, stack):
-    registration = _registration(monkeypatch, stack, "LeadIntakeFunction")
-    priming.before_snapshot(registration)
-    provider = DEFAULT_PROVIDERS["ssm"]
-    provider.store[("a-secret", None, ())] = "value read before the snapshot"
-    priming.after_restore()
-    assert DEFAULT_PROVIDERS["ssm"] is provider
-    assert provider.store == {}
-
-
-READS = {"dynamodb": "list_tables", "sqs": "list_queues", "events": "list_event_buses", "ssm": "describe_parameters"}
-
-
-@pytest.mark.parametrize("service", sorted(priming.REHEARSALS))
-def test_each_operation_is_rehearsed_without_a_request_and_the_stub_is_gone_after(
-    monkeypatch, stack, aws_calls, service
-):
-    for name, value in stack.function_env("LeadIntakeFunction").items():
-        monkeypatch.setenv(name, value)
-    assert priming.rehearse(service) == len(priming.REHEARSALS[service]) > 0
-    assert aws_calls == []
-    getattr(aws._client(service), READS[service])()  # a real request reaches moto: nothing stubs the client now
-    assert len(aws_calls) == 1
