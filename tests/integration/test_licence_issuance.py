@@ -562,13 +562,3 @@ def test_a_signed_member_id_travels_with_the_order_and_a_forged_one_is_dropped(s
     assert [o.get("apps_miles_user_id", {}).get("S") for o in orders] == [member, None, None]
     assert {request.apps_miles_signature for request in issued_requests} == {None}
     assert capsys.readouterr().out.count('"MemberIdDropped":[1.0]') == 2
-
-
-def test_an_order_repeated_with_a_fresh_signature_is_the_same_order(stack, mlm):
-    member = f"member-{uuid.uuid4().hex[:10]}"
-    first = order(apps_miles_user_id=member, apps_miles_signature=member_signature(stack, member, valid_for=60))
-    again = first | {"apps_miles_signature": member_signature(stack, member, valid_for=120)}
-    one = response_json(invoke(stack, post_event(first)))["licence"]
-    other = response_json(invoke(stack, post_event(again)))["licence"]
-    assert one["licence_id"] == other["licence_id"]
-    assert len(creates(mlm)) == 1
