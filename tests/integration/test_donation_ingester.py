@@ -9,18 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from donation_ingester import callback, fold
-from donation_ingester.services import services
-from hub_core import aws, events
+from donation_ingester import callback
+from hub_core import events
 from hub_core.caches import reset_all
-from hub_core.campaigns import CampaignKey
 from hub_core.ledger import PendingTotals, read_pending
 from tests.conftest import load_event
 from tests.integration.conftest import CANARY_MSISDN, UMBRELLA_KEY, response_json
@@ -332,23 +329,6 @@ def test_a_body_that_is_not_a_donation_is_a_4xx(stack, umbrella, body, content_t
 # ---------------------------------------------------------------- exactly once
 
 
-def test_100_concurrent_identical_callbacks_leave_one_record_and_one_count(stack, umbrella, monkeypatch):
-    fields, _ = create(stack)
-    payload = real_donation(umbrella, fields, amount=5000)
-    for name, value in stack.function_env(FUNCTION).items():
-        monkeypatch.setenv(name, value)
-    reset_all()
-    campaign = CampaignKey(fields["serviceId"], fields["route"], fields["donationCode"])
-    parsed = callback.parse_donation(services(), payload)
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        outcomes = list(pool.map(lambda _: callback.receive(services(), campaign, parsed).status, range(100)))
-    assert outcomes.count("recorded") == 1
-    assert outcomes.count("duplicate") == 99
-    assert len(donations_of(stack, ref_of(fields))) == 1
-    settle(stack)
-    assert totals(stack, fields) == {"amount": 5000, "count": 1, "note": None}
-
-
 def test_a_stored_donation_whose_event_failed_is_a_503_and_the_repeat_publishes_it(stack, umbrella, monkeypatch):
     fields, _ = create(stack)
     payload = real_donation(umbrella, fields, amount=5000)
@@ -424,47 +404,6 @@ def test_a_record_that_is_not_a_donation_hint_fails_alone(stack, umbrella):
     assert "folded_at" in ledger_item(stack, payload["messageKey"])
     settle(stack)
     assert totals(stack, fields)["count"] == 1
-
-
-def test_one_fold_writes_a_campaigns_total_once_per_chunk(stack, umbrella, monkeypatch):
-    fields, _ = create(stack)
-    for _ in range(12):
-        send(stack, fields, real_donation(umbrella, fields, amount=100))
-    assert stack.drain_events(timeout=20)
-    sqs = stack.boto3_client("sqs")
-    url = stack.physical("DonationTotalsQueue")
-    messages = []
-    while len(messages) < 12:
-        messages += sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-    records = [
-        {"messageId": m["MessageId"], "body": m["Body"], "eventSource": "aws:sqs", "receiptHandle": m["ReceiptHandle"]}
-        for m in messages
-    ]
-    for name, value in stack.function_env(FUNCTION).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("FOLD_CHUNK", "5")
-    reset_all()
-    client = aws.dynamodb()  # bound to moto by the function's environment, set just above
-    original = client.transact_write_items
-    transactions: list[int] = []
-
-    def counting(**kwargs):
-        transactions.append(len(kwargs["TransactItems"]))
-        return original(**kwargs)
-
-    monkeypatch.setattr(client, "transact_write_items", counting)
-    umbrella.clear_requests()
-    report = fold.fold_batch(services(), records)
-    assert report.failed_message_ids == []
-    assert report.folded == 12
-    assert transactions == [6, 6, 3]  # 5 + 5 + 2 donations, each chunk with the total's one update
-    # Twelve donations, one campaign, one batch: one question to Umbrella.
-    assert report.umbrella_calls == 1
-    assert len(umbrella.requests) == 1
-    for message in messages:
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    reset_all()
-    assert totals(stack, fields) == {"amount": 1200, "count": 12, "note": None}
 
 
 # ---------------------------------------------------------------- reconciliation

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -13,10 +14,11 @@ import pytest
 from donation_ingester import callback, fold, reconcile
 from donation_ingester.errors import CallbackTokenMissing, InvalidDonation
 from donation_ingester.models import DONATION_HINT, DONATION_RECEIVED
+from hub_core import aws
 from hub_core.http_api import problems_from
-from hub_core.ledger import UNCONFIRMED, VERIFIED
+from hub_core.ledger import UNCONFIRMED, VERIFIED, read_totals
 from partners.errors import PartnerUnavailable
-from tests.unit.test_donation_flow import KEY, OTHER, REF, START, World
+from tests.unit.test_donation_flow import KEY, OTHER, REF, START, World, real_ledger  # noqa: F401 - a fixture
 
 NUMBER = "4512345678"
 
@@ -224,3 +226,51 @@ def test_drift_is_reported_with_the_campaign_and_never_the_donors(world, caplog,
     assert (warning.campaign, warning.ledger_amount, warning.partner_amount) == (REF, 0, 4200)
     assert ("ReconciliationDrift", 1) in emitted
     assert NUMBER not in str(warning.__dict__)
+
+
+# ------------------------------------------------------------------------------------------ on the real ledger (moto)
+
+
+def donation_items() -> list[dict[str, Any]]:
+    items = aws.dynamodb().scan(TableName="donations")["Items"]
+    return [item for item in items if item["pk"]["S"].startswith("donation#")]
+
+
+def test_100_concurrent_identical_callbacks_leave_one_record_and_one_count(real_ledger):  # noqa: F811
+    world = World()
+    world.ledger = real_ledger  # type: ignore[assignment] - DonationLedger's conditional put on moto
+    world.umbrella.lists(KEY, "mk-1", 5000, at=START)
+    services = world.services
+    parsed = callback.parse_donation(services, {"messageKey": "mk-1", "amount": "5000", "msisdn": NUMBER})
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = list(pool.map(lambda _: callback.receive(services, KEY, parsed).status, range(100)))
+    assert (outcomes.count("recorded"), outcomes.count("duplicate")) == (1, 99)
+    assert len(donation_items()) == 1
+    report = world.fold()
+    assert report.folded == 1
+    totals = read_totals("donations", REF)
+    assert (totals.amount, totals.count) == (5000, 1)
+
+
+def test_one_fold_writes_a_campaigns_total_once_per_chunk_on_the_real_ledger(real_ledger, monkeypatch):  # noqa: F811
+    world = World(fold_chunk=5)
+    world.ledger = real_ledger  # type: ignore[assignment]
+    for index in range(12):
+        world.call(messageKey=f"k{index}", amount="100")
+        world.umbrella.lists(KEY, f"k{index}", 100, at=START)
+    client = aws.dynamodb()
+    original = client.transact_write_items
+    transactions: list[int] = []
+
+    def counting(**kwargs: Any) -> Any:
+        transactions.append(len(kwargs["TransactItems"]))
+        return original(**kwargs)
+
+    monkeypatch.setattr(client, "transact_write_items", counting)
+    report = world.fold()
+    assert (report.failed_message_ids, report.folded) == ([], 12)
+    assert transactions == [6, 6, 3]  # 5 + 5 + 2 donations, each chunk with the total's one update
+    assert report.umbrella_calls == 1  # twelve donations, one campaign, one batch: one question to Umbrella
+    assert len(world.umbrella.calls) == 1
+    totals = read_totals("donations", REF)
+    assert (totals.amount, totals.count) == (1200, 12)
