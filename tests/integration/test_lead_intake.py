@@ -98,12 +98,6 @@ def test_a_safety_net_retry_is_queued_naming_only_the_lead(stack, miimosa):
     assert len(miimosa.requests) == 1
 
 
-def test_numbers_in_json_are_taken_as_strings(stack, miimosa):
-    response = invoke(stack, post_event(lead_fields(project_total_budget=15000)))
-    assert response["statusCode"] == 201
-    assert miimosa.leads[-1]["project_total_budget"] == "15000"
-
-
 # ---------------------------------------------------------------- bad input: clear 4xx, nothing stored or sent
 
 
