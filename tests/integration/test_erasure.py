@@ -322,26 +322,6 @@ def test_the_invalid_event_file_names_each_field_and_rule_and_erases_nothing(sta
     assert multideletes(appsmiles) == 0
 
 
-@pytest.mark.parametrize(
-    ("body", "field", "rule"),
-    [
-        ({}, "body", "identifier_required"),
-        ({"email": None}, "body", "identifier_required"),
-        ([1, 2], "body", "object"),
-        ({"msisdn": "+45 1234"}, "msisdn", "msisdn_format"),
-        ({"email": "x" * 300 + "@example.org"}, "email", "max_length"),
-        ({"appsMilesUserId": ""}, "appsMilesUserId", "pattern"),
-    ],
-)
-def test_bad_input_is_a_400_naming_field_and_rule(stack, appsmiles, body, field, rule):
-    response = stack.invoke(FUNCTION, erasure_event(body))
-
-    assert response["statusCode"] == 400, response["body"]
-    assert {"field": field, "rule": rule} in [
-        {"field": p["field"], "rule": p["rule"]} for p in response_json(response)["problems"]
-    ]
-
-
 def test_a_body_that_is_not_json_is_a_4xx(stack, appsmiles):
     response = stack.invoke(FUNCTION, erasure_event("{not json"))
 
@@ -396,17 +376,6 @@ def test_an_erasure_requested_event_through_the_bus_erases_the_person(stack, app
     assert stack.drain_events(timeout=20)
     assert_erased(stack, person)
     assert person.user_id not in appsmiles.users
-
-
-def test_a_bad_event_is_acknowledged_with_its_problems_and_erases_nothing(stack, appsmiles):
-    event = load_event("erasure/erasure_requested.json")
-    event["detail"] = {"phone": "4512345678"}
-
-    result = stack.invoke(FUNCTION, event)
-
-    assert result["rejected"] is True
-    assert {p["field"] for p in result["problems"]} == {"phone"}
-    assert multideletes(appsmiles) == 0
 
 
 def test_the_direct_invoke_answers_the_report_or_the_problems(stack, appsmiles):

@@ -161,19 +161,6 @@ def test_a_member_earns_no_more_actions_a_day_than_the_cap(stack, appsmiles):
     assert len(actions_for(appsmiles, detail_of(other["Records"][0])["lead_id"])) == 1
 
 
-def test_a_retried_delivery_does_not_use_up_the_allowance(stack, appsmiles):
-    member = f"member-{uuid.uuid4().hex[:12]}"
-    first, second = (batch(stack, "lead_captured_batch", member=member) for _ in range(2))
-    appsmiles.faults.add("status", status=503)
-    deferred = relay_with_env(stack, first, MEMBER_ACTIONS_PER_DAY="2")
-    assert failures(deferred) == [first["Records"][0]["messageId"]]
-    appsmiles.faults.clear()
-    for event in (first, first, second):
-        assert failures(relay_with_env(stack, copy.deepcopy(event), MEMBER_ACTIONS_PER_DAY="2")) == []
-    for event in (first, second):
-        assert len(actions_for(appsmiles, detail_of(event["Records"][0])["lead_id"])) == 1
-
-
 @pytest.mark.parametrize(
     ("name", "tag_id", "key_field"),
     [("lead_captured_batch", "LEAD", "lead_id"), ("licence_issued_batch", "LICENCE", "order_id")],
@@ -188,18 +175,6 @@ def test_each_event_type_earns_its_configured_action(stack, appsmiles, name, tag
 
     [action] = actions_for(appsmiles, detail[key_field])
     assert (action["partnerClientId"], action["tagId"]) == (MEMBERS[detail[key_field]], tag_id)
-
-
-def test_the_same_event_twice_is_one_action(stack, appsmiles):
-    event = batch(stack, "lead_captured_batch")
-    twice_in_one_batch = copy.deepcopy(event)
-    twice_in_one_batch["Records"].append(event["Records"][0] | {"messageId": str(uuid.uuid4())})
-    key = detail_of(event["Records"][0])["lead_id"]
-
-    assert failures(stack.invoke(RELAY, twice_in_one_batch)) == []
-    assert failures(stack.invoke(RELAY, event)) == []
-
-    assert len(actions_for(appsmiles, key)) == 1
 
 
 def test_an_action_app_s_miles_has_but_we_did_not_record_counts_as_relayed_once(stack, appsmiles):

@@ -236,6 +236,26 @@ def test_a_body_that_is_not_an_object_is_invalid(world):
         flow.parse(world.services, ["someone@example.org"])
 
 
+@pytest.mark.parametrize(
+    ("body", "field", "rule"),
+    [
+        ({}, "body", "identifier_required"),
+        ({"email": None}, "body", "identifier_required"),
+        ([1, 2], "body", "object"),
+        ({"msisdn": "+45 1234"}, "msisdn", "msisdn_format"),
+        ({"email": "x" * 300 + "@example.org"}, "email", "max_length"),
+        ({"appsMilesUserId": ""}, "appsMilesUserId", "pattern"),
+        ({"phone": "4512345678"}, "phone", "unknown_field"),
+    ],
+)
+def test_each_refusal_names_its_field_and_rule(world, body, field, rule):
+    with pytest.raises(flow.Invalid) as caught:
+        flow.parse(world.services, body)
+    assert {"field": field, "rule": rule} in [
+        {"field": p["field"], "rule": p["rule"]} for p in (problem.as_dict() for problem in caught.value.problems)
+    ]
+
+
 # ------------------------------------------------------------------------------------------- by event, and later
 
 
@@ -246,6 +266,9 @@ def event(detail: Any) -> dict[str, Any]:
 def test_a_bad_event_is_acknowledged_with_its_problems_and_not_kept(world):
     answer = app.handle_erasure_requested(world.services, event({"email": "nope"}))
     assert answer["rejected"] is True
+    assert {p["field"] for p in answer["problems"]} == {"email"}
+    answer = app.handle_erasure_requested(world.services, event({"phone": "4512345678"}))
+    assert {p["field"] for p in answer["problems"]} == {"phone"}
     assert (world.deferred.items, world.sent) == ({}, [])
 
 

@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from hub_core.caches import TtlCache
+from hub_core.member_signature import Verdict, sign
 from licence_issuance import flow, requeue
 from licence_issuance.models import LicenceRequest, LicenceState
 from licence_issuance.services import LicenceServices
@@ -554,6 +555,83 @@ def test_pimenko_not_finding_the_licence_propagates(rig):
     rig.mlm.fail["add_site"] = [PartnerNotFound("mlm", "no such licence", status=404)]
     with pytest.raises(PartnerNotFound):
         flow.add_site(rig.services, key, "https://second.example.org")
+
+
+# ---------------------------------------------------------------- app's miles member ids (flow.with_verified_member)
+
+KEY_RING = "k" * 40  # the shop's signing key, in moto's SSM as the template's MEMBER_SIGNING_KEY_PARAM names it
+
+
+@pytest.fixture
+def key_ring(rig, monkeypatch) -> str:
+    boto3.client("ssm").put_parameter(Name="/hub/member-signing-key", Value=KEY_RING, Type="SecureString")
+    monkeypatch.setenv("MEMBER_SIGNING_KEY_PARAM", "/hub/member-signing-key")
+    return KEY_RING
+
+
+def verified(rig: Rig, **changes: Any) -> tuple[LicenceRequest, Verdict | None]:
+    return flow.with_verified_member(rig.services, LicenceRequest.model_validate(ORDER | changes))
+
+
+def order_item(order_id: str = "order-1") -> dict[str, Any]:
+    return boto3.client("dynamodb").get_item(TableName="Licences", Key={"pk": {"S": f"order#{order_id}"}})["Item"]
+
+
+def test_a_member_id_the_shop_signed_travels_with_the_order_and_its_signature_never_does(rig, key_ring):
+    signature = sign("member-1", int(START) + 600, key_ring)
+    request, verdict = verified(rig, apps_miles_user_id="member-1", apps_miles_signature=signature)
+    assert (verdict, request.apps_miles_user_id, request.apps_miles_signature) == (Verdict.VALID, "member-1", None)
+    flow.issue(rig.services, request)
+    item = order_item()
+    assert item["apps_miles_user_id"] == {"S": "member-1"}  # where the loyalty relay reads it
+    assert signature not in json.dumps(item)
+    [(_, _, detail)] = rig.published
+    assert detail["apps_miles_member"] is True
+    assert "member-1" not in json.dumps(detail)  # LicenceIssued names no one
+
+
+@pytest.mark.parametrize(
+    ("signature", "advance", "expected"),
+    [
+        (None, 0, Verdict.UNSIGNED),
+        ("someone-else", 0, Verdict.BAD_SIGNATURE),  # a signature the shop gave another member
+        ("123.abc", 0, Verdict.BAD_SIGNATURE),
+        ("expiring", 600, Verdict.EXPIRED),  # at the injected clock, not the wall's
+        ("too-long-lived", 0, Verdict.TOO_LONG_LIVED),
+    ],
+)
+def test_a_member_id_without_a_valid_signature_is_dropped_and_the_order_still_issued(
+    rig, key_ring, signature, advance, expected
+):
+    made = {
+        "someone-else": sign("someone-else", int(START) + 600, key_ring),
+        "expiring": sign("member-1", int(START) + 600, key_ring),
+        "too-long-lived": sign("member-1", int(START) + SETTINGS.member_signature_max_seconds + 60, key_ring),
+    }
+    rig.clock.now += advance
+    request, verdict = verified(rig, apps_miles_user_id="member-1", apps_miles_signature=made.get(signature, signature))
+    assert (verdict, request.apps_miles_user_id, request.apps_miles_signature) == (expected, None, None)
+    assert flow.issue(rig.services, request).state is LicenceState.ISSUED
+    assert "apps_miles_user_id" not in order_item()
+    [(_, _, detail)] = rig.published
+    assert "apps_miles_member" not in detail
+
+
+def test_an_order_without_a_member_id_needs_no_key_ring(rig, monkeypatch):
+    monkeypatch.delenv("MEMBER_SIGNING_KEY_PARAM", raising=False)  # reading it would raise ConfigError
+    request, verdict = verified(rig, apps_miles_signature="123.abc")
+    assert (verdict, request.apps_miles_user_id, request.apps_miles_signature) == (None, None, None)
+
+
+def test_an_order_repeated_with_a_fresh_signature_is_the_same_order(rig, key_ring):
+    first, _ = verified(
+        rig, apps_miles_user_id="member-1", apps_miles_signature=sign("member-1", int(START) + 60, key_ring)
+    )
+    again, _ = verified(
+        rig, apps_miles_user_id="member-1", apps_miles_signature=sign("member-1", int(START) + 120, key_ring)
+    )
+    assert flow.issue(rig.services, first) == flow.issue(rig.services, again)
+    assert rig.mlm.calls.count("create_licence") == 1
 
 
 # ---------------------------------------------------------------- the retry queue (requeue.py), on moto's SQS

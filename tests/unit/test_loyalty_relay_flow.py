@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from hub_core.config import ConfigError
-from hub_core.ratelimit import Limit, RateLimited
+from hub_core.ratelimit import Limit, RateLimited, hit_distinct
 from loyalty_relay import flow
 from loyalty_relay.models import Outcome, OwnerRecord, PendingAction, Settlement
 from loyalty_relay.services import RelayServices
@@ -423,3 +423,27 @@ def test_contract_a_settlement_is_recorded_once_and_found_by_its_event_key(any_r
         "rejected", 7, "unknown tag", "member-1",
     )  # fmt: skip
     assert record["settled_at"] == at.isoformat(timespec="seconds")
+
+
+@pytest.fixture(params=["fake", "moto"])
+def any_counter(request, monkeypatch) -> Iterator[Any]:
+    if request.param == "fake":
+        yield FakeCounter()
+        return
+    with in_process_aws(monkeypatch):
+        create_hash_table("limits", "id")
+        yield hit_distinct
+
+
+def test_contract_the_counter_counts_distinct_items_per_subject_and_window(any_counter):
+    """What the cap tests lean on: a redelivered item passes without using up the allowance (hit_distinct)."""
+    limit = Limit("member-actions", 2, DAY)
+    for item in ("evt-1", "evt-2", "evt-1"):  # a redelivery of evt-1 counts once
+        any_counter("limits", limit, "member-1", item, now=START)
+    with pytest.raises(RateLimited):
+        any_counter("limits", limit, "member-1", "evt-3", now=START)
+    any_counter("limits", limit, "member-1", "evt-2", now=START + 60)  # counted before: still passes
+    any_counter("limits", limit, "member-2", "evt-4", now=START)  # another member is not held back
+    next_window = (int(START) // DAY + 1) * DAY
+    any_counter("limits", limit, "member-1", "evt-3", now=next_window)
+    any_counter("limits", Limit("member-actions", 0, DAY), "member-1", "evt-9", now=START)  # 0: no cap
