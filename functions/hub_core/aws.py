@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError
 from botocore.httpsession import URLLib3Session
 
+from hub_core.aws_errors import AwsOutOfTime
 from hub_core.caches import container_cached
 from partners.deadline import current
 
@@ -49,12 +49,6 @@ CUTS_READ_TIMEOUT = hasattr(URLLib3Session, "_get_request_timeout")
 _MAX_BACKOFF_SECONDS = 20.0
 _RETRY_AFTER_HEADER = "x-amz-retry-after"
 _RETRY_AFTER_MAX_ADDITIONAL_SECONDS = 5.0
-
-
-class AwsOutOfTime(BotoCoreError):
-    """No AWS attempt could start before the invocation's deadline: the caller answers as for an unavailable AWS."""
-
-    fmt = "no time is left before the invocation's deadline for an AWS request"
 
 
 def worst_pause_seconds(attempts: int, http_response: Any = None) -> float:

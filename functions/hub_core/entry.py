@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
-
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hub_core.deadline import Handler, deadline_aware
-from hub_core.http_api import install_error_handlers
 from hub_core.observability import logger_for, metrics_for
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 _H = TypeVar("_H", bound=Handler)
 
 
 def http_resolver(logger: logging.Logger | Any, *, enable_validation: bool = True) -> APIGatewayHttpResolver:
     """A function's HTTP API resolver: Powertools' request validation and the hub's one error shape."""
+    # Imported here: the loyalty relay (SQS only) takes `entry_point` from this module, and its cold start loads
+    # no Event Handler (hub_core.http_api is built on it).
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver  # noqa: PLC0415
+
+    from hub_core.http_api import install_error_handlers  # noqa: PLC0415
+
     app = APIGatewayHttpResolver(enable_validation=enable_validation)
     install_error_handlers(app, logger)
     return app

@@ -14,7 +14,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import ClientError, HTTPClientError
 
-from hub_core.aws import AwsOutOfTime
+# Not hub_core.aws: API docs maps these errors too, and its cold start loads no boto3.
+from hub_core.aws_errors import AwsOutOfTime
 from hub_core.config import ConfigError
 from partners.errors import (
     PartnerAuthError,
