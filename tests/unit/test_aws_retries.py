@@ -91,8 +91,10 @@ def test_without_a_deadline_the_sdk_makes_three_attempts_in_all(dynamo: FailingD
 
 def test_a_retry_whose_pause_would_not_fit_is_not_started(dynamo: FailingDynamo) -> None:
     # A throttling pause after the first attempt may be up to 1 s: with 1.2 s left, pause and attempt do not fit.
+    # The client is built first: on a loaded machine, loading its service model could eat the 1.2 s by itself.
+    client = client_for(dynamo)
     with bounded_by(Deadline.after(1.2)), pytest.raises(ClientError) as raised:
-        get_item(client_for(dynamo))
+        get_item(client)
     assert dynamo.requests == 1
     assert raised.value.response["Error"]["Code"] == "ThrottlingException"  # the SDK's own error stands
     assert aws_unavailable(raised.value)
@@ -109,12 +111,13 @@ def test_where_botocore_cannot_cut_a_read_timeout_a_retry_needs_room_for_a_whole
     dynamo: FailingDynamo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dynamo.status, dynamo.error = 500, "InternalServerError"
+    client = client_for(dynamo)
     with bounded_by(Deadline.after(4.0)), pytest.raises(ClientError):
-        get_item(client_for(dynamo))
+        get_item(client)
     assert dynamo.requests == 3  # a 5xx pause and a 0.5 s attempt fit in 4 s
     monkeypatch.setattr(aws, "CUTS_READ_TIMEOUT", False)  # the runtime's older botocore
     with bounded_by(Deadline.after(4.0)), pytest.raises(ClientError):
-        get_item(client_for(dynamo))
+        get_item(client)
     assert dynamo.requests == 4  # 1 s + 5 s of a whole attempt do not: no retry
 
 
