@@ -20,7 +20,6 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,51 +153,12 @@ def batches(published: list[tuple[float, dict[str, Any]]], source: FoldSource) -
         yield opened + source.window_seconds, current
 
 
-@contextmanager
-def moto_backs_up_each_table_once() -> Iterator[None]:
-    """moto backs a table up (a deep copy) once per *action* of a transaction, so a 100-action fold over a table of
-    1,000 donations copies 100,000 items and outlasts the SDK's 5 s read timeout on a busy machine. One copy per
-    table per transaction is the same rollback; it only makes the simulation's clock-free run finish."""
-    from moto.dynamodb import models  # noqa: PLC0415 - moto is a local stand-in, imported only here
-
-    backend = models.DynamoDBBackend
-    original = backend.transact_write_items
-    real_copy = models.copy
-
-    def once_per_table(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        copies: dict[int, Any] = {}
-
-        class _Copy:
-            @staticmethod
-            def deepcopy(value: Any) -> Any:
-                if not isinstance(value, models.Table):
-                    return real_copy.deepcopy(value)
-                if id(value) not in copies:
-                    copies[id(value)] = real_copy.deepcopy(value)
-                return copies[id(value)]
-
-        models.copy = _Copy  # type: ignore[assignment]
-        try:
-            original(self, transact_items)
-        finally:
-            models.copy = real_copy
-
-    backend.transact_write_items = once_per_table  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        backend.transact_write_items = original  # type: ignore[method-assign]
-
-
 # The simulated fold's per-campaign budget: far above any fold's time here (it runs with no Lambda deadline).
 SIMULATED_FOLD_SECONDS = 60
 
 
 def simulate(rate: int = 1000, seconds: float = 1.0) -> SimResult:
-    with (
-        moto_backs_up_each_table_once(),
-        LocalStack(ROOT / "template.yaml", gateway_port=None, pump_queues=False) as stack,
-    ):
+    with LocalStack(ROOT / "template.yaml", gateway_port=None, pump_queues=False) as stack:
         # The committed create event: a real campaign at the Umbrella sandbox, so that it lists the donations.
         created = stack.invoke("CampaignLifecycleFunction", load_event("campaign_lifecycle/post_campaign.json"))
         assert created["statusCode"] == 201, created["body"]

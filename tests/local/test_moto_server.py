@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import threading
 import time
@@ -95,3 +96,27 @@ def test_transactions_leave_no_table_copy_behind(stack_for_races):
     gc.collect()
     copies = [table_object for table_object in gc.get_objects() if isinstance(table_object, Table)]
     assert len([copy for copy in copies if copy.name == table]) == 1
+
+
+def test_a_transaction_backs_each_table_up_once_and_still_rolls_back(stack_for_races, monkeypatch):
+    """One rollback copy per table touched, not one per action; a refused action still undoes the others."""
+    dynamodb, table = stack_for_races
+    copied: list[str] = []
+    real_deepcopy = copy.deepcopy
+
+    def counting(value, *args):
+        if isinstance(value, Table):
+            copied.append(value.name)
+        return real_deepcopy(value, *args)
+
+    monkeypatch.setattr(copy, "deepcopy", counting)
+    puts = [{"Put": {"TableName": table, "Item": {"pk": {"S": f"batch#{index}"}}}} for index in range(10)]
+    dynamodb.transact_write_items(TransactItems=puts)
+    assert copied == [table]
+    refused = {
+        "Put": {"TableName": table, "Item": {"pk": {"S": "batch#0"}}, "ConditionExpression": "attribute_not_exists(pk)"}
+    }
+    fresh = {"Put": {"TableName": table, "Item": {"pk": {"S": "batch#new"}}}}
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(TransactItems=[fresh, refused])
+    assert "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": "batch#new"}})
