@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from moto.dynamodb.models.table import Table
+from moto.sqs import models as sqs_models
 
 from hub_local.moto_server import atomic_dynamodb
 from hub_local.stack import LocalStack
@@ -81,9 +82,38 @@ def test_a_hundred_conditional_puts_of_one_item_through_the_stack_s_moto_make_on
 
 
 @pytest.fixture
-def stack_for_races():
+def local_stack():
     with LocalStack(ROOT / "template.yaml", gateway_port=None, pump_queues=False) as stack:
-        yield stack.boto3_client("dynamodb"), stack.physical("LoyaltyTable")
+        yield stack
+
+
+@pytest.fixture
+def stack_for_races(local_stack):
+    return local_stack.boto3_client("dynamodb"), local_stack.physical("LoyaltyTable")
+
+
+def test_a_send_reads_none_of_the_queue_s_messages(local_stack, monkeypatch):
+    """SQS's SendMessage costs the same at any depth; moto's counted every message (a bench's fold overran)."""
+    sqs = local_stack.boto3_client("sqs")
+    url = sqs.create_queue(QueueName="depth")["QueueUrl"]
+    for start in range(0, 200, 10):
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(index), "MessageBody": "x"} for index in range(start, start + 10)]
+        )
+    reads = 0
+    real_visible = sqs_models.Message.visible
+
+    def counting(message):
+        nonlocal reads
+        reads += 1
+        return real_visible.fget(message)
+
+    monkeypatch.setattr(sqs_models.Message, "visible", property(counting))
+    sqs.send_message(QueueUrl=url, MessageBody="one more")
+    assert reads == 0
+    depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert depth["Attributes"]["ApproximateNumberOfMessages"] == "201"
+    assert reads >= 201  # the count itself still reads every message
 
 
 def test_transactions_leave_no_table_copy_behind(stack_for_races):
