@@ -67,18 +67,31 @@ def test_the_layer_holds_our_adapters_and_no_scripts_or_stray_bytecode():
 
 
 # Our function packages: what a function's artifact may hold besides hub_core (functions/Makefile's PACKAGES_*).
-FUNCTION_PACKAGES = {path.parent.name for path in (ROOT / "functions").glob("*/__init__.py")} - {"hub_core"}
+FUNCTIONS = ROOT / "functions"
+FUNCTION_PACKAGES = {path.parent.name for path in FUNCTIONS.glob("*/__init__.py")} - {"hub_core"}
 
 
-def _imported_packages(source: Path) -> set[str]:
-    """The top-level names a module imports, wherever the import statement is (deferred imports included)."""
+def _imported_modules(source: Path) -> set[str]:
+    """The dotted modules a module imports, wherever the import statement is (deferred imports included), with
+    `from package import module` counted as that module when it is one of ours."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text())):
         if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
+            found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module.split(".")[0])
+            found.add(node.module)
+            package = FUNCTIONS / node.module.replace(".", "/")
+            found |= {f"{node.module}.{alias.name}" for alias in node.names if (package / f"{alias.name}.py").is_file()}
     return found
+
+
+def _imported_packages(source: Path) -> set[str]:
+    return {module.split(".")[0] for module in _imported_modules(source)}
+
+
+def _ships(directory: Path, module: str) -> bool:
+    path = directory / module.replace(".", "/")
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def test_each_function_ships_its_own_packages_and_every_one_its_code_imports():
@@ -95,3 +108,8 @@ def test_each_function_ships_its_own_packages_and_every_one_its_code_imports():
         assert not missing, f"{directory.name} imports {sorted(missing)}, which functions/Makefile does not ship"
         # Only what it needs: another function's package in it would be code nobody there runs.
         assert shipped - {"hub_core"} <= imported | {handler_package}, directory.name
+        # And each module it imports of ours is there: erasure ships the owners' personal_data modules alone.
+        ours = FUNCTION_PACKAGES | {"hub_core"}
+        modules = set().union(*(_imported_modules(source) for source in directory.rglob("*.py")))
+        absent = sorted(module for module in modules if module.split(".")[0] in ours and not _ships(directory, module))
+        assert not absent, f"{directory.name} imports {absent}, which its artifact does not hold"

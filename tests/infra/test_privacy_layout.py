@@ -7,8 +7,13 @@ import json
 
 import pytest
 
+from campaign_lifecycle import personal_data as campaigns
+from donation_ingester import personal_data as donations
 from hub_cli.deadletters import dead_letter_queues
 from hub_local.cfn import load_yaml
+from lead_intake import personal_data as leads
+from licence_issuance import personal_data as licences
+from loyalty_relay import personal_data as loyalty
 from tests.conftest import ROOT
 
 TEMPLATE = ROOT / "template.yaml"
@@ -39,6 +44,25 @@ def test_each_function_using_idempotency_has_a_table_of_its_own(resources):
     for name, table in users.items():
         others = [other for other, f in functions.items() if other != name and table in tables_in_policies(f)]
         assert others == [], f"{table} is {name}'s, yet {others} may use it"
+
+
+# Each owner's personal_data module: the indexes erasure queries in the owner's table, and their attributes.
+OWNERS_INDEXES = {
+    "LeadsTable": leads.INDEXES,
+    "CampaignsTable": campaigns.INDEXES,
+    "DonationsTable": {donations.DONOR_INDEX: donations.DONOR_ATTRIBUTE},
+    "LoyaltyTable": {loyalty.USER_INDEX: loyalty.USER_ATTRIBUTE},
+    "LicencesTable": {licences.MEMBER_INDEX: licences.MEMBER_ATTRIBUTE},
+}
+
+
+@pytest.mark.parametrize("table", sorted(OWNERS_INDEXES))
+def test_erasure_finds_a_person_through_sparse_keys_only_indexes_the_owner_names(resources, table):
+    """KEYS_ONLY: the index holds the person's identifier and the item's key, no other personal data."""
+    declared = {index["IndexName"]: index for index in resources[table]["Properties"]["GlobalSecondaryIndexes"]}
+    for name, attribute in OWNERS_INDEXES[table].items():
+        assert declared[name]["KeySchema"] == [{"AttributeName": attribute, "KeyType": "HASH"}], (table, name)
+        assert declared[name]["Projection"] == {"ProjectionType": "KEYS_ONLY"}, (table, name)
 
 
 def test_the_public_lead_function_has_no_access_to_licence_data(resources):

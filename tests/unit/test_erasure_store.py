@@ -1,4 +1,5 @@
-"""ErasureStore on moto in-process: a person's items found through the sparse indexes, each erased once."""
+"""ErasureStore on moto in-process, through each table owner's personal_data module: a person's items found through
+the sparse indexes, each erased once."""
 
 from __future__ import annotations
 
@@ -7,30 +8,23 @@ from typing import Any
 import boto3
 import pytest
 
-from erasure.store import (
-    CAMPAIGNS_BY_MSISDN,
-    CAMPAIGNS_BY_USER,
-    DONATIONS_BY_MSISDN,
-    LEADS_BY_EMAIL,
-    LEADS_BY_MEMBER,
-    LEADS_BY_PHONE,
-    LICENCES_BY_MEMBER,
-    LOYALTY_BY_USER,
-    ErasureStore,
-)
+from campaign_lifecycle import personal_data as campaigns
+from donation_ingester import personal_data as donations
+from erasure.store import ErasureStore
+from hub_core import personal_data
 from hub_core.dynamo import from_item, to_item
+from lead_intake import personal_data as leads
+from licence_issuance import personal_data as licences
+from loyalty_relay import personal_data as loyalty
 from tests.conftest import in_process_aws
 
 NOW = 1_800_000_000
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
-    "leads": (
-        "lead_id",
-        {LEADS_BY_EMAIL: "email_key", LEADS_BY_PHONE: "phone_key", LEADS_BY_MEMBER: "apps_miles_user_id"},
-    ),
-    "campaigns": ("campaign_ref", {CAMPAIGNS_BY_MSISDN: "confirm_msisdn", CAMPAIGNS_BY_USER: "apps_miles_user_id"}),
-    "donations": ("pk", {DONATIONS_BY_MSISDN: "msisdn"}),
-    "loyalty": ("pk", {LOYALTY_BY_USER: "user_id"}),
-    "licences": ("pk", {LICENCES_BY_MEMBER: "apps_miles_user_id"}),
+    "leads": ("lead_id", leads.INDEXES),
+    "campaigns": ("campaign_ref", campaigns.INDEXES),
+    "donations": ("pk", {donations.DONOR_INDEX: donations.DONOR_ATTRIBUTE}),
+    "loyalty": ("pk", {loyalty.USER_INDEX: loyalty.USER_ATTRIBUTE}),
+    "licences": ("pk", {licences.MEMBER_INDEX: licences.MEMBER_ATTRIBUTE}),
 }
 
 
@@ -157,10 +151,10 @@ def test_without_a_licences_table_no_licence_is_looked_for(store, monkeypatch):
 
 def test_an_item_changed_between_the_index_and_the_write_is_not_counted(store, monkeypatch):
     put("loyalty", pk="event#e1", user_id="am-ann")
-    keys = list(ErasureStore._keys("loyalty", LOYALTY_BY_USER, "user_id", "am-ann"))
+    keys = list(personal_data.keys_holding("loyalty", loyalty.USER_INDEX, "user_id", "am-ann"))
     assert keys == [{"pk": {"S": "event#e1"}}]  # the index's key, without the looked-up attribute
     put("loyalty", pk="event#e1", user_id="am-someone-else")  # a concurrent write changed it meanwhile
 
-    monkeypatch.setattr(ErasureStore, "_keys", staticmethod(lambda *_: iter(keys)))
+    monkeypatch.setattr(personal_data, "keys_holding", lambda *_: iter(keys))
     assert store.erase_loyalty_user("am-ann") == 0
     assert items("loyalty")["event#e1"]["user_id"] == "am-someone-else"
