@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from erasure.settings import ErasureSettings, settings
 from erasure.store import DeferredRequests, ErasureStore
-from hub_core import aws
 from hub_core.appsmiles import appsmiles_client
 from hub_core.caches import container_cached
+from hub_core.retry_queue import RetrySender, retry_sender
 from hub_core.tokens import DonorHasher, donor_hasher
 from partners.appsmiles import AppsMilesClient
-
-# A retry-queue message: its body (a request's id, never the person's identifiers) and its delay in seconds.
-RetrySender = Callable[[Mapping[str, Any], int], None]
 
 
 @dataclass(frozen=True)
@@ -56,15 +51,7 @@ def services() -> ErasureServices:
         hasher=donor_hasher(),
         appsmiles=appsmiles_client,
         deferred=DeferredRequests(config.erasure_requests_table_name),
-        send_retry=_retry_sender(config.erasure_retry_queue_url),
+        send_retry=retry_sender(config.erasure_retry_queue_url),
         new_id=lambda: str(uuid.uuid4()),
         now=time.time,
     )
-
-
-def _retry_sender(queue_url: str) -> RetrySender:
-    def send(body: Mapping[str, Any], delay_seconds: int) -> None:
-        # The SQS client is looked up on each send: hub_core.aws caches it, and a reset of that cache is honoured.
-        aws.sqs().send_message(QueueUrl=queue_url, MessageBody=json.dumps(body), DelaySeconds=delay_seconds)
-
-    return send

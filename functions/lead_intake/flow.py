@@ -184,7 +184,7 @@ def schedule_retry(
     body: dict[str, Any] = {"lead_id": lead_id}
     if accepted is not None:
         body["accepted"] = accepted
-    services.send_retry(body, min(max(delay_seconds, 0), 900))  # SQS delays a message by 15 minutes at most
+    services.send_retry(body, delay_seconds)  # hub_core.retry_queue clamps it to what SQS allows
 
 
 def forward(

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub_core import aws, events
+from hub_core import events
 from hub_core.caches import container_cached
 from hub_core.partner_calls import client_options
+from hub_core.retry_queue import RetrySender, retry_sender
 from hub_core.secrets import secret
 from lead_intake.settings import LeadIntakeSettings, settings
 from lead_intake.store import LeadStore
 from partners.miimosa import MiimosaClient
 
-# A retry-queue message: its body (the lead's id, never its personal data) and its delay in seconds (0 to 900).
-RetrySender = Callable[[Mapping[str, Any], int], None]
 # An event for the bus: source, detail type, detail (hub_core.events.publish).
 Publisher = Callable[[str, str, Mapping[str, Any]], None]
 
@@ -44,7 +42,7 @@ def services() -> LeadServices:
         settings=config,
         store=LeadStore(config.leads_table_name, phone_country_code=config.phone_country_code),
         miimosa=_miimosa(config),
-        send_retry=_retry_sender(config.lead_retry_queue_url),
+        send_retry=retry_sender(config.lead_retry_queue_url),
         publish=events.publish,
         now=time.time,
         sleep=time.sleep,
@@ -58,11 +56,3 @@ def _miimosa(config: LeadIntakeSettings) -> MiimosaClient:
         max_pages=config.projects_max_pages,
         **client_options(config.miimosa_profile, config.miimosa_connect_timeout, config.miimosa_read_timeout),
     )
-
-
-def _retry_sender(queue_url: str) -> RetrySender:
-    def send(body: Mapping[str, Any], delay_seconds: int) -> None:
-        # The SQS client is looked up on each send: hub_core.aws caches it, and a reset of that cache is honoured.
-        aws.sqs().send_message(QueueUrl=queue_url, MessageBody=json.dumps(body), DelaySeconds=delay_seconds)
-
-    return send

@@ -9,8 +9,6 @@ utility.
 from __future__ import annotations
 
 import json
-import random
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +17,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hub_core import aws, batches
+from hub_core import batches
 from hub_core.deadline import record_budget
 from hub_core.observability import logger_for, metrics_for
 from licence_issuance import SERVICE
@@ -49,32 +47,11 @@ def requeue(services: LicenceServices, event: dict[str, Any], requeues: int) -> 
     so a burst spreads out instead of coming back at once."""
     config = services.settings
     low, high = sorted((config.requeue_delay_min_seconds, config.requeue_delay_max_seconds))
-    waiting_id = str(uuid.uuid4())
-    aws.dynamodb().put_item(
-        TableName=config.licences_table_name,
-        Item={
-            "pk": {"S": f"waiting#{waiting_id}"},
-            "event": {"S": json.dumps(event)},
-            "expires_at": {"N": str(int(services.now()) + WAITING_SECONDS)},
-        },
-    )
-    aws.sqs().send_message(
-        QueueUrl=config.licence_retry_queue_url,
-        MessageBody=json.dumps({WAITING_ID: waiting_id, "requeues": requeues + 1}),
-        DelaySeconds=random.randint(low, high),  # noqa: S311 - jitter, not a secret
-    )
+    waiting_id = services.new_id()
+    services.store.keep_waiting(waiting_id, event, expires_at=int(services.now()) + WAITING_SECONDS)
+    services.send_retry({WAITING_ID: waiting_id, "requeues": requeues + 1}, round(services.jitter(low, high)))
     metrics.add_metric(name="LicenceRequeued", unit=MetricUnit.Count, value=1)
     logger.info("licence order re-queued for a later turn", extra={"requeues": requeues + 1})
-
-
-def _waiting_event(table_name: str, waiting_id: str) -> dict[str, Any] | None:
-    key = {"pk": {"S": f"waiting#{waiting_id}"}}
-    item = aws.dynamodb().get_item(TableName=table_name, Key=key, ConsistentRead=True).get("Item")
-    return None if item is None else dict(json.loads(item["event"]["S"]))
-
-
-def _forget_waiting(table_name: str, waiting_id: str) -> None:
-    aws.dynamodb().delete_item(TableName=table_name, Key={"pk": {"S": f"waiting#{waiting_id}"}})
 
 
 def handle_batch(
@@ -83,14 +60,13 @@ def handle_batch(
     """Each re-queued event through `handle` (the event path of app.py), its requeue count carried along."""
 
     def one(record: SQSRecord) -> None:
-        table_name = services.settings.licences_table_name
         budget = services.settings.record_seconds
         if not services.fits(budget):
             raise RecordNotStarted(record.message_id)
         body = json.loads(record.body)
         waiting_id = body.get(WAITING_ID)
         # A message from before ids (it carried the event itself) is still run as it is.
-        event = _waiting_event(table_name, str(waiting_id)) if waiting_id is not None else body.get("event")
+        event = services.store.waiting_event(str(waiting_id)) if waiting_id is not None else body.get("event")
         if event is None:
             # Handled by an earlier delivery of this message (at least once), or expired with its DLQ retention.
             logger.info("licence retry message without a waiting event", extra={"message_id": record.message_id})
@@ -98,6 +74,6 @@ def handle_batch(
         with record_budget(budget):
             handle(event, requeues=int(body.get("requeues", 0)))
         if waiting_id is not None:
-            _forget_waiting(table_name, str(waiting_id))
+            services.store.forget_waiting(str(waiting_id))
 
     return batches.each_record(event, context, one)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ from hub_core import events
 from hub_core.caches import TtlCache, container_cached
 from hub_core.deadline import fits
 from hub_core.partner_calls import client_options
+from hub_core.retry_queue import RetrySender, retry_sender
 from hub_core.secrets import secret
 from licence_issuance.settings import LicenceSettings, settings
 from licence_issuance.store import LicenceStore
@@ -28,13 +30,16 @@ class LicenceServices:
 
     `now` is the wall clock (records, grace periods); `monotonic`, `sleep` and `jitter` pace the wait for a turn;
     `fits` tells whether work of so many seconds still ends before the invocation's deadline (hub_core.deadline).
-    `catalogue` holds Pimenko's products and licence types for `settings.catalogue_cache_seconds`.
+    `catalogue` holds Pimenko's products and licence types for `settings.catalogue_cache_seconds`; `send_retry` puts
+    a message on LicenceRetryQueue and `new_id` names the event waiting in the table for it.
     """
 
     settings: LicenceSettings
     store: LicenceStore
     mlm: MlmClient
     publish: Publisher
+    send_retry: RetrySender
+    new_id: Callable[[], str]
     now: Callable[[], float]
     monotonic: Callable[[], float]
     sleep: Callable[[float], None]
@@ -52,6 +57,8 @@ def services() -> LicenceServices:
         store=LicenceStore(config.licences_table_name),
         mlm=_mlm(config),
         publish=events.publish,
+        send_retry=retry_sender(config.licence_retry_queue_url),
+        new_id=lambda: str(uuid.uuid4()),
         now=time.time,
         monotonic=time.monotonic,
         sleep=time.sleep,

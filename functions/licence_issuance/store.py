@@ -10,6 +10,7 @@ One table, four kinds of item, told apart by their key's prefix:
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -349,3 +350,25 @@ class LicenceStore:
             ConditionExpression="holder = :holder",
             ExpressionAttributeValues=to_item({":holder": holder}),
         )
+
+    # ---------------------------------------------------------------------------------------------- waiting events
+
+    def keep_waiting(self, waiting_id: str, event: dict[str, Any], *, expires_at: int) -> None:
+        """A requeued LicenceRequested event, kept here so that its retry message carries only `waiting_id`."""
+        aws.dynamodb().put_item(
+            TableName=self.table_name,
+            Item={
+                "pk": {"S": f"waiting#{waiting_id}"},
+                "event": {"S": json.dumps(event)},
+                "expires_at": {"N": str(expires_at)},
+            },
+        )
+
+    def waiting_event(self, waiting_id: str) -> dict[str, Any] | None:
+        """The kept event; None once a delivery of its message ran it, or after it expired."""
+        key = {"pk": {"S": f"waiting#{waiting_id}"}}
+        item = aws.dynamodb().get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
+        return None if item is None else dict(json.loads(item["event"]["S"]))
+
+    def forget_waiting(self, waiting_id: str) -> None:
+        aws.dynamodb().delete_item(TableName=self.table_name, Key={"pk": {"S": f"waiting#{waiting_id}"}})

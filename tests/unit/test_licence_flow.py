@@ -7,6 +7,7 @@ order to one licence); Pimenko, the bus, the wall clock, the pauses and the dead
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -17,6 +18,7 @@ import pytest
 
 from hub_core.caches import TtlCache
 from hub_core.member_signature import Verdict, sign
+from hub_core.retry_queue import retry_sender
 from licence_issuance import flow, requeue
 from licence_issuance.models import LicenceRequest, LicenceState
 from licence_issuance.services import LicenceServices
@@ -174,6 +176,9 @@ def rig(monkeypatch) -> Iterator[Rig]:
             store=store,
             mlm=mlm,  # type: ignore[arg-type]
             publish=publish,
+            # No queue in the rig: an event is requeued only with one (the `queued` fixture gives moto's).
+            send_retry=retry_sender(""),
+            new_id=lambda: str(uuid.uuid4()),
             now=clock,
             monotonic=pauses.clock,
             sleep=pauses.sleep,
@@ -643,7 +648,7 @@ def queued(rig) -> Iterator[tuple[Rig, str]]:
     config = SETTINGS.model_copy(
         update={"licence_retry_queue_url": url, "requeue_delay_min_seconds": 0, "requeue_delay_max_seconds": 0}
     )
-    rig.services = LicenceServices(**{**rig.services.__dict__, "settings": config})
+    rig.services = LicenceServices(**{**rig.services.__dict__, "settings": config, "send_retry": retry_sender(url)})
     return rig, url
 
 

@@ -241,3 +241,14 @@ def test_a_table_error_that_is_not_a_race_is_raised(licence_store):
     ):
         with pytest.raises(ClientError, match="ResourceNotFound"):
             call()
+
+
+def test_a_waiting_event_is_kept_until_forgotten_and_expires_with_the_dlq(licence_store):
+    event = {"id": "event-1", "detail": {"orderId": "o-1", "customerReference": "cust-42"}}
+    licence_store.keep_waiting("w-1", event, expires_at=NOW + 60)
+    assert licence_store.waiting_event("w-1") == event
+    assert raw("waiting#w-1")["expires_at"] == {"N": str(NOW + 60)}  # the table's TTL attribute
+    assert licence_store.waiting_event("w-2") is None
+    licence_store.forget_waiting("w-1")
+    assert licence_store.waiting_event("w-1") is None
+    licence_store.forget_waiting("w-1")  # a second delivery's forget is harmless
