@@ -120,7 +120,8 @@ browser: $(STAMP)
 	exit 1
 
 pytest: $(STAMP) browser
-	$(BIN)/pytest -n auto --dist loadfile --cov --cov-report=term
+	@# --durations: the slowest tests, so that the suite's wall time (issue 19) has names attached.
+	$(BIN)/pytest -n auto --dist loadfile --cov --cov-report=term --durations=25
 
 bench: build
 	$(BIN)/python -m bench.run

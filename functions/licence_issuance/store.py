@@ -175,7 +175,10 @@ class LicenceStore:
         )
 
     def reject(self, request: LicenceRequest, *, now: int, message: str, attempt_id: str | None = None) -> None:
-        """Record an order refused for good (our rules or Pimenko's), so a repeat is answered the same way."""
+        """Record an order refused for good (our rules or Pimenko's), so a repeat is answered the same way.
+
+        A refused condition records nothing, on purpose: without `attempt_id` the order is already there (another
+        request's record answers its repeats); with it, another attempt took the order over and settles it."""
         condition = "attempt_id = :attempt" if attempt_id else "attribute_not_exists(pk)"
         values: dict[str, Any] = {":attempt": attempt_id} if attempt_id else {}
         item = {
