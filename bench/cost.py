@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.common import NOT_BUILT, Row, built_handlers
 from bench.invocations import AWS, Call
-from bench.stack import NEW_EVENTS, EventFactory, bench_stack, callback_event, function_environment, new_campaign
+from bench.stack import NEW_EVENTS, EventFactory, bench_stack, function_environment, listed_callback_event, new_campaign
 from hub_local.runtime import LambdaContext, load_handler
 from hub_local.stack import LocalStack
 
@@ -100,16 +100,6 @@ def fold_batch_size(stack: LocalStack) -> int:
     return sizes[0] if sizes else 1
 
 
-def _donation_callback(stack: LocalStack, fields: dict[str, Any]) -> dict[str, Any]:
-    """A callback for a donation Umbrella made (and so lists): the fold verifies it rather than waiting for it."""
-    made = stack.sandboxes["umbrella"].donate(
-        int(fields["serviceId"]), fields["route"], fields["donationCode"], deliver=False
-    )["donation"]
-    event = callback_event(stack, fields, made["messageKey"])
-    event["body"] = json.dumps(made)
-    return event
-
-
 def _hint_records(calls: list[Call]) -> list[dict[str, Any]]:
     """The SQS records EventBridge would deliver to the totals queue for the hints these calls published."""
     records = []
@@ -140,7 +130,7 @@ class _PathRun:
 def _run_donation_path(stack: LocalStack, handler: Callable[..., Any], fields: dict[str, Any], n: int) -> _PathRun:
     spec = stack.function(DONATION_FUNCTION)
     umbrella = stack.sandboxes["umbrella"]
-    events = [_donation_callback(stack, fields) for _ in range(n)]
+    events = [listed_callback_event(stack, fields) for _ in range(n)]
     umbrella.clear_requests()
     callback_calls: list[Call] = []
     seconds = []

@@ -30,6 +30,7 @@ from bench.stack import (
     bench_stack,
     callback_event,
     function_environment,
+    listed_callback_event,
     load_event,
     new_campaign,
     new_campaign_event,
@@ -140,9 +141,10 @@ def _licence_read(stack: LocalStack) -> dict[str, Any]:
 
 def _repeated_callback(stack: LocalStack) -> dict[str, Any]:
     fields = new_campaign(stack)
-    event = callback_event(stack, fields, f"bench-{uuid.uuid4().hex[:12]}")
+    event = listed_callback_event(stack, fields)
     assert stack.invoke("DonationIngesterFunction", event)["statusCode"] == 200
-    # Folded, so each repeat is the duplicate path alone: one conditional put, nothing to announce again.
+    # Umbrella lists it, so the drain verifies and folds it (an unlisted one would wait out the drain's timeout):
+    # folded, so each repeat is the duplicate path alone: one conditional put, nothing to announce again.
     stack.drain_events(timeout=20)
     stack.drain("DonationTotalsQueue", timeout=20)
     return event
