@@ -22,7 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import NOT_BUILT, SOURCE_PATHS, Row, base_env, built_handlers, template_resources
+from bench.common import (
+    NOT_BUILT,
+    SOURCE_PATHS,
+    Row,
+    base_env,
+    built_handlers,
+    check_answers,
+    template_resources,
+)
 from bench.invocations import AWS, Call, partner_requests
 from bench.stack import NEW_EVENTS, EventFactory, bench_stack, function_environment, load_event
 from hub_core.caches import reset_all
@@ -82,7 +90,10 @@ def run_child(spec: dict[str, Any], env: dict[str, str], *, profile: bool = Fals
         done = subprocess.run(arguments, env=env, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0 or not out_path.is_file():
             raise RuntimeError(f"{spec['function_name']}: {done.stderr.strip().splitlines()[-3:]}")
-        return json.loads(out_path.read_text(encoding="utf-8"))
+        result = json.loads(out_path.read_text(encoding="utf-8"))
+        # A first request that was refused (or warm ones) would time the refusal, not the path the row names.
+        check_answers(result["answers"])
+        return result
 
 
 def import_top(module: str, env: dict[str, str], top: int = 5) -> list[tuple[str, float]]:

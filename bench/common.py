@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hub_local.cfn import load_yaml
 
@@ -110,3 +113,33 @@ def base_env(paths: Sequence[Path]) -> dict[str, str]:
 
 def ratio(value: float, baseline: float) -> str:
     return f"{value / baseline:.2f}"
+
+
+class InvalidReading(Exception):
+    """A measured path whose handler did not do the work the row names: its timing would measure a refusal."""
+
+
+def refusal(answer: Any) -> str | None:
+    """Why a handler's answer is not the success a measured path ends in (status and error code), or None."""
+    if not isinstance(answer, dict):
+        return f"answered {type(answer).__name__}"
+    if "batchItemFailures" in answer:
+        failures = answer["batchItemFailures"]
+        return f"{len(failures)} batch item failure(s)" if failures else None
+    status = answer.get("statusCode")
+    if isinstance(status, int) and status < 400:
+        return None
+    try:
+        error = json.loads(answer.get("body") or "{}").get("error", "")
+    except (TypeError, ValueError, AttributeError):
+        error = "unreadable body"
+    return f"{status} {error}".strip()
+
+
+def check_answers(answers: Iterable[Any]) -> None:
+    """Raises InvalidReading naming each refusal and how often, when any answer is not a success."""
+    answers = list(answers)
+    problems = Counter(problem for problem in map(refusal, answers) if problem)
+    if problems:
+        detail = ", ".join(f"{count} x {problem}" for problem, count in problems.most_common())
+        raise InvalidReading(f"{problems.total()} of {len(answers)} answers refused: {detail}")

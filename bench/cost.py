@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import NOT_BUILT, Row, built_handlers
+from bench.common import NOT_BUILT, InvalidReading, Row, built_handlers, check_answers
 from bench.invocations import AWS, Call
 from bench.stack import NEW_EVENTS, EventFactory, bench_stack, function_environment, listed_callback_event, new_campaign
 from hub_local.runtime import LambdaContext, load_handler
@@ -240,14 +240,20 @@ def measure(stack: LocalStack, repeats: int = 5) -> list[Row]:
             for sandbox in stack.sandboxes.values():
                 sandbox.clear_requests()
             units: Counter[str] = Counter()
+            answers: list[Any] = []
             for _ in range(repeats):
                 event = new_event()
                 with AWS.recording() as calls:
                     started = time.perf_counter()
-                    handler(event, LambdaContext(spec))
+                    answers.append(handler(event, LambdaContext(spec)))
                     durations.append(time.perf_counter() - started)
                 per_call.update(f"{service}.{name}" for service, name, _ in calls)
                 units.update(_units(calls))
+        try:
+            check_answers(answers)  # a refused operation costs less than the operation the row prices
+        except InvalidReading as invalid:
+            rows.append(Row(metric, f"not a valid reading ({invalid})", AWS_TARGETS.get(operation.name, "")))
+            continue
         partner = sum(len(sandbox.requests) for sandbox in stack.sandboxes.values()) / repeats
         aws_total = sum(per_call.values()) / repeats
         by_service = Counter[str]()

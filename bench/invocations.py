@@ -24,7 +24,7 @@ from typing import Any
 import botocore.client
 from botocore.exceptions import ClientError
 
-from bench.common import NOT_BUILT, Row, built_handlers
+from bench.common import NOT_BUILT, InvalidReading, Row, built_handlers, check_answers
 from bench.stack import (
     NEW_EVENTS,
     bench_stack,
@@ -242,31 +242,37 @@ def warm_cpu(
 
     A write path gets a new event per invocation (a new lead, campaign, donation, order, action); the minimal handler
     replays the calls and partner requests recorded from one of them (a conditional write that then fails is
-    handled, as the real handler would)."""
+    handled, as the real handler would). Every invocation gets a context of its own, as on Lambda: one shared
+    context's deadline runs out within a long run, and the handler then answers a fast 503 instead of doing the
+    work. Every answer of the handler is checked (InvalidReading) so that a row never times a refusal."""
     spec = stack.function(scenario.logical_id)
     made = scenario.setup(stack)
     new_event: Callable[[], dict[str, Any]] = made if callable(made) else (lambda: copy.deepcopy(made))
+    answers: list[Any] = []
     with function_environment(stack, scenario.logical_id):
         handler = load_handler(spec.handler)  # type: ignore[arg-type]
-        context = LambdaContext(spec)
-        for _ in range(5):
-            handler(new_event(), context)
+        answers += [handler(new_event(), LambdaContext(spec)) for _ in range(5)]
         for sandbox in stack.sandboxes.values():
             sandbox.clear_requests()
         with AWS.recording() as calls:
-            handler(new_event(), context)
+            answers.append(handler(new_event(), LambdaContext(spec)))
+        check_answers(answers)
         partner = partner_requests(stack)
         minimal = minimal_handler(stack, calls, partner)
         for _ in range(5):
-            minimal(new_event(), context)
+            minimal(new_event(), LambdaContext(spec))
         samples: dict[str, list[float]] = {"handler": [], "minimal": []}
         for _ in range(blocks):
             for name, function in (("handler", handler), ("minimal", minimal)):
-                events = [new_event() for _ in range(per_block)]
+                invocations = [(new_event(), LambdaContext(spec)) for _ in range(per_block)]
+                block_answers = []
                 started = time.thread_time()
-                for item in events:
-                    function(item, context)
+                for event, context in invocations:
+                    block_answers.append(function(event, context))
                 samples[name].append((time.thread_time() - started) / per_block)
+                if function is handler:
+                    answers += block_answers
+    check_answers(answers)
     return statistics.median(samples["handler"]), statistics.median(samples["minimal"]), list(calls), partner
 
 
@@ -371,6 +377,10 @@ def measure(blocks: int = 15, per_block: int = 20, invocations: int = 1000) -> l
                 # A setup whose stack state went wrong is a row that says so, not a lost run.
                 metric = f"warm CPU {scenario.logical_id}: {scenario.description}"
                 rows.append(Row(metric, "failed (setup refused)", scenario.target))
+                continue
+            except InvalidReading as invalid:
+                metric = f"warm CPU {scenario.logical_id}: {scenario.description}"
+                rows.append(Row(metric, f"not a valid reading ({invalid})", scenario.target))
                 continue
             operations = Counter(f"{service}.{operation}" for service, operation, _ in calls)
             rows.append(

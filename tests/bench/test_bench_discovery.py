@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import typing
+
+import pytest
 
 from bench import cold_start, common, cost, invocations
 from bench.common import Handler
@@ -102,3 +106,47 @@ def test_every_time_budget_scenario_names_a_template_function_with_a_partner_to_
     assert {"LeadIntakeFunction", "CampaignLifecycleFunction", "LicenceIssuanceFunction"} <= {
         scenario.logical_id for scenario in time_budgets.SCENARIOS
     }
+
+
+def test_a_refused_answer_is_named_by_status_and_error_code():
+    busy = {"statusCode": 503, "body": json.dumps({"error": "service_unavailable"})}
+    assert common.refusal(busy) == "503 service_unavailable"
+    assert common.refusal({"statusCode": 201, "body": "{}"}) is None
+    assert common.refusal({"batchItemFailures": []}) is None
+    assert common.refusal({"batchItemFailures": [{"itemIdentifier": "1"}]}) == "1 batch item failure(s)"
+    assert common.refusal({"statusCode": 500, "body": "<html>"}) == "500 unreadable body"
+    assert common.refusal(None) == "answered NoneType"
+
+
+def test_a_run_with_any_refused_answer_is_not_a_valid_reading():
+    created = {"statusCode": 201, "body": "{}"}
+    busy = {"statusCode": 503, "body": json.dumps({"error": "service_unavailable"})}
+    common.check_answers([created, created])
+    with pytest.raises(common.InvalidReading, match=r"^2 of 3 answers refused: 2 x 503 service_unavailable$"):
+        common.check_answers([created, busy, busy])
+
+
+def test_warm_cpu_gives_every_invocation_its_own_deadline(monkeypatch):
+    # One context shared by a long run runs out of time: its handler would then time a fast refusal.
+    deadlines = []
+
+    class Spec:
+        handler = "x.handler"
+
+    class Stack:
+        sandboxes: typing.ClassVar[dict] = {}
+
+        def function(self, logical_id):
+            return Spec()
+
+    def handler(event, context):
+        deadlines.append(context)
+        return {"statusCode": 201, "body": "{}"}
+
+    monkeypatch.setattr(invocations, "function_environment", lambda stack, logical_id: contextlib.nullcontext())
+    monkeypatch.setattr(invocations, "load_handler", lambda name: handler)
+    monkeypatch.setattr(invocations, "LambdaContext", lambda spec: object())
+    monkeypatch.setattr(invocations, "minimal_handler", lambda stack, calls, partner: handler)
+    scenario = invocations.WarmScenario("LeadIntakeFunction", "write", lambda stack: dict)
+    invocations.warm_cpu(Stack(), scenario, blocks=2, per_block=3)  # type: ignore[arg-type]
+    assert len(deadlines) == len({id(context) for context in deadlines}) == 5 + 1 + 5 + 2 * 2 * 3
