@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import uuid
 
 import pytest
@@ -100,7 +101,7 @@ def no_requeue(live):
     reset_all()
 
 
-def failed_licence_request(live, local, mlm, tmp_path):
+def failed_licence_request(live, local, sqs, mlm, tmp_path):
     """A LicenceRequested event that fails every attempt while Pimenko is down: in LicenceRetryDLQ as the id of the
     order waiting in LicencesTable, or (with `no_requeue`) Lambda's record in LicenceRequestDLQ."""
     order_id = f"cli-{uuid.uuid4().hex[:12]}"
@@ -110,6 +111,12 @@ def failed_licence_request(live, local, mlm, tmp_path):
     assert put.status == 0, put.err
     assert live.drain_events(timeout=30)
     assert live.drain("LicenceRetryQueue", timeout=60)
+    # moto dead-letters a message inside a receive (a background poller's, perhaps) that removes it from its queue
+    # before adding it to the DLQ: a drained queue is not yet a filled DLQ, so wait for the one failure to land.
+    landed = time.monotonic() + 10
+    while depth(sqs, live, "LicenceRetryDLQ") + depth(sqs, live, "LicenceRequestDLQ") == 0:
+        assert time.monotonic() < landed, "the failed order reached no DLQ"
+        time.sleep(0.05)
     mlm.faults.clear()
     return order_id
 
@@ -165,7 +172,7 @@ def test_dlq_list_names_every_dead_letter_queue_and_its_source(local, sqs):
 def test_a_failed_licence_order_is_shown_by_its_waiting_event_and_moved_back_to_the_retry_queue(
     live, local, sqs, mlm, tmp_path
 ):
-    order_id = failed_licence_request(live, local, mlm, tmp_path)
+    order_id = failed_licence_request(live, local, sqs, mlm, tmp_path)
     assert depth(sqs, live, "LicenceRetryDLQ") == 1
     assert depth(sqs, live, "LicenceRequestDLQ") == 0  # Lambda kept no record of the shop's event
     assert licence_state(live, order_id)[0] != 200
@@ -192,7 +199,7 @@ def test_a_failed_licence_order_is_shown_by_its_waiting_event_and_moved_back_to_
 def test_a_licence_that_could_not_be_requeued_is_shown_with_why_and_redriven_to_its_function(
     live, local, sqs, mlm, tmp_path, no_requeue
 ):
-    order_id = failed_licence_request(live, local, mlm, tmp_path)
+    order_id = failed_licence_request(live, local, sqs, mlm, tmp_path)
     assert depth(sqs, live, "LicenceRequestDLQ") == 1
     assert licence_state(live, order_id)[0] != 200
 
@@ -220,7 +227,7 @@ def test_a_licence_that_could_not_be_requeued_is_shown_with_why_and_redriven_to_
 
 
 def test_a_redriven_licence_that_fails_again_comes_back(live, local, sqs, mlm, tmp_path, no_requeue):
-    failed_licence_request(live, local, mlm, tmp_path)
+    failed_licence_request(live, local, sqs, mlm, tmp_path)
     mlm.faults.add("status", status=503, path_prefix="/licences")
     mlm.faults.add("status", status=503, path_prefix="/licence/")
     assert local("dlq", "redrive", "LicenceRequestDLQ").status == 0
@@ -538,7 +545,7 @@ def test_tables_fit_80_columns_and_keep_every_word(live, local, sqs, monkeypatch
 
 
 def test_a_long_reason_is_shown_whole_at_80_columns(live, local, sqs, mlm, tmp_path, monkeypatch, no_requeue):
-    failed_licence_request(live, local, mlm, tmp_path)
+    failed_licence_request(live, local, sqs, mlm, tmp_path)
     reason = json.loads(local("dlq", "show", "LicenceRequestDLQ", "--json").out)[0]["why"]
     assert len(reason) > 80
     monkeypatch.setenv("COLUMNS", "80")
