@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -36,11 +37,12 @@ def _lines(path: Path) -> int:
 
 
 def _python_files(root: Path) -> list[Path]:
-    if not root.is_dir():
-        return []
-    return sorted(
-        path for path in root.rglob("*.py") if not _SKIPPED_DIRS.intersection(path.relative_to(root).parts[:-1])
-    )
+    # os.walk, pruned: rglob would walk every file of .venv and .aws-sam (most of the tree) only to drop them.
+    found = []
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = [name for name in subdirectories if name not in _SKIPPED_DIRS]
+        found += [Path(directory, name) for name in files if name.endswith(".py")]
+    return sorted(found)
 
 
 def _verdict(met: bool) -> str:

@@ -135,4 +135,5 @@ class AtomicMotoServer(ThreadedMotoServer):
         app = atomic_dynamodb(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
-        self._server.serve_forever()
+        # stop() waits for the serving loop to notice: at werkzeug's 0.5 s poll that was most of a stack's stop.
+        self._server.serve_forever(poll_interval=0.05)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.exceptions import ClientError
 
@@ -60,6 +62,13 @@ def start_moto(bind_host: str, port: int) -> ThreadedMotoServer:
     return server
 
 
+@functools.cache
+def _shared_loader() -> botocore.loaders.Loader:
+    # A process starts many stacks (tests, the CLI's invoke): each new botocore session would parse the SDK's
+    # service models afresh, about 0.1 s a client. The loader caches what it parsed; the models never change.
+    return botocore.loaders.create_loader()
+
+
 def aws_session(region: str = REGION, *, session_token: str | None = DUMMY_CREDENTIAL) -> boto3.session.Session:
     """A boto3 session with dummy credentials, for clients pointed at moto (the stack's, and the hub CLI's)."""
     # The host's AWS profile and config files play no part (a missing AWS_PROFILE would even fail here):
@@ -71,6 +80,7 @@ def aws_session(region: str = REGION, *, session_token: str | None = DUMMY_CREDE
             "credentials_file": (None, None, os.devnull, None),
         }
     )
+    core.register_component("data_loader", _shared_loader())
     return boto3.session.Session(
         aws_access_key_id=DUMMY_CREDENTIAL,
         aws_secret_access_key=DUMMY_CREDENTIAL,

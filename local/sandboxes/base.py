@@ -168,8 +168,6 @@ class SandboxServer:
             name=type(self).__name__,
             host=self.bind_host,
             port=self._port,
-            # A short poll interval keeps stop() fast: shutdown() waits for the serving loop to notice.
-            poll_interval=0.05,
             server_class=_SandboxHTTPServer,
         )
         serving.start()

@@ -49,7 +49,7 @@ class ServerThread:
         name: str,
         host: str = HOST,
         port: int = 0,
-        poll_interval: float = 0.5,
+        poll_interval: float = 0.05,  # stop() waits for the serving loop to notice
         server_class: type[LoopbackHTTPServer] = LoopbackHTTPServer,
     ) -> None:
         self.httpd = server_class((host, port), handler, owner)
