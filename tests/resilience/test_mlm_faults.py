@@ -3,14 +3,18 @@ the operator's redrive — and in the end exactly one licence per order at Pimen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
 from hub_cli.app import main as hub
+from hub_core.caches import reset_all
+from licence_issuance.settings import LicenceSettings
 from tests.conftest import load_event
 from tests.resilience.conftest import READ_TIMEOUT, unique
 
@@ -84,6 +88,23 @@ def redrive(live: Any) -> None:
     settle(live)
 
 
+OUTAGE_REQUEUES = 1
+
+
+@contextlib.contextmanager
+def licence_requeues(live: Any, most: int) -> Iterator[None]:
+    """The licence function re-queues an order at most `most` times (a configuration update: new containers)."""
+    before = live.function_env("LicenceIssuanceFunction").get("LICENCE_MAX_REQUEUES")
+    live.set_function_env("LicenceIssuanceFunction", {"LICENCE_MAX_REQUEUES": str(most)})
+    reset_all()
+    try:
+        yield
+    finally:
+        default = str(LicenceSettings.model_fields["licence_max_requeues"].default)
+        live.set_function_env("LicenceIssuanceFunction", {"LICENCE_MAX_REQUEUES": before or default})
+        reset_all()
+
+
 def licence_state(live: Any, order_id: str) -> str | None:
     answer = requests.get(f"{live.gateway_url}/licences/{order_id}", timeout=10)
     return answer.json()["licence"]["state"] if answer.status_code == 200 else None
@@ -97,8 +118,12 @@ def licence_state(live: Any, order_id: str) -> str | None:
 def test_orders_that_fail_while_pimenko_is_down_are_redriven_to_one_licence_each(live, mlm, outage):
     orders = [unique("rs-order-") for _ in range(ORDERS)]
     mlm.faults.add(path_prefix="/licence", **outage)
-    live.put_events([order_event(order_id) for order_id in orders])
-    if settle(live):
+    # One re-queue per order during the outage, not the default 30 (each up to a second apart): the retry queue
+    # then drains within seconds, with every order dead-lettered, rather than outlasting the drain's timeout.
+    with licence_requeues(live, OUTAGE_REQUEUES):
+        live.put_events([order_event(order_id) for order_id in orders])
+        drained = settle(live)
+    if drained:
         # Every order failed its attempts: kept, not lost, in one of the two DLQs. At-least-once delivery may have
         # brought an order's event twice, and both copies failed: a DLQ then holds it twice, as on AWS; the redrive
         # settles both.
