@@ -29,6 +29,7 @@ from bench.common import (
     base_env,
     built_handlers,
     check_answers,
+    python,
     template_resources,
 )
 from bench.invocations import AWS, Call, partner_requests
@@ -86,7 +87,7 @@ def run_child(spec: dict[str, Any], env: dict[str, str], *, profile: bool = Fals
     with tempfile.TemporaryDirectory() as workdir:
         spec_path, out_path = Path(workdir, "spec.pickle"), Path(workdir, "out.json")
         spec_path.write_bytes(pickle.dumps(spec))
-        arguments = [sys.executable, str(CHILD), str(spec_path), str(out_path)] + (["--profile"] if profile else [])
+        arguments = python(str(CHILD), str(spec_path), str(out_path)) + (["--profile"] if profile else [])
         done = subprocess.run(arguments, env=env, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0 or not out_path.is_file():
             raise RuntimeError(f"{spec['function_name']}: {done.stderr.strip().splitlines()[-3:]}")
@@ -99,7 +100,7 @@ def run_child(spec: dict[str, Any], env: dict[str, str], *, profile: bool = Fals
 def import_top(module: str, env: dict[str, str], top: int = 5) -> list[tuple[str, float]]:
     """`python -X importtime`: own (self) import time summed per top-level package, in milliseconds."""
     done = subprocess.run(  # noqa: S603
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        python("-X", "importtime", "-c", f"import {module}"),
         env=env,
         capture_output=True,
         text=True,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,43 @@ def built_handlers() -> list[Handler]:
     return [handler for handler in declared_handlers() if is_built(handler)]
 
 
+# Where a fresh-process probe finds third-party packages. Empty: the dev venv's site-packages, which hold more than
+# Lambda has: awscrt and pyOpenSSL (SAM CLI's), which botocore imports whenever they are there, about 130 ms of an
+# `import boto3` here that no Lambda container pays, on both sides of every ratio. run.py points it at the built
+# layer (host extensions swapped in) and probes start with -S: the function's code, the layer, the standard library.
+_LAYER: list[Path] = []
+
+
+@contextlib.contextmanager
+def third_party_from(layer_python: Path) -> Iterator[None]:
+    """Fresh-process probes import third-party packages from `layer_python` alone while this is open."""
+    _LAYER[:] = [layer_python]
+    try:
+        yield
+    finally:
+        _LAYER.clear()
+
+
+def third_party_source() -> str:
+    """Where the probes' third-party packages come from, for the results table."""
+    if _LAYER:
+        return "the built layer alone (python -S), as on Lambda"
+    return "the dev venv (no build: its awscrt and pyOpenSSL, which Lambda lacks, add ~130 ms to both sides)"
+
+
+def probes_can_import(package: str) -> bool:
+    """Whether a probe finds `package` (a top-level name): always from the venv, from the layer only if it ships it."""
+    return not _LAYER or any((layer / package).exists() for layer in _LAYER)
+
+
+def python(*arguments: str) -> list[str]:
+    """The command line of a fresh-process probe: without the venv's site-packages when the layer stands in."""
+    return [sys.executable, *(["-S"] if _LAYER else []), *arguments]
+
+
 def time_in_fresh_process(subject: Subject) -> float:
     output = subprocess.run(  # noqa: S603 - our own interpreter on our own statements
-        [sys.executable, "-c", PROBE.format(statement=subject.statement)],
+        python("-c", PROBE.format(statement=subject.statement)),
         env=dict(subject.env),
         capture_output=True,
         text=True,
@@ -94,14 +129,15 @@ def interleaved_medians(subjects: Sequence[Subject], rounds: int) -> dict[str, f
 
 
 def base_env(paths: Sequence[Path]) -> dict[str, str]:
-    """The host environment for a probe: only `paths` importable, a region, no user site or bytecode writes."""
+    """The host environment for a probe: `paths` importable (then the layer, when probes use it), a region, no user
+    site or bytecode writes."""
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "SOURCE_DATE_EPOCH", "PYTHONPYCACHEPREFIX"}
     }
     env |= {
-        "PYTHONPATH": os.pathsep.join(map(str, paths)),
+        "PYTHONPATH": os.pathsep.join(map(str, [*paths, *_LAYER])),
         "AWS_DEFAULT_REGION": "eu-west-1",
         "PYTHONNOUSERSITE": "1",
         # As in a Lambda container: Powertools sees one, so a Tracer patches the SDKs for real.

@@ -10,6 +10,7 @@ artifact rows skipped when there is no `sam build` output. Its figures are indic
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -18,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from bench import artifact_import, cold_import, cold_start, invocations
-from bench.common import ROOT, Row, interleaved_medians
+from bench.common import ROOT, Row, interleaved_medians, third_party_from, third_party_source
 from hub_cli.commands.local.build import layer_sizes
 
 
@@ -43,22 +44,25 @@ def main() -> int:
     cold_rounds = int(os.environ.get("BENCH_COLD_ROUNDS", "3" if quick else "11"))
     count = int(os.environ.get("BENCH_INVOCATIONS", "50" if quick else "1000"))
     rows: list[Row] = []
-    if built:
-        with artifact_import.workdir() as workdir:
-            trees = artifact_import.prepare(Path(workdir))
+    with contextlib.ExitStack() as resources:
+        if built:
+            trees = artifact_import.prepare(Path(resources.enter_context(artifact_import.workdir())))
+            # Every fresh process from here on imports third-party packages as a Lambda container does.
+            resources.enter_context(third_party_from(trees["valid timestamp pyc"] / "opt" / "python"))
             subjects = cold_import.subjects() + artifact_import.subjects(trees)
             print(f"timing {len(subjects)} subjects x {rounds} fresh processes, interleaved ...", file=sys.stderr)
             medians = interleaved_medians(subjects, rounds)
-        rows += cold_import.rows(medians) + artifact_import.rows(medians)
-    else:
-        subjects = cold_import.subjects()
-        rows += cold_import.rows(interleaved_medians(subjects, rounds))
-    print("warm invocations and counts on the local stack ...", file=sys.stderr)
-    blocks, per_block = (5, 10) if quick else (15, 20)
-    warm_rows = invocations.measure(blocks=blocks, per_block=per_block, invocations=count)
-    # Second, on a stack of its own: its POST /erasure leaves app's miles' member erased, which the relay's setup
-    # would then meet.
-    rows += cold_start.measure(cold_rounds) + warm_rows
+            rows += cold_import.rows(medians) + artifact_import.rows(medians)
+        else:
+            subjects = cold_import.subjects()
+            rows += cold_import.rows(interleaved_medians(subjects, rounds))
+        rows.insert(0, Row("fresh processes import third-party packages from", third_party_source()))
+        print("warm invocations and counts on the local stack ...", file=sys.stderr)
+        blocks, per_block = (5, 10) if quick else (15, 20)
+        warm_rows = invocations.measure(blocks=blocks, per_block=per_block, invocations=count)
+        # Second, on a stack of its own: its POST /erasure leaves app's miles' member erased, which the relay's
+        # setup would then meet.
+        rows += cold_start.measure(cold_rounds) + warm_rows
     if built:
         rows += layer_rows()
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
