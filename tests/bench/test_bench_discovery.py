@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import typing
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +152,17 @@ def test_warm_cpu_gives_every_invocation_its_own_deadline(monkeypatch):
     scenario = invocations.WarmScenario("LeadIntakeFunction", "write", lambda stack: dict)
     invocations.warm_cpu(Stack(), scenario, blocks=2, per_block=3)  # type: ignore[arg-type]
     assert len(deadlines) == len({id(context) for context in deadlines}) == 5 + 1 + 5 + 2 * 2 * 3
+
+
+def test_probes_take_third_party_packages_from_the_layer_alone_while_it_is_given(tmp_path):
+    (tmp_path / "pydantic").mkdir()
+    assert "-S" not in common.python("-c", "pass")
+    assert common.probes_can_import("aws_xray_sdk")  # the venv has whatever the dev tools installed
+    with common.third_party_from(tmp_path):
+        assert common.python("-c", "pass")[1:] == ["-S", "-c", "pass"]  # no venv site-packages
+        assert common.base_env([Path("/code")])["PYTHONPATH"].split(os.pathsep) == ["/code", str(tmp_path)]
+        assert common.probes_can_import("pydantic")
+        assert not common.probes_can_import("aws_xray_sdk")
+        assert "built layer" in common.third_party_source()
+    assert "-S" not in common.python("-c", "pass")
+    assert "dev venv" in common.third_party_source()
