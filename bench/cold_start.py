@@ -31,6 +31,7 @@ from bench.common import (
     check_answers,
     python,
     template_resources,
+    third_party_package,
 )
 from bench.invocations import AWS, Call, partner_requests
 from bench.stack import NEW_EVENTS, EventFactory, bench_stack, function_environment, load_event
@@ -124,9 +125,8 @@ def _package(location: str) -> str:
         words = name.replace("'", "").split()
         return "builtin " + (f"{words[3]}.{words[1]}" if "of" in words else words[-1])
     path = location.rsplit(":", 1)[0]
-    for marker in ("site-packages/",):
-        if marker in path:
-            return path.split(marker, 1)[1].split("/")[0].removesuffix(".py")
+    if package := third_party_package(path):
+        return package
     for source in SOURCE_PATHS:
         if path.startswith(str(source)):
             return "hub: " + path[len(str(source)) + 1 :].split("/")[0].removesuffix(".py")

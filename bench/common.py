@@ -89,6 +89,16 @@ def third_party_from(layer_python: Path) -> Iterator[None]:
         _LAYER.clear()
 
 
+def third_party_package(path: str) -> str | None:
+    """The top-level package a source path belongs to when it is a third-party one (venv or layer), else None."""
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/", maxsplit=1)[0].removesuffix(".py")
+    for layer in _LAYER:
+        if path.startswith(f"{layer}/"):
+            return path[len(str(layer)) + 1 :].split("/", maxsplit=1)[0].removesuffix(".py")
+    return None
+
+
 def third_party_source() -> str:
     """Where the probes' third-party packages come from, for the results table."""
     if _LAYER:

@@ -65,6 +65,12 @@ def test_profile_entries_are_grouped_by_package():
     assert cold_start.call_top(tottime) == [("waiting on I/O (socket)", 4.0), ("botocore", 3.0)]
 
 
+def test_profile_entries_from_the_layer_are_its_packages_not_the_standard_library(tmp_path):
+    tottime = {f"{tmp_path}/botocore/hooks.py:1(emit)": 0.002, "/usr/lib/python3.13/json/decoder.py:1(decode)": 0.001}
+    with common.third_party_from(tmp_path):
+        assert cold_start.call_top(tottime) == [("botocore", 2.0), ("stdlib decoder", 1.0)]
+
+
 def test_request_units_price_transactions_double_and_batch_reads_per_key():
     calls = [
         ("dynamodb", "PutItem", {}),
