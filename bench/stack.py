@@ -101,6 +101,21 @@ def new_licence_event() -> tuple[dict[str, Any], str]:
     return event, fields["order_id"]
 
 
+def new_erasure_event() -> dict[str, Any]:
+    """events/erasure/post_erasure.json for a person of its own. The file's person is every bench donation's donor
+    (the callback file's msisdn): erasing them once erased thousands of donations, and the row averaged that in."""
+    event = load_event("erasure/post_erasure.json")
+    tag = uuid.uuid4().hex[:12]
+    number = uuid.uuid4().int
+    fields = json.loads(event["body"]) | {
+        "email": f"bench-{tag}@example.org",
+        "msisdn": f"45{number % 10**8:08d}",
+        "appsMilesUserId": f"bench-member-{tag}",
+    }
+    event["body"] = json.dumps(fields)
+    return event
+
+
 def callback_event(stack: LocalStack, fields: dict[str, Any], message_key: str) -> dict[str, Any]:
     """A JSON donation callback for the campaign of `fields`, with the token the campaign was given."""
     ref = f"{fields['serviceId']}/{fields['route']}/{fields['donationCode']}"
@@ -173,5 +188,5 @@ NEW_EVENTS: dict[str, EventFactory] = {
     "LicenceIssuanceFunction": lambda stack: lambda: new_licence_event()[0],
     "DonationIngesterFunction": _new_callbacks,
     "LoyaltyRelayFunction": lambda stack: lambda: new_relay_batch(stack),
-    "ErasureFunction": lambda stack: lambda: load_event("erasure/post_erasure.json"),
+    "ErasureFunction": lambda stack: new_erasure_event,
 }

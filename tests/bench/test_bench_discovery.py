@@ -12,6 +12,7 @@ import pytest
 
 from bench import cold_start, common, cost, invocations
 from bench.common import Handler
+from bench.stack import NEW_EVENTS, load_event
 
 
 def test_handlers_come_from_the_template():
@@ -172,3 +173,13 @@ def test_probes_take_third_party_packages_from_the_layer_alone_while_it_is_given
         assert "built layer" in common.third_party_source()
     assert "-S" not in common.python("-c", "pass")
     assert "dev venv" in common.third_party_source()
+
+
+def test_each_measured_erasure_is_of_a_person_of_its_own():
+    # The events file's person is every bench donation's donor: erasing them would erase thousands of records.
+    new_event = NEW_EVENTS["ErasureFunction"](None)  # type: ignore[arg-type]
+    people = [json.loads(new_event()["body"]) for _ in range(2)]
+    donor = json.loads(load_event("donation_ingester/callback_post_json.json")["body"])["msisdn"]
+    assert people[0]["msisdn"] != people[1]["msisdn"]
+    assert donor not in {p["msisdn"] for p in people}
+    assert len({p["email"] for p in people}) == len({p["appsMilesUserId"] for p in people}) == 2
