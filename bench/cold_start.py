@@ -32,6 +32,7 @@ from bench.common import (
     python,
     template_resources,
     third_party_package,
+    top_level_name,
 )
 from bench.invocations import AWS, Call, partner_requests
 from bench.stack import NEW_EVENTS, EventFactory, bench_stack, function_environment, load_event
@@ -129,7 +130,7 @@ def _package(location: str) -> str:
         return package
     for source in SOURCE_PATHS:
         if path.startswith(str(source)):
-            return "hub: " + path[len(str(source)) + 1 :].split("/")[0].removesuffix(".py")
+            return "hub: " + top_level_name(path[len(str(source)) + 1 :])
     return "stdlib " + Path(path).stem
 
 

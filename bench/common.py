@@ -89,13 +89,18 @@ def third_party_from(layer_python: Path) -> Iterator[None]:
         _LAYER.clear()
 
 
+def top_level_name(relative: str) -> str:
+    """The package (or module) a path relative to an import root belongs to: "botocore/hooks.py" -> "botocore"."""
+    return relative.split("/", maxsplit=1)[0].removesuffix(".py")
+
+
 def third_party_package(path: str) -> str | None:
     """The top-level package a source path belongs to when it is a third-party one (venv or layer), else None."""
     if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1].split("/", maxsplit=1)[0].removesuffix(".py")
+        return top_level_name(path.split("site-packages/", 1)[1])
     for layer in _LAYER:
         if path.startswith(f"{layer}/"):
-            return path[len(str(layer)) + 1 :].split("/", maxsplit=1)[0].removesuffix(".py")
+            return top_level_name(path[len(str(layer)) + 1 :])
     return None
 
 
