@@ -50,11 +50,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from partners.errors import PartnerBadResponse, PartnerRejected
 from partners.http import Credentials, PartnerHttp, RetryPolicy, Timeouts, default_message
+from partners.profiles import DEFAULT_MAX_SITES_MARKERS
 from partners.redact import MASK
 
 PARTNER = "mlm"
 PROFILE_VARIABLE = "MLM_PROFILE"
-DEFAULT_MAX_SITES_MARKERS: tuple[str, ...] = ("nombre maximal de sites", "maximum number of sites")
 
 # The documented key form: an UUID, then "-" and a long random suffix. Masked wherever a partner message holds one.
 _KEY_LIKE = re.compile(r"\b[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?:-[A-Za-z0-9_\-]{8,})?")

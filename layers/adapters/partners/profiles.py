@@ -18,8 +18,11 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from partners.appsmiles_wire import AppsMilesFields, AppsMilesPaths
-from partners.mlm import DEFAULT_MAX_SITES_MARKERS
+# No partner adapter is imported here: every function reads a profile, and each uses one partner. The app's miles
+# wire names are imported where an app's miles profile is read; Pimenko's refusal wording lives here, and mlm takes it.
+
+# Pimenko's one refusal told apart by its text (its document gives no code): the French and English wordings.
+DEFAULT_MAX_SITES_MARKERS: tuple[str, ...] = ("nombre maximal de sites", "maximum number of sites")
 
 
 class ProfileError(ValueError):
@@ -114,15 +117,21 @@ class AppsMilesProfile(_Profile):
     @field_validator("fields")
     @classmethod
     def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        from partners.appsmiles_wire import AppsMilesFields  # noqa: PLC0415 - see the imports above
+
         return _known(value, AppsMilesFields)
 
     @field_validator("paths")
     @classmethod
     def _known_paths(cls, value: dict[str, str]) -> dict[str, str]:
+        from partners.appsmiles_wire import AppsMilesPaths  # noqa: PLC0415 - see the imports above
+
         return _known(value, AppsMilesPaths)
 
     def client_options(self) -> dict[str, Any]:
         """The `AppsMilesClient` keyword arguments this profile sets."""
+        from partners.appsmiles_wire import AppsMilesFields, AppsMilesPaths  # noqa: PLC0415 - see the imports above
+
         return {
             "body_encoding": self.body_encoding,
             "jwt_placement": self.jwt_placement,
