@@ -8,14 +8,16 @@ The layer's native extensions are built for arm64; this machine swaps in the hos
 from __future__ import annotations
 
 import compileall
+import contextlib
 import importlib.machinery
 import os
 import shutil
 import site
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from bench.common import ROOT, Row, Subject, base_env, built_handlers, ratio
+from bench.common import ROOT, Row, Subject, base_env, built_handlers, ratio, third_party_from
 
 BUILD = ROOT / ".aws-sam" / "build"
 ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z: what every file of a SAM zip is dated on Lambda
@@ -87,3 +89,16 @@ def rows(medians: dict[str, float]) -> list[Row]:
 
 def workdir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="bench-artifact-")
+
+
+@contextlib.contextmanager
+def probes_like_lambda() -> Iterator[dict[str, Path] | None]:
+    """While open, with a `sam build` there, fresh-process probes import third-party packages from the built layer
+    alone, as a Lambda container does; yields the artifact trees (None without a build: probes use the venv)."""
+    if not (BUILD / "template.yaml").is_file():
+        yield None
+        return
+    with workdir() as directory:
+        trees = prepare(Path(directory))
+        with third_party_from(trees["valid timestamp pyc"] / "opt" / "python"):
+            yield trees

@@ -10,16 +10,14 @@ artifact rows skipped when there is no `sam build` output. Its figures are indic
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import sys
 import warnings
 from datetime import date
-from pathlib import Path
 
 from bench import artifact_import, cold_import, cold_start, invocations
-from bench.common import ROOT, Row, interleaved_medians, third_party_from, third_party_source
+from bench.common import ROOT, Row, interleaved_medians, third_party_source
 from hub_cli.commands.local.build import layer_sizes
 
 
@@ -44,11 +42,9 @@ def main() -> int:
     cold_rounds = int(os.environ.get("BENCH_COLD_ROUNDS", "3" if quick else "11"))
     count = int(os.environ.get("BENCH_INVOCATIONS", "50" if quick else "1000"))
     rows: list[Row] = []
-    with contextlib.ExitStack() as resources:
-        if built:
-            trees = artifact_import.prepare(Path(resources.enter_context(artifact_import.workdir())))
-            # Every fresh process from here on imports third-party packages as a Lambda container does.
-            resources.enter_context(third_party_from(trees["valid timestamp pyc"] / "opt" / "python"))
+    # Every fresh process from here on imports third-party packages as a Lambda container does.
+    with artifact_import.probes_like_lambda() as trees:
+        if trees is not None:
             subjects = cold_import.subjects() + artifact_import.subjects(trees)
             print(f"timing {len(subjects)} subjects x {rounds} fresh processes, interleaved ...", file=sys.stderr)
             medians = interleaved_medians(subjects, rounds)
